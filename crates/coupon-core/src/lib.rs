@@ -1,0 +1,24 @@
+//! The domain of coupond: coupon books, their codes, discounts, and the rules that decide whether a
+//! claim, lock or redemption may happen. Everything here is pure: no I/O, no clock reads (time is
+//! passed in), so the rules can be unit- and property-tested and shared by every storage backend.
+
+pub mod book;
+pub mod clock;
+pub mod code;
+pub mod discount;
+pub mod error;
+pub mod instance;
+pub mod pattern;
+pub mod redemption;
+pub mod rules;
+pub mod time;
+
+pub use book::{Book, BookPatch, BookStats, BookStatus, CodeMode, NewBook, Policies};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use code::CodeText;
+pub use discount::{Applied, Discount, DiscountKind};
+pub use error::{CouponError, InvalidInput};
+pub use instance::{CodeInstance, CodeState, StoredStatus};
+pub use pattern::CodePattern;
+pub use redemption::Redemption;
+pub use time::Timestamp;

@@ -1,0 +1,221 @@
+//! The rules of claim, lock, unlock and redeem, as pure decisions over state a backend has read
+//! (under a row lock or in a serialized transaction). Backends still guard every write with a
+//! conditional update; these functions decide *which* error a refused request gets, in the order
+//! clients are promised: book state first, then ownership, then locks, then limits.
+
+use uuid::Uuid;
+
+use crate::{Applied, Book, CodeInstance, CouponError, StoredStatus, Timestamp};
+
+/// A user's counters within one book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Holdings {
+    /// Codes held now (active, locked or redeemed); a lapsed claim no longer counts.
+    pub held: i64,
+    /// The UTC day of `day_claims`.
+    pub day: i64,
+    /// Claims made on `day`; a lapsed claim still counts.
+    pub day_claims: i64,
+    pub redeemed: i64,
+}
+
+impl Holdings {
+    pub fn claims_on(&self, day: i64) -> i64 {
+        if self.day == day {
+            self.day_claims
+        } else {
+            0
+        }
+    }
+}
+
+/// May this user claim one more code of this book?
+pub fn check_claim(book: &Book, holdings: &Holdings, now: Timestamp) -> Result<(), CouponError> {
+    book.check_claimable(now)?;
+    if book.policies.max_codes_per_user.is_some_and(|max| holdings.held >= max) {
+        return Err(CouponError::UserLimitReached);
+    }
+    if book
+        .policies
+        .claims_per_user_per_day
+        .is_some_and(|max| holdings.claims_on(now.utc_day()) >= max)
+    {
+        return Err(CouponError::DailyLimitReached);
+    }
+    Ok(())
+}
+
+/// Where a lock, unlock or redeem finds the code: it must be the user's and not used up.
+fn check_held(book: &Book, code: &CodeInstance, user: &str, now: Timestamp) -> Result<(), CouponError> {
+    book.check_usable(now)?;
+    if !code.is_held_by(user, now) {
+        return Err(CouponError::NotAssignedToUser);
+    }
+    if code.status == StoredStatus::Redeemed {
+        return Err(CouponError::AlreadyRedeemed);
+    }
+    Ok(())
+}
+
+pub fn check_lock(book: &Book, code: &CodeInstance, user: &str, now: Timestamp) -> Result<(), CouponError> {
+    check_held(book, code, user, now)?;
+    if code.live_lock(now).is_some() {
+        return Err(CouponError::Locked);
+    }
+    Ok(())
+}
+
+/// Releasing a hold needs a live one; if the caller names a lock, it must be that one.
+pub fn check_unlock(
+    book: &Book,
+    code: &CodeInstance,
+    user: &str,
+    lock_id: Option<Uuid>,
+    now: Timestamp,
+) -> Result<(), CouponError> {
+    if book.status == crate::BookStatus::Archived {
+        return Err(CouponError::BookInactive);
+    }
+    if !code.is_held_by(user, now) {
+        return Err(CouponError::NotAssignedToUser);
+    }
+    if code.status == StoredStatus::Redeemed {
+        return Err(CouponError::AlreadyRedeemed);
+    }
+    match code.live_lock(now) {
+        None => Err(CouponError::NotLocked),
+        Some(live) if lock_id.is_some_and(|id| id != live) => Err(CouponError::Locked),
+        Some(_) => Ok(()),
+    }
+}
+
+/// May this user redeem the code now, and for what discount? `None` when no order amount is given.
+pub fn check_redeem(
+    book: &Book,
+    code: &CodeInstance,
+    user: &str,
+    holdings: &Holdings,
+    lock_id: Option<Uuid>,
+    order_amount: Option<i64>,
+    now: Timestamp,
+) -> Result<Option<Applied>, CouponError> {
+    check_held(book, code, user, now)?;
+    if code.redemptions >= book.policies.max_redemptions_per_code {
+        return Err(CouponError::AlreadyRedeemed);
+    }
+    if let Some(live) = code.live_lock(now) {
+        if lock_id != Some(live) {
+            return Err(CouponError::Locked);
+        }
+    }
+    if book
+        .policies
+        .max_redemptions_per_user
+        .is_some_and(|max| holdings.redeemed >= max)
+    {
+        return Err(CouponError::UserLimitReached);
+    }
+    match order_amount {
+        Some(amount) => book.discount.apply(amount).map(Some),
+        None if book.discount.min_order_amount.is_some() => Err(CouponError::invalid(
+            "order_amount",
+            "this book has a minimum order amount, so order_amount is required",
+        )),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewBook;
+    use serde_json::json;
+
+    const T0: i64 = 1_000_000;
+
+    fn book(extra: serde_json::Value) -> Book {
+        let mut v = json!({"name": "B", "discount": {"type": "percentage", "value": 10}});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let new: NewBook = serde_json::from_value(v).unwrap();
+        new.into_draft(Uuid::nil(), Timestamp::from_millis(0)).unwrap().book
+    }
+
+    fn held(owner: &str) -> CodeInstance {
+        CodeInstance {
+            id: 1,
+            book_id: Uuid::nil(),
+            code: "C".into(),
+            instance: 0,
+            status: StoredStatus::Active,
+            owner: Some(owner.into()),
+            claimed_at: Some(Timestamp::from_millis(T0)),
+            claim_expires_at: None,
+            lock_id: None,
+            locked_until: None,
+            redemptions: 0,
+        }
+    }
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    #[test]
+    fn claim_limits_come_in_order() {
+        let b = book(json!({"max_codes_per_user": 1, "claims_per_user_per_day": 1}));
+        let now = at(T0);
+        let day = now.utc_day();
+        assert_eq!(check_claim(&b, &Holdings::default(), now), Ok(()));
+        let full = Holdings { held: 1, day, day_claims: 1, redeemed: 0 };
+        assert_eq!(check_claim(&b, &full, now), Err(CouponError::UserLimitReached));
+        let lapsed = Holdings { held: 0, ..full };
+        assert_eq!(check_claim(&b, &lapsed, now), Err(CouponError::DailyLimitReached));
+        let yesterday = Holdings { held: 0, day: day - 1, ..full };
+        assert_eq!(check_claim(&b, &yesterday, now), Ok(()));
+    }
+
+    #[test]
+    fn a_lock_blocks_redeem_without_its_id() {
+        let b = book(json!({}));
+        let mut c = held("alice");
+        let lock = Uuid::from_u128(7);
+        c.lock_id = Some(lock);
+        c.locked_until = Some(at(T0 + 1000));
+        let h = Holdings::default();
+        assert_eq!(check_redeem(&b, &c, "alice", &h, None, None, at(T0)), Err(CouponError::Locked));
+        assert_eq!(check_redeem(&b, &c, "alice", &h, Some(lock), Some(1000), at(T0)).unwrap().unwrap().discount_applied, 100);
+        assert_eq!(check_redeem(&b, &c, "bob", &h, Some(lock), None, at(T0)), Err(CouponError::NotAssignedToUser));
+        // Once the lock has run out, anyone holding the code may redeem without it.
+        assert_eq!(check_redeem(&b, &c, "alice", &h, None, None, at(T0 + 1000)), Ok(None));
+        assert_eq!(check_lock(&b, &c, "alice", at(T0)), Err(CouponError::Locked));
+        assert_eq!(check_unlock(&b, &c, "alice", Some(Uuid::from_u128(8)), at(T0)), Err(CouponError::Locked));
+        assert_eq!(check_unlock(&b, &c, "alice", None, at(T0 + 1000)), Err(CouponError::NotLocked));
+    }
+
+    #[test]
+    fn a_claim_lapses_only_without_a_live_lock() {
+        let mut c = held("alice");
+        c.claim_expires_at = Some(at(T0 + 10));
+        assert!(c.is_held_by("alice", at(T0 + 9)));
+        assert!(!c.is_held_by("alice", at(T0 + 10)));
+        c.lock_id = Some(Uuid::from_u128(1));
+        c.locked_until = Some(at(T0 + 20));
+        assert!(c.is_held_by("alice", at(T0 + 15)));
+        assert!(!c.is_held_by("alice", at(T0 + 20)));
+    }
+
+    #[test]
+    fn redeem_checks_limits_and_minimums() {
+        let b = book(json!({"max_redemptions_per_user": 1, "discount": {"type": "fixed_amount", "value": 500, "min_order_amount": 1000}}));
+        let c = held("alice");
+        let none = Holdings::default();
+        let used = Holdings { redeemed: 1, ..none };
+        assert_eq!(check_redeem(&b, &c, "alice", &used, None, Some(2000), at(T0)), Err(CouponError::UserLimitReached));
+        assert_eq!(check_redeem(&b, &c, "alice", &none, None, Some(999), at(T0)), Err(CouponError::MinOrderNotMet));
+        assert!(matches!(check_redeem(&b, &c, "alice", &none, None, None, at(T0)), Err(CouponError::Invalid(_))));
+        let mut spent = c.clone();
+        spent.status = StoredStatus::Redeemed;
+        spent.redemptions = 1;
+        assert_eq!(check_redeem(&b, &spent, "alice", &none, None, Some(2000), at(T0)), Err(CouponError::AlreadyRedeemed));
+    }
+}
