@@ -13,7 +13,7 @@ pub mod redemption;
 pub mod rules;
 pub mod time;
 
-pub use book::{Book, BookPatch, BookStats, BookStatus, CodeMode, NewBook, Policies};
+pub use book::{Book, BookDraft, BookPatch, BookStats, BookStatus, CodeMode, NewBook, Policies};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use code::CodeText;
 pub use discount::{Applied, Discount, DiscountKind};

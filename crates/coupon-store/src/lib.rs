@@ -1,1 +1,213 @@
+//! Storage for coupond: one [`Store`] trait, two real backends (embedded SQLite, PostgreSQL), picked
+//! from the database URL.
+//!
+//! Every invariant that money depends on is enforced by the database, not by the caller: a code has
+//! one owner column and moves out of `available` only through a conditional update; a book's supply
+//! is a counter with a CHECK against `total_codes`; per-user limits are conditional updates of a
+//! per-user row; redemptions are unique per (code, user, order). Each request runs in one
+//! transaction. The pure rules in `coupon_core::rules` decide *which* error a refused request gets,
+//! on state read under a row lock (PostgreSQL) or in a serialized write transaction (SQLite).
+//!
+//! The write operations take batches: a batch runs in one transaction and each request in it gets
+//! its own answer, so a caller may group many requests into one commit.
 
+mod error;
+pub mod postgres;
+pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use coupon_core::rules::Holdings;
+use coupon_core::book::BookDraft;
+use coupon_core::{Book, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, Redemption, Timestamp};
+use uuid::Uuid;
+
+pub use error::StoreError;
+
+/// Per-request answers of a batch: each request succeeds or is refused on its own.
+pub type BatchResult<T> = Result<Vec<Result<T, CouponError>>, StoreError>;
+
+/// How often a pattern is drawn from again for codes that collided with existing ones. With the
+/// space at least 1000 times the draw, each round leaves about a thousandth behind.
+const DRAW_ATTEMPTS: usize = 20;
+
+/// What an upload or generation added.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AddedCodes {
+    pub inserted: u64,
+    /// Codes that already existed (in any book) or came twice in the request.
+    pub duplicates: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub target: ClaimTarget,
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimTarget {
+    /// Any available code of the book.
+    Book(Uuid),
+    /// That code (in shared mode: an available instance of it).
+    Code(CodeText),
+}
+
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub code: CodeInstance,
+    pub book: Book,
+}
+
+#[derive(Debug, Clone)]
+pub struct LockRequest {
+    pub code: CodeText,
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locked {
+    pub code: String,
+    pub lock_id: Uuid,
+    pub locked_until: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct UnlockRequest {
+    pub code: CodeText,
+    pub user_id: String,
+    pub lock_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedeemRequest {
+    pub code: CodeText,
+    pub user_id: String,
+    pub order_id: Option<String>,
+    pub order_amount: Option<i64>,
+    pub lock_id: Option<Uuid>,
+}
+
+/// A code as one user sees it: the instance that user would lock or redeem.
+#[derive(Debug, Clone)]
+pub struct CodeView {
+    pub book: Book,
+    pub code: CodeInstance,
+    pub holdings: Holdings,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub text: Option<String>,
+    pub category: Option<String>,
+    pub discount_type: Option<String>,
+    pub limit: u32,
+    /// Continue after this (created_at, id).
+    pub after: Option<(Timestamp, Uuid)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub books: Vec<Book>,
+    pub next: Option<(Timestamp, Uuid)>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a book and its codes in one transaction: shared instances, or `total_codes` codes drawn
+    /// from its pattern. Refused with `code_taken` when a shared code already exists.
+    async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError>;
+    async fn book(&self, id: Uuid) -> Result<Book, StoreError>;
+    async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError>;
+    async fn book_stats(&self, id: Uuid, now: Timestamp) -> Result<BookStats, StoreError>;
+    /// Adds codes to a unique-mode book, never past its `total_codes`.
+    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError>;
+    /// Draws `count` new codes from the pattern into a unique-mode book, never past `total_codes`.
+    async fn generate_codes(&self, book_id: Uuid, pattern: CodePattern, count: u64) -> Result<u64, StoreError>;
+    /// Active books inside their window at `now`, newest first.
+    async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError>;
+
+    async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed>;
+    async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked>;
+    async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()>;
+    /// Repeating a redemption (same code, user and order id) answers the first one and counts once.
+    async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption>;
+
+    /// The instance of `code` that `user_id` would act on, for dry runs.
+    async fn code_view(&self, code: &CodeText, user_id: &str) -> Result<CodeView, StoreError>;
+    /// Every code instance the user has owned (lapsed claims included: the caller filters by time).
+    async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError>;
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens (and migrates) the backend named by the URL: `postgres://…`/`postgresql://…`, or
+/// `sqlite://path` (`sqlite://coupond.db` is a file in the working directory).
+pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url, pool_size).await?))
+    } else if let Some(path) = sqlite::path_from_url(url) {
+        Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+    } else {
+        Err(StoreError::Config(
+            "the database URL must start with postgres://, postgresql:// or sqlite://".into(),
+        ))
+    }
+}
+
+/// Applies the backend's migrations without starting anything else (`coupond migrate`).
+pub async fn migrate(url: &str) -> Result<(), StoreError> {
+    connect(url, 1).await.map(|_| ())
+}
+
+mod rows;
+
+/// Splits one request's outcome into a refusal (answered to that request) or a store failure
+/// (which fails the whole batch). Requests decide before they write, so a refusal leaves nothing
+/// behind in the batch's transaction.
+fn settle<T>(outcome: Result<T, StoreError>) -> Result<Result<T, CouponError>, StoreError> {
+    match outcome {
+        Ok(v) => Ok(Ok(v)),
+        Err(StoreError::Rejected(e)) => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Drops duplicates within an upload, keeping first occurrences, and reports the repeats.
+fn dedup_codes(codes: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let mut seen = std::collections::HashSet::with_capacity(codes.len());
+    let (mut unique, mut repeats) = (Vec::with_capacity(codes.len()), Vec::new());
+    for code in codes {
+        if seen.insert(code.clone()) {
+            unique.push(code);
+        } else {
+            repeats.push(code);
+        }
+    }
+    (unique, repeats)
+}
+
+/// Why a batch of new codes cannot be added to a book, if it cannot.
+fn check_room(book: &Book, generated: i64, adding: i64) -> Result<(), StoreError> {
+    if book.status == coupon_core::BookStatus::Archived {
+        return Err(CouponError::BookInactive.into());
+    }
+    if book.code_mode == coupon_core::CodeMode::Shared {
+        return Err(CouponError::invalid("coupon_book_id", "a shared book has one code; it takes no uploads").into());
+    }
+    if let Some(total) = book.total_codes {
+        if generated + adding > total {
+            return Err(CouponError::invalid(
+                "codes",
+                format!("the book holds {generated} of its {total} codes; {adding} more would exceed total_codes"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}

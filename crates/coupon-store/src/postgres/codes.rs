@@ -1,0 +1,282 @@
+//! Claim, lock, unlock and redeem on PostgreSQL. The rows a decision rests on are read `FOR UPDATE`
+//! (so a concurrent request waits and then sees the committed result), free codes are picked with
+//! `SKIP LOCKED`, and every write is a conditional update whose row count is checked.
+
+use std::collections::HashMap;
+
+use coupon_core::rules::{self, Holdings};
+use coupon_core::{Book, CodeInstance, CodeMode, CodeText, CouponError, Redemption, StoredStatus, Timestamp};
+use deadpool_postgres::Transaction;
+use uuid::Uuid;
+
+use super::{all, books, exec, opt};
+use crate::rows::{self, lapsed_sql, Fields, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
+use crate::{ClaimRequest, ClaimTarget, Claimed, CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest};
+
+async fn load_book(tx: &Transaction<'_>, id: Uuid) -> Result<Book, StoreError> {
+    books::load(tx, id).await?.ok_or(StoreError::not_found("coupon book"))
+}
+
+async fn instance_zero(tx: &Transaction<'_>, code: &str) -> Result<CodeInstance, StoreError> {
+    let sql = format!("SELECT {CODE_COLUMNS} FROM codes WHERE code = $1 AND instance = 0");
+    let row = opt(tx, &sql, &[&code]).await?.ok_or(StoreError::not_found("code"))?;
+    rows::code(&row, 0)
+}
+
+/// The instance of `code` that `user` acts on, locked: one they own (an active one first, the one
+/// under `lock_id` first among those), else instance 0 (unlocked) so the caller can tell why it is
+/// not theirs.
+async fn find_for_user(
+    tx: &Transaction<'_>,
+    code: &CodeText,
+    user: &str,
+    lock_id: Option<Uuid>,
+) -> Result<CodeInstance, StoreError> {
+    let sql = format!(
+        "SELECT {CODE_COLUMNS} FROM codes WHERE code = $1 AND owner = $2 \
+         ORDER BY status = 'active' DESC, coalesce(lock_id = $3, false) DESC, claimed_at DESC \
+         LIMIT 1 FOR UPDATE"
+    );
+    match opt(tx, &sql, &[&code.as_str(), &user, &lock_id]).await? {
+        Some(row) => rows::code(&row, 0),
+        None => instance_zero(tx, code.as_str()).await,
+    }
+}
+
+/// The user's counters in the book, with their row locked until the transaction ends.
+async fn holdings_for_update(tx: &Transaction<'_>, book_id: Uuid, user: &str) -> Result<Holdings, StoreError> {
+    exec(
+        tx,
+        "INSERT INTO user_books (book_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&book_id, &user],
+    )
+    .await?;
+    let sql = format!("SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = $1 AND user_id = $2 FOR UPDATE");
+    let row = opt(tx, &sql, &[&book_id, &user]).await?.ok_or(StoreError::Conflict("user counters"))?;
+    rows::holdings(&row)
+}
+
+/// Puts lapsed claims of the book back in the pool and takes them off their holders' counts.
+async fn return_lapsed(tx: &Transaction<'_>, book: &Book, now: Timestamp) -> Result<(), StoreError> {
+    if book.policies.claim_ttl_seconds.is_none() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
+           claim_expires_at = NULL, lock_id = NULL, locked_until = NULL \
+         WHERE book_id = $1 AND {} RETURNING owner",
+        lapsed_sql("$2")
+    );
+    for row in all(tx, &sql, &[&book.id, &now.millis()]).await? {
+        let owner = row.string(0)?;
+        exec(
+            tx,
+            "UPDATE user_books SET held = held - 1 WHERE book_id = $1 AND user_id = $2",
+            &[&book.id, &owner],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timestamp) -> Result<Claimed, StoreError> {
+    let (book, named) = match &req.target {
+        ClaimTarget::Book(id) => (load_book(tx, *id).await?, None),
+        ClaimTarget::Code(code) => {
+            let inst = instance_zero(tx, code.as_str()).await?;
+            (load_book(tx, inst.book_id).await?, Some(inst))
+        }
+    };
+    book.check_claimable(now)?;
+    return_lapsed(tx, &book, now).await?;
+    let user = req.user_id.as_str();
+    rules::check_claim(&book, &holdings_for_update(tx, book.id, user).await?, now)?;
+
+    let pick = match (&named, book.code_mode) {
+        (None, _) => opt(
+            tx,
+            "SELECT id FROM codes WHERE book_id = $1 AND status = 'available' \
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            &[&book.id],
+        )
+        .await?
+        .ok_or(CouponError::OutOfStock)?
+        .i64(0)?,
+        (Some(inst), CodeMode::Shared) => opt(
+            tx,
+            "SELECT id FROM codes WHERE code = $1 AND status = 'available' \
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            &[&inst.code],
+        )
+        .await?
+        .ok_or(CouponError::OutOfStock)?
+        .i64(0)?,
+        (Some(inst), CodeMode::Unique) => {
+            let row = opt(tx, "SELECT status FROM codes WHERE id = $1 FOR UPDATE", &[&inst.id])
+                .await?
+                .ok_or(StoreError::Conflict("code row vanished"))?;
+            if row.string(0)? != StoredStatus::Available.as_str() {
+                return Err(CouponError::CodeTaken.into());
+            }
+            inst.id
+        }
+    };
+
+    let expires = book.policies.claim_ttl_seconds.map(|ttl| now.plus_seconds(ttl).millis());
+    let sql = format!(
+        "UPDATE codes SET status = 'active', owner = $2, claimed_at = $3, claim_expires_at = $4 \
+         WHERE id = $1 AND status = 'available' RETURNING {CODE_COLUMNS}"
+    );
+    let row = opt(tx, &sql, &[&pick, &user, &now.millis(), &expires])
+        .await?
+        .ok_or(StoreError::Conflict("claimed code was not available"))?;
+    let code = rows::code(&row, 0)?;
+    let counted = exec(
+        tx,
+        "UPDATE user_books SET held = held + 1, \
+           day_claims = CASE WHEN day = $3 THEN day_claims + 1 ELSE 1 END, day = $3 \
+         WHERE book_id = $1 AND user_id = $2 \
+           AND ($4::bigint IS NULL OR held < $4) \
+           AND ($5::bigint IS NULL OR day <> $3 OR day_claims < $5)",
+        &[&book.id, &user, &now.utc_day(), &book.policies.max_codes_per_user, &book.policies.claims_per_user_per_day],
+    )
+    .await?;
+    if counted != 1 {
+        return Err(StoreError::Conflict("per-user claim limits"));
+    }
+    Ok(Claimed { code, book })
+}
+
+pub(super) async fn lock(tx: &Transaction<'_>, req: &LockRequest, now: Timestamp) -> Result<Locked, StoreError> {
+    let inst = find_for_user(tx, &req.code, &req.user_id, None).await?;
+    let book = load_book(tx, inst.book_id).await?;
+    rules::check_lock(&book, &inst, &req.user_id, now)?;
+    let lock_id = Uuid::now_v7();
+    let until = now.plus_seconds(book.policies.lock_ttl_seconds);
+    let sql = format!(
+        "UPDATE codes SET lock_id = $3, locked_until = $4 \
+         WHERE id = $1 AND owner = $2 AND status = 'active' \
+           AND (locked_until IS NULL OR locked_until <= $5) AND NOT {}",
+        lapsed_sql("$5")
+    );
+    let n = exec(tx, &sql, &[&inst.id, &req.user_id, &lock_id, &until.millis(), &now.millis()]).await?;
+    if n != 1 {
+        return Err(StoreError::Conflict("lock"));
+    }
+    Ok(Locked { code: inst.code, lock_id, locked_until: until })
+}
+
+pub(super) async fn unlock(tx: &Transaction<'_>, req: &UnlockRequest, now: Timestamp) -> Result<(), StoreError> {
+    let inst = find_for_user(tx, &req.code, &req.user_id, req.lock_id).await?;
+    let book = load_book(tx, inst.book_id).await?;
+    rules::check_unlock(&book, &inst, &req.user_id, req.lock_id, now)?;
+    let n = exec(
+        tx,
+        "UPDATE codes SET lock_id = NULL, locked_until = NULL \
+         WHERE id = $1 AND owner = $2 AND lock_id = $3 AND locked_until > $4",
+        &[&inst.id, &req.user_id, &inst.lock_id, &now.millis()],
+    )
+    .await?;
+    if n != 1 {
+        return Err(StoreError::Conflict("unlock"));
+    }
+    Ok(())
+}
+
+async fn prior_redemption(tx: &Transaction<'_>, code: &str, user: &str, order_id: &str) -> Result<Option<Redemption>, StoreError> {
+    let sql = format!("SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE code = $1 AND user_id = $2 AND order_id = $3");
+    opt(tx, &sql, &[&code, &user, &order_id]).await?.map(|r| rows::redemption(&r)).transpose()
+}
+
+pub(super) async fn redeem(tx: &Transaction<'_>, req: &RedeemRequest, now: Timestamp) -> Result<Redemption, StoreError> {
+    let user = req.user_id.as_str();
+    // Locking the code first serializes repeats of one redemption: the second sees the first's record.
+    let inst = find_for_user(tx, &req.code, user, req.lock_id).await?;
+    if let Some(order_id) = &req.order_id {
+        if let Some(prior) = prior_redemption(tx, &inst.code, user, order_id).await? {
+            return Ok(prior);
+        }
+    }
+    let book = load_book(tx, inst.book_id).await?;
+    let held = holdings_for_update(tx, book.id, user).await?;
+    let applied = rules::check_redeem(&book, &inst, user, &held, req.lock_id, req.order_amount, now)?;
+    let redemption = Redemption {
+        redemption_id: Uuid::now_v7(),
+        code: inst.code.clone(),
+        coupon_book_id: book.id,
+        user_id: user.to_owned(),
+        order_id: req.order_id.clone(),
+        order_amount: req.order_amount,
+        discount_applied: applied.map(|a| a.discount_applied),
+        final_price: applied.map(|a| a.final_price),
+        redeemed_at: now,
+    };
+    let recorded = exec(
+        tx,
+        "INSERT INTO redemptions (id, code_id, book_id, code, user_id, order_id, order_amount, \
+           discount_applied, final_price, redeemed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (code, user_id, order_id) DO NOTHING",
+        &[
+            &redemption.redemption_id, &inst.id, &book.id, &inst.code, &user, &redemption.order_id,
+            &redemption.order_amount, &redemption.discount_applied, &redemption.final_price, &now.millis(),
+        ],
+    )
+    .await?;
+    if recorded != 1 {
+        return Err(StoreError::Conflict("redemption recorded twice"));
+    }
+    let sql = format!(
+        "UPDATE codes SET redemptions = redemptions + 1, \
+           status = CASE WHEN redemptions + 1 >= $3 THEN 'redeemed' ELSE 'active' END, \
+           lock_id = NULL, locked_until = NULL \
+         WHERE id = $1 AND owner = $2 AND status = 'active' AND redemptions < $3 \
+           AND (locked_until IS NULL OR locked_until <= $4 OR lock_id = $5) AND NOT {}",
+        lapsed_sql("$4")
+    );
+    let used = exec(tx, &sql, &[&inst.id, &user, &book.policies.max_redemptions_per_code, &now.millis(), &req.lock_id]).await?;
+    let counted = exec(
+        tx,
+        "UPDATE user_books SET redeemed = redeemed + 1 \
+         WHERE book_id = $1 AND user_id = $2 AND ($3::bigint IS NULL OR redeemed < $3)",
+        &[&book.id, &user, &book.policies.max_redemptions_per_user],
+    )
+    .await?;
+    if used != 1 || counted != 1 {
+        return Err(StoreError::Conflict("redemption limits"));
+    }
+    Ok(redemption)
+}
+
+pub(super) async fn view(tx: &Transaction<'_>, code: &CodeText, user: &str) -> Result<CodeView, StoreError> {
+    let sql = format!(
+        "SELECT {CODE_COLUMNS} FROM codes WHERE code = $1 AND owner = $2 \
+         ORDER BY status = 'active' DESC, claimed_at DESC LIMIT 1"
+    );
+    let code = match opt(tx, &sql, &[&code.as_str(), &user]).await? {
+        Some(row) => rows::code(&row, 0)?,
+        None => instance_zero(tx, code.as_str()).await?,
+    };
+    let book = load_book(tx, code.book_id).await?;
+    let sql = format!("SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = $1 AND user_id = $2");
+    let holdings = match opt(tx, &sql, &[&book.id, &user]).await? {
+        Some(row) => rows::holdings(&row)?,
+        None => Holdings::default(),
+    };
+    Ok(CodeView { book, code, holdings })
+}
+
+pub(super) async fn of_user(tx: &Transaction<'_>, user: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
+    let sql = format!("SELECT {CODE_COLUMNS} FROM codes WHERE owner = $1 ORDER BY claimed_at DESC, id DESC");
+    let codes = all(tx, &sql, &[&user]).await?;
+    let mut books: HashMap<Uuid, Book> = HashMap::new();
+    let mut out = Vec::with_capacity(codes.len());
+    for row in codes {
+        let code = rows::code(&row, 0)?;
+        if !books.contains_key(&code.book_id) {
+            books.insert(code.book_id, load_book(tx, code.book_id).await?);
+        }
+        let book = books[&code.book_id].clone();
+        out.push((code, book));
+    }
+    Ok(out)
+}

@@ -1,0 +1,142 @@
+//! Rows to domain values, written once for both backends: each backend's row type implements
+//! [`Fields`], and the column lists below are the same on both.
+
+use coupon_core::rules::Holdings;
+use coupon_core::{Book, BookStatus, CodeInstance, CodeMode, Discount, Policies, Redemption, StoredStatus, Timestamp};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+pub(crate) const BOOK_COLUMNS: &str = "id, name, description, category, tags, discount_type, \
+    discount_value, currency, max_discount, min_order_amount, starts_at, expires_at, status, \
+    code_mode, shared_code, code_pattern, total_codes, max_codes_per_user, max_redemptions_per_user, \
+    max_redemptions_per_code, claims_per_user_per_day, claim_ttl_seconds, lock_ttl_seconds, \
+    created_at, updated_at";
+
+pub(crate) const CODE_COLUMNS: &str = "id, book_id, code, instance, status, owner, claimed_at, \
+    claim_expires_at, lock_id, locked_until, redemptions";
+
+pub(crate) const HOLDINGS_COLUMNS: &str = "held, day, day_claims, redeemed";
+
+pub(crate) const REDEMPTION_COLUMNS: &str = "id, code, book_id, user_id, order_id, order_amount, \
+    discount_applied, final_price, redeemed_at";
+
+/// Typed access to one row's columns by position.
+pub(crate) trait Fields {
+    fn i64(&self, i: usize) -> Result<i64, StoreError>;
+    fn opt_i64(&self, i: usize) -> Result<Option<i64>, StoreError>;
+    fn string(&self, i: usize) -> Result<String, StoreError>;
+    fn opt_string(&self, i: usize) -> Result<Option<String>, StoreError>;
+    fn uuid(&self, i: usize) -> Result<Uuid, StoreError>;
+    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, StoreError>;
+
+    fn ts(&self, i: usize) -> Result<Timestamp, StoreError> {
+        self.i64(i).map(Timestamp::from_millis)
+    }
+
+    fn opt_ts(&self, i: usize) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.opt_i64(i)?.map(Timestamp::from_millis))
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value:?}"))
+}
+
+pub(crate) fn book(r: &impl Fields, at: usize) -> Result<Book, StoreError> {
+    let tags_json = r.string(at + 4)?;
+    let tags: Vec<String> = serde_json::from_str(&tags_json).map_err(|_| corrupt("tags", &tags_json))?;
+    let discount_type = r.string(at + 5)?;
+    let discount = Discount::from_stored(
+        &discount_type,
+        r.i64(at + 6)?,
+        r.string(at + 7)?,
+        r.opt_i64(at + 8)?,
+        r.opt_i64(at + 9)?,
+    )
+    .ok_or_else(|| corrupt("discount_type", &discount_type))?;
+    let status = r.string(at + 12)?;
+    let mode = r.string(at + 13)?;
+    Ok(Book {
+        id: r.uuid(at)?,
+        name: r.string(at + 1)?,
+        description: r.string(at + 2)?,
+        category: r.opt_string(at + 3)?,
+        tags,
+        discount,
+        starts_at: r.opt_ts(at + 10)?,
+        expires_at: r.opt_ts(at + 11)?,
+        status: BookStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        code_mode: CodeMode::parse(&mode).ok_or_else(|| corrupt("code_mode", &mode))?,
+        code: r.opt_string(at + 14)?,
+        code_pattern: r.opt_string(at + 15)?,
+        total_codes: r.opt_i64(at + 16)?,
+        policies: Policies {
+            max_codes_per_user: r.opt_i64(at + 17)?,
+            max_redemptions_per_user: r.opt_i64(at + 18)?,
+            max_redemptions_per_code: r.i64(at + 19)?,
+            claims_per_user_per_day: r.opt_i64(at + 20)?,
+            claim_ttl_seconds: r.opt_i64(at + 21)?,
+            lock_ttl_seconds: r.i64(at + 22)?,
+        },
+        created_at: r.ts(at + 23)?,
+        updated_at: r.ts(at + 24)?,
+    })
+}
+
+pub(crate) fn code(r: &impl Fields, at: usize) -> Result<CodeInstance, StoreError> {
+    let status = r.string(at + 4)?;
+    Ok(CodeInstance {
+        id: r.i64(at)?,
+        book_id: r.uuid(at + 1)?,
+        code: r.string(at + 2)?,
+        instance: r.i64(at + 3)?,
+        status: StoredStatus::parse(&status).ok_or_else(|| corrupt("code status", &status))?,
+        owner: r.opt_string(at + 5)?,
+        claimed_at: r.opt_ts(at + 6)?,
+        claim_expires_at: r.opt_ts(at + 7)?,
+        lock_id: r.opt_uuid(at + 8)?,
+        locked_until: r.opt_ts(at + 9)?,
+        redemptions: r.i64(at + 10)?,
+    })
+}
+
+pub(crate) fn holdings(r: &impl Fields) -> Result<Holdings, StoreError> {
+    Ok(Holdings {
+        held: r.i64(0)?,
+        day: r.i64(1)?,
+        day_claims: r.i64(2)?,
+        redeemed: r.i64(3)?,
+    })
+}
+
+pub(crate) fn redemption(r: &impl Fields) -> Result<Redemption, StoreError> {
+    Ok(Redemption {
+        redemption_id: r.uuid(0)?,
+        code: r.string(1)?,
+        coupon_book_id: r.uuid(2)?,
+        user_id: r.string(3)?,
+        order_id: r.opt_string(4)?,
+        order_amount: r.opt_i64(5)?,
+        discount_applied: r.opt_i64(6)?,
+        final_price: r.opt_i64(7)?,
+        redeemed_at: r.ts(8)?,
+    })
+}
+
+/// The FTS query for free text: each word must appear (SQLite FTS5 syntax, words quoted so that
+/// user input is never read as query operators). `None` when the text has no word.
+pub(crate) fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The lapsed-claim predicate in SQL, matching `CodeInstance::is_lapsed`; `{now}` is a parameter.
+pub(crate) fn lapsed_sql(now: &str) -> String {
+    format!(
+        "(status = 'active' AND redemptions = 0 AND claim_expires_at IS NOT NULL \
+         AND claim_expires_at <= {now} AND (locked_until IS NULL OR locked_until <= {now}))"
+    )
+}

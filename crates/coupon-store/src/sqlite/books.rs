@@ -1,0 +1,211 @@
+//! Books and their supply on SQLite.
+
+use coupon_core::book::BookDraft;
+use coupon_core::{Book, BookPatch, BookStats, CodeMode, CodePattern, CouponError, Timestamp};
+use rusqlite::{params, Connection};
+use uuid::Uuid;
+
+use super::{collect, first};
+use crate::rows::{self, lapsed_sql, BOOK_COLUMNS};
+use crate::{check_room, dedup_codes, AddedCodes, SearchPage, SearchQuery, StoreError, DRAW_ATTEMPTS};
+
+pub(super) fn load(c: &Connection, id: Uuid) -> Result<Option<Book>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {BOOK_COLUMNS} FROM books WHERE id = ?1"))?;
+    first(&mut stmt, [id.to_string()], |r| rows::book(r, 0))
+}
+
+fn generated(c: &Connection, id: Uuid) -> Result<i64, StoreError> {
+    Ok(c.query_row("SELECT generated FROM books WHERE id = ?1", [id.to_string()], |r| r.get(0))?)
+}
+
+pub(super) fn create(tx: &Connection, draft: BookDraft) -> Result<Book, StoreError> {
+    let b = &draft.book;
+    let tags = serde_json::to_string(&b.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let p = &b.policies;
+    tx.execute(
+        &format!(
+            "INSERT INTO books ({BOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+             ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+        ),
+        params![
+            b.id.to_string(), b.name, b.description, b.category, tags, b.discount.type_name(),
+            b.discount.raw_value(), b.discount.currency, b.discount.max_discount,
+            b.discount.min_order_amount, b.starts_at.map(Timestamp::millis),
+            b.expires_at.map(Timestamp::millis), b.status.as_str(), b.code_mode.as_str(), b.code,
+            b.code_pattern, b.total_codes, p.max_codes_per_user, p.max_redemptions_per_user,
+            p.max_redemptions_per_code, p.claims_per_user_per_day, p.claim_ttl_seconds,
+            p.lock_ttl_seconds, b.created_at.millis(), b.updated_at.millis(),
+        ],
+    )?;
+    match (b.code_mode, &b.code) {
+        (CodeMode::Shared, Some(code)) => {
+            let total = b.total_codes.unwrap_or(0);
+            let inserted = tx.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?3) \
+                 INSERT OR IGNORE INTO codes (book_id, code, instance, status) \
+                 SELECT ?1, ?2, i, 'available' FROM n",
+                params![b.id.to_string(), code, total],
+            )?;
+            if inserted as i64 != total {
+                return Err(CouponError::CodeTaken.into());
+            }
+            bump_generated(tx, b.id, total)?;
+        }
+        _ => {
+            if let (Some(pattern), Some(total)) = (&draft.pattern, b.total_codes) {
+                fill(tx, b.id, pattern, total as u64)?;
+                bump_generated(tx, b.id, total)?;
+            }
+        }
+    }
+    Ok(draft.book)
+}
+
+/// Inserts codes that do not exist yet anywhere; the rest come back as duplicates.
+fn insert_codes(tx: &Connection, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
+    let (codes, mut duplicates) = dedup_codes(codes);
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO codes (book_id, code, instance, status) VALUES (?1, ?2, 0, 'available') \
+         ON CONFLICT (code, instance) DO NOTHING",
+    )?;
+    let book = book_id.to_string();
+    let mut inserted = 0;
+    for code in codes {
+        if stmt.execute(params![book, code])? == 1 {
+            inserted += 1;
+        } else {
+            duplicates.push(code);
+        }
+    }
+    Ok(AddedCodes { inserted, duplicates })
+}
+
+/// Moves the supply counter; the table's CHECK refuses to pass `total_codes`.
+fn bump_generated(tx: &Connection, book_id: Uuid, by: i64) -> Result<(), StoreError> {
+    let n = tx.execute(
+        "UPDATE books SET generated = generated + ?2 \
+         WHERE id = ?1 AND (total_codes IS NULL OR generated + ?2 <= total_codes)",
+        params![book_id.to_string(), by],
+    )?;
+    if n != 1 {
+        return Err(StoreError::Conflict("supply counter"));
+    }
+    Ok(())
+}
+
+pub(super) fn add_codes(tx: &Connection, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
+    let book = load(tx, book_id)?.ok_or(StoreError::not_found("coupon book"))?;
+    let before = generated(tx, book_id)?;
+    check_room(&book, before, 0)?;
+    let added = insert_codes(tx, book_id, codes)?;
+    // Refusing here rolls the inserts back: an upload past the cap writes nothing.
+    check_room(&book, before, added.inserted as i64)?;
+    bump_generated(tx, book_id, added.inserted as i64)?;
+    Ok(added)
+}
+
+pub(super) fn generate_codes(
+    tx: &Connection,
+    book_id: Uuid,
+    pattern: &CodePattern,
+    count: u64,
+) -> Result<u64, StoreError> {
+    let book = load(tx, book_id)?.ok_or(StoreError::not_found("coupon book"))?;
+    check_room(&book, generated(tx, book_id)?, count as i64)?;
+    fill(tx, book_id, pattern, count)?;
+    bump_generated(tx, book_id, count as i64)?;
+    Ok(count)
+}
+
+/// Draws from the pattern until `count` new codes are in, drawing again for any that collide.
+fn fill(tx: &Connection, book_id: Uuid, pattern: &CodePattern, count: u64) -> Result<(), StoreError> {
+    let mut missing = count;
+    for _ in 0..DRAW_ATTEMPTS {
+        if missing == 0 {
+            return Ok(());
+        }
+        let drawn = pattern.draw_distinct(missing as usize, &mut rand::rng());
+        missing -= insert_codes(tx, book_id, drawn)?.inserted;
+    }
+    if missing == 0 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict("the pattern keeps drawing codes that exist"))
+    }
+}
+
+pub(super) fn update(tx: &Connection, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
+    let mut book = load(tx, id)?.ok_or(StoreError::not_found("coupon book"))?;
+    book.apply_patch(patch, now)?;
+    tx.execute(
+        "UPDATE books SET name = ?2, description = ?3, expires_at = ?4, status = ?5, updated_at = ?6 \
+         WHERE id = ?1",
+        params![
+            id.to_string(), book.name, book.description, book.expires_at.map(Timestamp::millis),
+            book.status.as_str(), now.millis(),
+        ],
+    )?;
+    Ok(book)
+}
+
+pub(super) fn stats(c: &Connection, id: Uuid, now: Timestamp) -> Result<BookStats, StoreError> {
+    load(c, id)?.ok_or(StoreError::not_found("coupon book"))?;
+    let lapsed = lapsed_sql("?2");
+    let (generated, redeemed, locked, active): (i64, i64, i64, i64) = c.query_row(
+        &format!(
+            "SELECT count(*), \
+               coalesce(sum(status = 'redeemed'), 0), \
+               coalesce(sum(status = 'active' AND locked_until > ?2), 0), \
+               coalesce(sum(status = 'active' AND NOT {lapsed}), 0) \
+             FROM codes WHERE book_id = ?1"
+        ),
+        params![id.to_string(), now.millis()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let redemptions: i64 = c.query_row(
+        "SELECT count(*) FROM redemptions WHERE book_id = ?1",
+        [id.to_string()],
+        |r| r.get(0),
+    )?;
+    let assigned = active + redeemed;
+    Ok(BookStats {
+        total_generated: generated,
+        total_assigned: assigned,
+        total_locked: locked,
+        total_redeemed: redeemed,
+        total_redemptions: redemptions,
+        available: generated - assigned,
+    })
+}
+
+pub(super) fn search(c: &Connection, q: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
+    let words = q.text.as_deref().map(rows::search_words).unwrap_or_default();
+    let fts = (!words.is_empty()).then(|| {
+        words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ")
+    });
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {BOOK_COLUMNS} FROM books \
+         WHERE status = 'active' AND (starts_at IS NULL OR starts_at <= ?1) \
+           AND (expires_at IS NULL OR expires_at >= ?1) \
+           AND (?2 IS NULL OR category = ?2) AND (?3 IS NULL OR discount_type = ?3) \
+           AND (?4 IS NULL OR (created_at, id) < (?4, ?5)) \
+           AND (?6 IS NULL OR seq IN (SELECT rowid FROM books_fts WHERE books_fts MATCH ?6)) \
+         ORDER BY created_at DESC, id DESC LIMIT ?7"
+    ))?;
+    let (after_ts, after_id) = match q.after {
+        Some((ts, id)) => (Some(ts.millis()), Some(id.to_string())),
+        None => (None, None),
+    };
+    let mut books = collect(
+        &mut stmt,
+        params![now.millis(), q.category, q.discount_type, after_ts, after_id, fts, q.limit as i64 + 1],
+        |r| rows::book(r, 0),
+    )?;
+    let next = if books.len() > q.limit as usize {
+        books.truncate(q.limit as usize);
+        books.last().map(|b| (b.created_at, b.id))
+    } else {
+        None
+    };
+    Ok(SearchPage { books, next })
+}
