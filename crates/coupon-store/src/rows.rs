@@ -133,10 +133,11 @@ pub(crate) fn search_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The lapsed-claim predicate in SQL, matching `CodeInstance::is_lapsed`; `{now}` is a parameter.
-pub(crate) fn lapsed_sql(now: &str) -> String {
+/// The lapsed-claim predicate in SQL, matching `CodeInstance::is_lapsed`: `now` is a parameter,
+/// `t` qualifies the columns (`""` or `"codes."`).
+pub(crate) fn lapsed_sql(t: &str, now: &str) -> String {
     format!(
-        "(status = 'active' AND redemptions = 0 AND claim_expires_at IS NOT NULL \
-         AND claim_expires_at <= {now} AND (locked_until IS NULL OR locked_until <= {now}))"
+        "({t}status = 'active' AND {t}redemptions = 0 AND {t}claim_expires_at IS NOT NULL \
+         AND {t}claim_expires_at <= {now} AND ({t}locked_until IS NULL OR {t}locked_until <= {now}))"
     )
 }

@@ -50,7 +50,7 @@ pub(super) async fn create(tx: &Transaction<'_>, draft: &BookDraft) -> Result<Bo
             let inserted = exec(
                 tx,
                 "INSERT INTO codes (book_id, code, instance, status) \
-                 SELECT $1, $2, i, 'available' FROM generate_series(0, $3 - 1) AS i \
+                 SELECT $1, $2, i, 'available' FROM generate_series(0::bigint, $3::bigint - 1) AS i \
                  ON CONFLICT (code, instance) DO NOTHING",
                 &[&b.id, code, &total],
             )
@@ -163,7 +163,7 @@ pub(super) async fn stats(tx: &Transaction<'_>, id: Uuid, now: Timestamp) -> Res
            count(*) FILTER (WHERE status = 'active' AND NOT {}), \
            (SELECT count(*) FROM redemptions WHERE book_id = $1) \
          FROM codes WHERE book_id = $1",
-        lapsed_sql("$2")
+        lapsed_sql("", "$2")
     );
     let r = opt(tx, &sql, &[&id, &now.millis()]).await?.ok_or(StoreError::Conflict("stats"))?;
     let (generated, redeemed, locked, active) = (r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?);

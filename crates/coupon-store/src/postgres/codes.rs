@@ -57,6 +57,8 @@ async fn holdings_for_update(tx: &Transaction<'_>, book_id: Uuid, user: &str) ->
 }
 
 /// Puts lapsed claims of the book back in the pool and takes them off their holders' counts.
+/// The self-join returns each row's owner from before the update; a concurrent sweep that waited
+/// on the same rows re-checks them, finds them available, and returns nothing for them.
 async fn return_lapsed(tx: &Transaction<'_>, book: &Book, now: Timestamp) -> Result<(), StoreError> {
     if book.policies.claim_ttl_seconds.is_none() {
         return Ok(());
@@ -64,8 +66,9 @@ async fn return_lapsed(tx: &Transaction<'_>, book: &Book, now: Timestamp) -> Res
     let sql = format!(
         "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
            claim_expires_at = NULL, lock_id = NULL, locked_until = NULL \
-         WHERE book_id = $1 AND {} RETURNING owner",
-        lapsed_sql("$2")
+         FROM codes AS old WHERE old.id = codes.id AND codes.book_id = $1 AND {} \
+         RETURNING old.owner",
+        lapsed_sql("codes.", "$2")
     );
     for row in all(tx, &sql, &[&book.id, &now.millis()]).await? {
         let owner = row.string(0)?;
@@ -157,7 +160,7 @@ pub(super) async fn lock(tx: &Transaction<'_>, req: &LockRequest, now: Timestamp
         "UPDATE codes SET lock_id = $3, locked_until = $4 \
          WHERE id = $1 AND owner = $2 AND status = 'active' \
            AND (locked_until IS NULL OR locked_until <= $5) AND NOT {}",
-        lapsed_sql("$5")
+        lapsed_sql("", "$5")
     );
     let n = exec(tx, &sql, &[&inst.id, &req.user_id, &lock_id, &until.millis(), &now.millis()]).await?;
     if n != 1 {
@@ -231,7 +234,7 @@ pub(super) async fn redeem(tx: &Transaction<'_>, req: &RedeemRequest, now: Times
            lock_id = NULL, locked_until = NULL \
          WHERE id = $1 AND owner = $2 AND status = 'active' AND redemptions < $3 \
            AND (locked_until IS NULL OR locked_until <= $4 OR lock_id = $5) AND NOT {}",
-        lapsed_sql("$4")
+        lapsed_sql("", "$4")
     );
     let used = exec(tx, &sql, &[&inst.id, &user, &book.policies.max_redemptions_per_code, &now.millis(), &req.lock_id]).await?;
     let counted = exec(

@@ -150,7 +150,7 @@ pub(super) fn update(tx: &Connection, id: Uuid, patch: BookPatch, now: Timestamp
 
 pub(super) fn stats(c: &Connection, id: Uuid, now: Timestamp) -> Result<BookStats, StoreError> {
     load(c, id)?.ok_or(StoreError::not_found("coupon book"))?;
-    let lapsed = lapsed_sql("?2");
+    let lapsed = lapsed_sql("", "?2");
     let (generated, redeemed, locked, active): (i64, i64, i64, i64) = c.query_row(
         &format!(
             "SELECT count(*), \

@@ -7,7 +7,7 @@ use rusqlite::{params, Connection};
 use uuid::Uuid;
 
 use super::{books, collect, first};
-use crate::rows::{self, lapsed_sql, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
+use crate::rows::{self, lapsed_sql, Fields, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
 use crate::{settle, ClaimRequest, ClaimTarget, Claimed, CodeView, LockRequest, Locked, RedeemRequest, StoreError};
 
 type Outcome<T> = Result<Result<T, CouponError>, StoreError>;
@@ -47,21 +47,24 @@ fn return_lapsed(c: &Connection, book: &Book, now: Timestamp) -> Result<(), Stor
     if book.policies.claim_ttl_seconds.is_none() {
         return Ok(());
     }
-    let mut stmt = c.prepare_cached(&format!(
+    let lapsed = lapsed_sql("", "?2");
+    let mut owners = c.prepare_cached(&format!("SELECT owner FROM codes WHERE book_id = ?1 AND {lapsed}"))?;
+    let owners = collect(&mut owners, params![book.id.to_string(), now.millis()], |r| r.string(0))?;
+    if owners.is_empty() {
+        return Ok(());
+    }
+    c.prepare_cached(&format!(
         "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
            claim_expires_at = NULL, lock_id = NULL, locked_until = NULL \
-         WHERE book_id = ?1 AND {} RETURNING owner",
-        lapsed_sql("?2")
-    ))?;
-    let owners = collect(&mut stmt, params![book.id.to_string(), now.millis()], |r| r.string(0))?;
+         WHERE book_id = ?1 AND {lapsed}"
+    ))?
+    .execute(params![book.id.to_string(), now.millis()])?;
     let mut release = c.prepare_cached("UPDATE user_books SET held = held - 1 WHERE book_id = ?1 AND user_id = ?2")?;
     for owner in owners {
         release.execute(params![book.id.to_string(), owner])?;
     }
     Ok(())
 }
-
-use crate::rows::Fields;
 
 pub(super) fn claim(c: &Connection, req: &ClaimRequest, now: Timestamp) -> Outcome<Claimed> {
     settle(claim_one(c, req, now))
@@ -132,7 +135,7 @@ pub(super) fn lock(c: &Connection, req: &LockRequest, now: Timestamp) -> Outcome
             "UPDATE codes SET lock_id = ?3, locked_until = ?4 \
              WHERE id = ?1 AND owner = ?2 AND status = 'active' \
                AND (locked_until IS NULL OR locked_until <= ?5) AND NOT {}",
-            lapsed_sql("?5")
+            lapsed_sql("", "?5")
         ))?
         .execute(params![inst.id, req.user_id, lock_id.to_string(), until.millis(), now.millis()])?;
         if n != 1 {
@@ -211,7 +214,7 @@ fn redeem_one(c: &Connection, req: &RedeemRequest, now: Timestamp) -> Result<Red
            lock_id = NULL, locked_until = NULL \
          WHERE id = ?1 AND owner = ?2 AND status = 'active' AND redemptions < ?3 \
            AND (locked_until IS NULL OR locked_until <= ?4 OR lock_id = ?5) AND NOT {}",
-        lapsed_sql("?4")
+        lapsed_sql("", "?4")
     ))?
     .execute(params![inst.id, user, book.policies.max_redemptions_per_code, now.millis(), req.lock_id.map(|l| l.to_string())])?;
     let counted = c.prepare_cached(

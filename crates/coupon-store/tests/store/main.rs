@@ -1,0 +1,128 @@
+//! The behaviour suite every backend must pass: each case runs unchanged against a fresh SQLite
+//! file and a fresh PostgreSQL database.
+
+mod books;
+mod claims;
+mod concurrency;
+mod redemptions;
+
+use coupon_core::{Book, CodeText, CouponError, NewBook, Redemption, Timestamp};
+use coupon_store::testing::{Backend, TestDb};
+use coupon_store::{ClaimRequest, ClaimTarget, Claimed, DynStore, LockRequest, Locked, RedeemRequest, UnlockRequest};
+use serde_json::json;
+use uuid::Uuid;
+
+/// 2026-06-01T12:00:00Z: the suite's clock starts here and moves only when a case moves it.
+pub const T0: i64 = 1_780_315_200_000;
+
+pub fn at(seconds_after_t0: i64) -> Timestamp {
+    Timestamp::from_millis(T0 + seconds_after_t0 * 1000)
+}
+
+pub struct Ctx {
+    pub store: DynStore,
+    _db: TestDb,
+}
+
+impl Ctx {
+    /// Creates a book from its JSON description (name and discount filled in when absent).
+    pub async fn book(&self, spec: serde_json::Value) -> Book {
+        self.try_book(spec).await.expect("book created")
+    }
+
+    pub async fn try_book(&self, spec: serde_json::Value) -> Result<Book, coupon_store::StoreError> {
+        let mut v = json!({"name": "Summer sale", "discount": {"type": "percentage", "value": 10}});
+        v.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+        let new: NewBook = serde_json::from_value(v).expect("valid book JSON");
+        let draft = new.into_draft(Uuid::now_v7(), at(0)).expect("valid book");
+        self.store.create_book(draft).await
+    }
+
+    pub async fn claim(&self, book: &Book, user: &str, now: Timestamp) -> Result<Claimed, CouponError> {
+        let req = ClaimRequest { target: ClaimTarget::Book(book.id), user_id: user.into() };
+        self.store.claim(vec![req], now).await.expect("store works").remove(0)
+    }
+
+    pub async fn claim_code(&self, code: &str, user: &str, now: Timestamp) -> Result<Claimed, CouponError> {
+        let req = ClaimRequest { target: ClaimTarget::Code(CodeText::parse(code).unwrap()), user_id: user.into() };
+        self.store.claim(vec![req], now).await.expect("store works").remove(0)
+    }
+
+    pub async fn lock(&self, code: &str, user: &str, now: Timestamp) -> Result<Locked, CouponError> {
+        let req = LockRequest { code: CodeText::parse(code).unwrap(), user_id: user.into() };
+        self.store.lock(vec![req], now).await.expect("store works").remove(0)
+    }
+
+    pub async fn unlock(&self, code: &str, user: &str, lock_id: Option<Uuid>, now: Timestamp) -> Result<(), CouponError> {
+        let req = UnlockRequest { code: CodeText::parse(code).unwrap(), user_id: user.into(), lock_id };
+        self.store.unlock(vec![req], now).await.expect("store works").remove(0)
+    }
+
+    pub async fn redeem(&self, req: RedeemRequest, now: Timestamp) -> Result<Redemption, CouponError> {
+        self.store.redeem(vec![req], now).await.expect("store works").remove(0)
+    }
+}
+
+pub fn redeem_req(code: &str, user: &str, order: Option<&str>, amount: Option<i64>, lock_id: Option<Uuid>) -> RedeemRequest {
+    RedeemRequest {
+        code: CodeText::parse(code).unwrap(),
+        user_id: user.into(),
+        order_id: order.map(str::to_owned),
+        order_amount: amount,
+        lock_id,
+    }
+}
+
+async fn ctx(backend: Backend) -> Ctx {
+    let db = TestDb::new(backend).await;
+    Ctx { store: db.store().await, _db: db }
+}
+
+/// Generates one test per case and backend.
+macro_rules! suite {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$module::$case(super::ctx(coupon_store::testing::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$module::$case(super::ctx(coupon_store::testing::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    books::pattern_books_have_their_codes_at_creation,
+    books::uploads_report_duplicates_and_respect_the_cap,
+    books::generation_respects_the_cap_and_the_pattern,
+    books::shared_codes_are_unique_across_books,
+    books::patches_change_status_and_window,
+    books::search_finds_active_books_newest_first,
+    claims::claims_follow_the_book_and_user_limits,
+    claims::daily_limits_reset_at_utc_midnight,
+    claims::a_specific_code_is_claimed_once,
+    claims::shared_books_hand_out_instances,
+    claims::paused_archived_and_out_of_window_books_refuse_claims,
+    claims::lapsed_claims_return_to_the_pool,
+    claims::a_live_lock_keeps_a_claim_from_lapsing,
+    claims::a_batch_answers_each_request,
+    redemptions::locks_guard_redemptions,
+    redemptions::unlock_needs_a_live_lock,
+    redemptions::repeated_redemptions_count_once,
+    redemptions::redemption_limits_hold,
+    redemptions::codes_usable_several_times,
+    redemptions::stats_follow_the_lifecycle,
+    concurrency::concurrent_claims_never_oversell,
+    concurrency::concurrent_redemptions_of_one_code_succeed_once,
+    concurrency::concurrent_claims_by_one_user_respect_the_limit,
+    concurrency::concurrent_repeats_of_one_redemption_count_once,
+);
