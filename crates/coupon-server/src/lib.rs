@@ -1,1 +1,91 @@
+//! coupond's HTTP API. Handlers are thin: extract and check input, authorize, call the store with
+//! the clock's `now`, and map the answer; every error becomes problem+json in `error.rs`.
 
+pub mod auth;
+mod docs;
+pub mod error;
+mod extract;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use coupon_core::Clock;
+use coupon_store::DynStore;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+pub use auth::{Claims, JwtSecret, Role};
+pub use docs::ApiDoc;
+
+/// Upload bodies may carry up to 100,000 codes.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub clock: Arc<dyn Clock>,
+    pub secret: JwtSecret,
+}
+
+pub fn router(state: AppState) -> Router {
+    use routes::{books, codes, health, users};
+    Router::new()
+        .route("/coupons", post(books::create))
+        .route("/coupons/search", get(books::search))
+        .route("/coupons/codes", post(books::upload))
+        .route("/coupons/{book_id}", get(books::show).patch(books::update))
+        .route("/coupons/{book_id}/codes/generate", post(books::generate))
+        .route("/coupons/assign", post(codes::assign))
+        .route("/coupons/assign/{code}", post(codes::assign_code))
+        .route("/coupons/lock/{code}", post(codes::lock))
+        .route("/coupons/unlock/{code}", post(codes::unlock))
+        .route("/coupons/redeem/{code}", post(codes::redeem))
+        .route("/coupons/validate/{code}", get(codes::validate))
+        .route("/users/{user_id}/coupons", get(users::coupons))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::ui))
+        .route("/docs/{file}", get(docs::asset))
+        .route_layer(middleware::from_fn(trace_request))
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then lets requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// One span per request, named by the matched route (never the raw path, which holds codes).
+async fn trace_request(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(String::new, |p| p.as_str().to_owned());
+    let span = tracing::info_span!("request", method = %req.method(), route = %route);
+    let started = Instant::now();
+    let response = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "answered"
+        )
+    });
+    response
+}

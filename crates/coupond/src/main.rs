@@ -1,1 +1,130 @@
-fn main() {}
+//! The coupond binary: `serve`, `migrate`, `token` and `config`, around the library crates.
+
+mod config;
+mod secret;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use coupon_core::{Clock, SystemClock};
+use coupon_server::{AppState, Claims};
+use tokio::net::TcpListener;
+
+use crate::config::{Config, LogFormat, RoleArg};
+
+#[derive(Debug, Parser)]
+#[command(name = "coupond", version, about = "Self-hosted coupon service")]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (applies migrations first).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Print a token signed with the server's secret.
+    Token {
+        /// The subject: a user id, or a name for a service or admin.
+        #[arg(long)]
+        sub: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Lifetime, e.g. 90s, 30m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = config::parse_ttl)]
+        ttl: i64,
+    },
+    /// Print the effective configuration, secrets redacted.
+    Config,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Token { sub, role, ttl } => {
+            let secret = secret::load(&cli.config)?;
+            let exp = SystemClock.now().millis() / 1000 + ttl;
+            println!("{}", secret.sign(&Claims { sub, role: role.into(), exp }));
+            Ok(())
+        }
+        Command::Config => {
+            println!("{}", cli.config.describe());
+            Ok(())
+        }
+        Command::Migrate => runtime()?.block_on(async {
+            init_tracing(cli.config.log_format);
+            coupon_store::migrate(&cli.config.database_url).await.context("migrating the database")?;
+            tracing::info!(database = %cli.config.redacted_database_url(), "migrations applied");
+            Ok(())
+        }),
+        Command::Serve => runtime()?.block_on(serve(cli.config)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COUPOND_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing(config.log_format);
+    let secret = secret::load(&config)?;
+    let store = coupon_store::connect(&config.database_url, config.db_pool_size)
+        .await
+        .with_context(|| format!("opening {}", config.redacted_database_url()))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        database = %config.redacted_database_url(),
+        "coupond serving"
+    );
+    let state = AppState { store, clock: Arc::new(SystemClock), secret };
+    coupon_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("coupond stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,69 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, and Swagger UI served from
+//! assets compiled into the binary (nothing is fetched at build or run time).
+
+use std::sync::OnceLock;
+
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::extract::Path;
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "coupond", description = "Self-hosted coupon service: books of codes that users claim, lock for checkout and redeem."),
+    paths(
+        routes::books::create, routes::books::show, routes::books::update, routes::books::upload,
+        routes::books::generate, routes::books::search,
+        routes::codes::assign, routes::codes::assign_code, routes::codes::lock, routes::codes::unlock,
+        routes::codes::redeem, routes::codes::validate,
+        routes::users::coupons, routes::health::live, routes::health::ready,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "books", description = "Coupon books (campaigns) and their codes; admin only, search for anyone signed in"),
+         (name = "codes", description = "Claim, lock, unlock, redeem and validate codes"),
+         (name = "users", description = "What a user holds"),
+         (name = "health", description = "Liveness and readiness"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+pub async fn openapi() -> Response {
+    static DOC: OnceLock<String> = OnceLock::new();
+    let doc = DOC.get_or_init(|| ApiDoc::openapi().to_json().expect("the OpenAPI document serializes"));
+    ([(header::CONTENT_TYPE, "application/json")], doc.as_str()).into_response()
+}
+
+const UI_PAGE: &str = r##"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>coupond API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script>window.onload = () => { window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#ui" }); };</script>
+</body></html>"##;
+
+pub async fn ui() -> Html<&'static str> {
+    Html(UI_PAGE)
+}
+
+pub async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind): (&'static [u8], &str) = match file.as_str() {
+        "swagger-ui-bundle.js" => (include_bytes!("../vendor/swagger-ui/swagger-ui-bundle.js"), "text/javascript"),
+        "swagger-ui.css" => (include_bytes!("../vendor/swagger-ui/swagger-ui.css"), "text/css"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
+}

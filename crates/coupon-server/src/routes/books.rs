@@ -1,0 +1,193 @@
+//! Coupon books: created and managed by admins, searched by anyone signed in.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use coupon_core::book::MAX_SUPPLY;
+use coupon_core::{Book, BookPatch, BookStats, CodePattern, CodeText, NewBook, Timestamp};
+use coupon_store::SearchQuery;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::{Admin, Caller};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Body, Path, Query};
+use crate::AppState;
+
+const MAX_UPLOAD: usize = 100_000;
+const MAX_PAGE: u32 = 100;
+
+/// Creates a book. With `code_pattern`, its `total_codes` codes exist when this returns.
+#[utoipa::path(post, path = "/coupons", tag = "books", request_body = NewBook,
+    security(("bearer" = [])),
+    responses((status = 201, body = Book), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 409, body = Problem, description = "code_taken: the shared code exists")))]
+pub async fn create(_: Admin, State(s): State<AppState>, Body(new): Body<NewBook>) -> Result<(StatusCode, Json<Book>), ApiError> {
+    let draft = new.into_draft(Uuid::now_v7(), s.clock.now())?;
+    Ok((StatusCode::CREATED, Json(s.store.create_book(draft).await?)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BookWithStats {
+    #[serde(flatten)]
+    pub book: Book,
+    pub stats: BookStats,
+}
+
+/// A book with counts over its codes.
+#[utoipa::path(get, path = "/coupons/{book_id}", tag = "books", security(("bearer" = [])),
+    params(("book_id" = Uuid, Path)),
+    responses((status = 200, body = BookWithStats), (status = 404, body = Problem)))]
+pub async fn show(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> Result<Json<BookWithStats>, ApiError> {
+    let book = s.store.book(id).await?;
+    let stats = s.store.book_stats(id, s.clock.now()).await?;
+    Ok(Json(BookWithStats { book, stats }))
+}
+
+/// Changes name, description, `expires_at` or status. `paused` stops new claims; `archived`
+/// stops everything but reads, for good.
+#[utoipa::path(patch, path = "/coupons/{book_id}", tag = "books", request_body = BookPatch,
+    security(("bearer" = [])), params(("book_id" = Uuid, Path)),
+    responses((status = 200, body = Book), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "book_inactive: the book is archived")))]
+pub async fn update(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<Uuid>,
+    Body(patch): Body<BookPatch>,
+) -> Result<Json<Book>, ApiError> {
+    Ok(Json(s.store.update_book(id, patch, s.clock.now()).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadCodes {
+    pub coupon_book_id: Uuid,
+    /// Up to 100,000 codes; matched case-insensitively.
+    pub codes: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Uploaded {
+    pub uploaded_codes_count: u64,
+    /// Codes that already existed (in any book) or came twice; they were skipped.
+    pub duplicates: Vec<String>,
+}
+
+/// Uploads codes into a unique-mode book, never past its `total_codes`.
+#[utoipa::path(post, path = "/coupons/codes", tag = "books", request_body = UploadCodes,
+    security(("bearer" = [])),
+    responses((status = 201, body = Uploaded), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn upload(_: Admin, State(s): State<AppState>, Body(req): Body<UploadCodes>) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
+    if req.codes.is_empty() || req.codes.len() > MAX_UPLOAD {
+        return Err(ApiError::invalid("codes", format!("send 1 to {MAX_UPLOAD} codes")));
+    }
+    let codes = req
+        .codes
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            CodeText::parse(raw)
+                .map(CodeText::into_string)
+                .map_err(|e| ApiError::invalid("codes", format!("codes[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let added = s.store.add_codes(req.coupon_book_id, codes).await?;
+    Ok((StatusCode::CREATED, Json(Uploaded { uploaded_codes_count: added.inserted, duplicates: added.duplicates })))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateCodes {
+    pub count: i64,
+    /// Defaults to the book's `code_pattern`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Generated {
+    pub generated_codes_count: u64,
+}
+
+/// Draws new codes from a pattern into a unique-mode book.
+#[utoipa::path(post, path = "/coupons/{book_id}/codes/generate", tag = "books", request_body = GenerateCodes,
+    security(("bearer" = [])), params(("book_id" = Uuid, Path)),
+    responses((status = 201, body = Generated), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn generate(
+    _: Admin,
+    State(s): State<AppState>,
+    Path(id): Path<Uuid>,
+    Body(req): Body<GenerateCodes>,
+) -> Result<(StatusCode, Json<Generated>), ApiError> {
+    if !(1..=MAX_SUPPLY).contains(&req.count) {
+        return Err(ApiError::invalid("count", format!("must be from 1 to {MAX_SUPPLY}")));
+    }
+    let pattern = match req.pattern {
+        Some(p) => Some(CodePattern::parse(&p)?),
+        None => None,
+    };
+    let book = s.store.book(id).await?;
+    let pattern = match pattern.or_else(|| book.code_pattern.as_deref().and_then(|p| CodePattern::parse(p).ok())) {
+        Some(p) => p,
+        None => return Err(ApiError::invalid("pattern", "the book has no code_pattern; give one")),
+    };
+    pattern.check_capacity(req.count as u64)?;
+    let n = s.store.generate_codes(id, pattern, req.count as u64).await?;
+    Ok((StatusCode::CREATED, Json(Generated { generated_codes_count: n })))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Words that must all appear in the name, description or tags.
+    pub q: Option<String>,
+    pub category: Option<String>,
+    /// Discount type: `percentage` or `fixed_amount`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+    /// 1 to 100, default 20.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResults {
+    pub results: Vec<Book>,
+    pub next_cursor: Option<String>,
+}
+
+/// Full-text search over active books inside their window, newest first.
+#[utoipa::path(get, path = "/coupons/search", tag = "books", security(("bearer" = [])), params(SearchParams),
+    responses((status = 200, body = SearchResults), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn search(_: Caller, State(s): State<AppState>, Query(p): Query<SearchParams>) -> Result<Json<SearchResults>, ApiError> {
+    if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::invalid("q", "at most 200 characters"));
+    }
+    if p.kind.as_deref().is_some_and(|k| k != "percentage" && k != "fixed_amount") {
+        return Err(ApiError::invalid("type", "must be percentage or fixed_amount"));
+    }
+    let limit = p.limit.unwrap_or(20);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid("limit", format!("must be from 1 to {MAX_PAGE}")));
+    }
+    let after = p.cursor.as_deref().map(parse_cursor).transpose()?;
+    let query = SearchQuery { text: p.q, category: p.category, discount_type: p.kind, limit, after };
+    let page = s.store.search_books(query, s.clock.now()).await?;
+    Ok(Json(SearchResults {
+        results: page.books,
+        next_cursor: page.next.map(|(ts, id)| format!("{}_{}", ts.millis(), id.simple())),
+    }))
+}
+
+fn parse_cursor(cursor: &str) -> Result<(Timestamp, Uuid), ApiError> {
+    let invalid = || ApiError::invalid("cursor", "not a cursor this service gave out");
+    let (ms, id) = cursor.split_once('_').ok_or_else(invalid)?;
+    Ok((
+        Timestamp::from_millis(ms.parse().map_err(|_| invalid())?),
+        Uuid::parse_str(id).map_err(|_| invalid())?,
+    ))
+}

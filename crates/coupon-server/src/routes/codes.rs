@@ -1,0 +1,262 @@
+//! The life of a code: claim (assign), lock, unlock, redeem, and the dry-run validate.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use coupon_core::discount::MAX_AMOUNT;
+use coupon_core::rules::check_redeem;
+use coupon_core::{Book, CodeState, CodeText, CouponError, Redemption, Timestamp};
+use coupon_store::{ClaimRequest, ClaimTarget, Claimed, LockRequest, RedeemRequest, StoreError, UnlockRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Body, Path, Query};
+use crate::AppState;
+
+const MAX_ORDER_ID: usize = 200;
+
+/// The one answer of a one-request batch.
+fn single<T>(answers: Vec<Result<T, CouponError>>) -> Result<T, ApiError> {
+    answers
+        .into_iter()
+        .next()
+        .ok_or(ApiError::Internal(StoreError::Conflict("a batch of one gave no answer")))?
+        .map_err(ApiError::from)
+}
+
+fn code_param(raw: &str) -> Result<CodeText, ApiError> {
+    Ok(CodeText::parse(raw)?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    pub coupon_book_id: Uuid,
+    /// Whom to assign to (admin and service only); the caller by default.
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// For endpoints that act for a user and take nothing else.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForUser {
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Assigned {
+    pub assigned_code: String,
+    pub user_id: String,
+    pub status: CodeState,
+    pub claimed_at: Option<Timestamp>,
+    /// When an unredeemed claim lapses, if the book sets a claim TTL.
+    pub claim_expires_at: Option<Timestamp>,
+    pub coupon: Book,
+}
+
+async fn claim(s: &AppState, target: ClaimTarget, user_id: String) -> Result<(StatusCode, Json<Assigned>), ApiError> {
+    let now = s.clock.now();
+    let Claimed { code, book } = single(s.store.claim(vec![ClaimRequest { target, user_id: user_id.clone() }], now).await?)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Assigned {
+            status: code.state(&book, now),
+            assigned_code: code.code,
+            user_id,
+            claimed_at: code.claimed_at,
+            claim_expires_at: code.claim_expires_at,
+            coupon: book,
+        }),
+    ))
+}
+
+/// Assigns an available code of the book to the user, atomically, never over supply or limits.
+#[utoipa::path(post, path = "/coupons/assign", tag = "codes", request_body = AssignRequest, security(("bearer" = [])),
+    responses((status = 201, body = Assigned), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "book_inactive, not_started, expired, user_limit_reached, daily_limit_reached, out_of_stock")))]
+pub async fn assign(caller: Caller, State(s): State<AppState>, Body(req): Body<AssignRequest>) -> Result<(StatusCode, Json<Assigned>), ApiError> {
+    let user = caller.acting_for(req.user_id)?;
+    claim(&s, ClaimTarget::Book(req.coupon_book_id), user).await
+}
+
+/// Assigns that code (in shared mode, an instance of it) to the user.
+#[utoipa::path(post, path = "/coupons/assign/{code}", tag = "codes", request_body = ForUser, security(("bearer" = [])),
+    params(("code" = String, Path)),
+    responses((status = 201, body = Assigned), (status = 400, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "code_taken, out_of_stock, limits, book state")))]
+pub async fn assign_code(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+    Body(req): Body<ForUser>,
+) -> Result<(StatusCode, Json<Assigned>), ApiError> {
+    let code = code_param(&code)?;
+    let user = caller.acting_for(req.user_id)?;
+    claim(&s, ClaimTarget::Code(code), user).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LockAnswer {
+    /// `locked`.
+    pub status: &'static str,
+    pub code: String,
+    pub lock_id: Uuid,
+    pub locked_until: Timestamp,
+}
+
+/// Holds the user's code for a checkout until `locked_until`.
+#[utoipa::path(post, path = "/coupons/lock/{code}", tag = "codes", request_body = ForUser, security(("bearer" = [])),
+    params(("code" = String, Path)),
+    responses((status = 200, body = LockAnswer), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "locked, already_redeemed, book state")))]
+pub async fn lock(caller: Caller, State(s): State<AppState>, Path(code): Path<String>, Body(req): Body<ForUser>) -> Result<Json<LockAnswer>, ApiError> {
+    let code = code_param(&code)?;
+    let user_id = caller.acting_for(req.user_id)?;
+    let locked = single(s.store.lock(vec![LockRequest { code, user_id }], s.clock.now()).await?)?;
+    Ok(Json(LockAnswer { status: "locked", code: locked.code, lock_id: locked.lock_id, locked_until: locked.locked_until }))
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockRequestBody {
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// If given, only that lock is released.
+    #[serde(default)]
+    pub lock_id: Option<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UnlockAnswer {
+    /// `active`.
+    pub status: &'static str,
+    pub code: String,
+}
+
+/// Releases the checkout hold.
+#[utoipa::path(post, path = "/coupons/unlock/{code}", tag = "codes", request_body = UnlockRequestBody, security(("bearer" = [])),
+    params(("code" = String, Path)),
+    responses((status = 200, body = UnlockAnswer), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "not_locked, locked (another lock), already_redeemed")))]
+pub async fn unlock(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+    Body(req): Body<UnlockRequestBody>,
+) -> Result<Json<UnlockAnswer>, ApiError> {
+    let code = code_param(&code)?;
+    let user_id = caller.acting_for(req.user_id)?;
+    let text = code.to_string();
+    single(s.store.unlock(vec![UnlockRequest { code, user_id, lock_id: req.lock_id }], s.clock.now()).await?)?;
+    Ok(Json(UnlockAnswer { status: "active", code: text }))
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequestBody {
+    /// Repeating a redeem with the same order id answers the first result and counts once.
+    #[serde(default)]
+    pub order_id: Option<String>,
+    /// Minor units; without it `discount_applied` and `final_price` are null.
+    #[serde(default)]
+    pub order_amount: Option<i64>,
+    /// Required while a live lock holds the code.
+    #[serde(default)]
+    pub lock_id: Option<Uuid>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RedeemAnswer {
+    /// `redeemed`.
+    pub status: &'static str,
+    #[serde(flatten)]
+    pub redemption: Redemption,
+}
+
+fn check_amount(amount: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match amount {
+        Some(a) if !(0..=MAX_AMOUNT).contains(&a) => {
+            Err(ApiError::invalid("order_amount", "must be a non-negative amount in minor units"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Redeems the user's code against an order.
+#[utoipa::path(post, path = "/coupons/redeem/{code}", tag = "codes", request_body = RedeemRequestBody, security(("bearer" = [])),
+    params(("code" = String, Path)),
+    responses((status = 200, body = RedeemAnswer), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "locked, already_redeemed, user_limit_reached, min_order_not_met, book state")))]
+pub async fn redeem(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+    Body(req): Body<RedeemRequestBody>,
+) -> Result<Json<RedeemAnswer>, ApiError> {
+    let code = code_param(&code)?;
+    let order_amount = check_amount(req.order_amount)?;
+    if req.order_id.as_ref().is_some_and(|o| o.is_empty() || o.len() > MAX_ORDER_ID) {
+        return Err(ApiError::invalid("order_id", format!("must have 1 to {MAX_ORDER_ID} characters")));
+    }
+    let user_id = caller.acting_for(req.user_id)?;
+    let request = RedeemRequest { code, user_id, order_id: req.order_id, order_amount, lock_id: req.lock_id };
+    let redemption = single(s.store.redeem(vec![request], s.clock.now()).await?)?;
+    Ok(Json(RedeemAnswer { status: "redeemed", redemption }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ValidateParams {
+    pub order_amount: Option<i64>,
+    pub user_id: Option<String>,
+    /// The lock a redeem would present.
+    pub lock_id: Option<Uuid>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Validation {
+    pub valid: bool,
+    /// The error code a redeem would get now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    pub discount_applied: Option<i64>,
+    pub final_price: Option<i64>,
+}
+
+/// Dry run of a redeem: whether it would succeed and for what discount. Changes nothing.
+#[utoipa::path(get, path = "/coupons/validate/{code}", tag = "codes", security(("bearer" = [])),
+    params(("code" = String, Path), ValidateParams),
+    responses((status = 200, body = Validation), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn validate(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+    Query(p): Query<ValidateParams>,
+) -> Result<Json<Validation>, ApiError> {
+    let code = code_param(&code)?;
+    let order_amount = check_amount(p.order_amount)?;
+    let user = caller.acting_for(p.user_id)?;
+    let verdict = match s.store.code_view(&code, &user).await {
+        Ok(view) => check_redeem(&view.book, &view.code, &user, &view.holdings, p.lock_id, order_amount, s.clock.now()),
+        Err(StoreError::Rejected(e)) => Err(e),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Json(match verdict {
+        Ok(applied) => Validation {
+            valid: true,
+            reason: None,
+            discount_applied: applied.map(|a| a.discount_applied),
+            final_price: applied.map(|a| a.final_price),
+        },
+        Err(e) => Validation { valid: false, reason: Some(e.code()), discount_applied: None, final_price: None },
+    }))
+}

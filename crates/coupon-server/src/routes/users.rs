@@ -1,0 +1,85 @@
+//! What a user holds.
+
+use axum::extract::State;
+use axum::Json;
+use coupon_core::discount::DiscountWire;
+use coupon_core::{CodeState, Discount, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+use crate::extract::{Path, Query};
+use crate::AppState;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CouponFilter {
+    /// `active`, `locked`, `redeemed` or `expired`.
+    pub status: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HeldCoupon {
+    pub code: String,
+    pub coupon_book_id: Uuid,
+    pub name: String,
+    pub status: CodeState,
+    #[schema(value_type = DiscountWire)]
+    pub discount: Discount,
+    pub claimed_at: Option<Timestamp>,
+    pub claim_expires_at: Option<Timestamp>,
+    /// The end of the book's window.
+    pub expires_at: Option<Timestamp>,
+    /// Set while a checkout lock holds the code.
+    pub locked_until: Option<Timestamp>,
+    pub redemptions: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HeldCoupons {
+    pub assigned_coupons: Vec<HeldCoupon>,
+}
+
+/// The codes a user holds now (lapsed claims are gone), newest claim first. `me` is the caller.
+#[utoipa::path(get, path = "/users/{user_id}/coupons", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path), CouponFilter),
+    responses((status = 200, body = HeldCoupons), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn coupons(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(user_id): Path<String>,
+    Query(filter): Query<CouponFilter>,
+) -> Result<Json<HeldCoupons>, ApiError> {
+    let wanted = match filter.status.as_deref() {
+        None => None,
+        Some(s) => match CodeState::parse(s) {
+            Some(state) if state != CodeState::Available => Some(state),
+            _ => return Err(ApiError::invalid("status", "must be active, locked, redeemed or expired")),
+        },
+    };
+    let user = if user_id == "me" { caller.sub.clone() } else { caller.acting_for(Some(user_id))? };
+    let now = s.clock.now();
+    let held = s
+        .store
+        .user_codes(&user)
+        .await?
+        .into_iter()
+        .filter(|(code, _)| code.is_held_by(&user, now))
+        .map(|(code, book)| HeldCoupon {
+            status: code.state(&book, now),
+            locked_until: code.live_lock(now).and(code.locked_until),
+            code: code.code,
+            coupon_book_id: book.id,
+            name: book.name,
+            discount: book.discount,
+            claimed_at: code.claimed_at,
+            claim_expires_at: code.claim_expires_at,
+            expires_at: book.expires_at,
+            redemptions: code.redemptions,
+        })
+        .filter(|c| wanted.is_none_or(|w| c.status == w))
+        .collect();
+    Ok(Json(HeldCoupons { assigned_coupons: held }))
+}
