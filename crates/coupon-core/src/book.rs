@@ -221,9 +221,7 @@ pub struct NewBook {
 }
 
 /// Tells an absent field (outer `None`) from an explicit `null` (`Some(None)`).
-fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -238,10 +236,7 @@ impl NewBook {
     pub fn into_draft(self, id: Uuid, now: Timestamp) -> Result<BookDraft, CouponError> {
         let name = check_text("name", self.name, 1, 200)?;
         let description = check_text("description", self.description, 0, 5000)?;
-        let category = self
-            .category
-            .map(|c| check_text("category", c, 1, 100))
-            .transpose()?;
+        let category = self.category.map(|c| check_text("category", c, 1, 100)).transpose()?;
         if self.tags.len() > 32 {
             return Err(CouponError::invalid("tags", "at most 32 tags"));
         }
@@ -261,15 +256,10 @@ impl NewBook {
                 if self.code.is_some() {
                     return Err(CouponError::invalid("code", "only a shared book has a code"));
                 }
-                let pattern = self
-                    .code_pattern
-                    .as_deref()
-                    .map(CodePattern::parse)
-                    .transpose()?;
+                let pattern = self.code_pattern.as_deref().map(CodePattern::parse).transpose()?;
                 if let Some(p) = &pattern {
-                    let count = total_codes.ok_or_else(|| {
-                        CouponError::invalid("total_codes", "a code_pattern needs total_codes")
-                    })?;
+                    let count = total_codes
+                        .ok_or_else(|| CouponError::invalid("total_codes", "a code_pattern needs total_codes"))?;
                     p.check_capacity(count as u64)?;
                 }
                 (None, pattern)
@@ -286,10 +276,7 @@ impl NewBook {
                     .as_deref()
                     .ok_or_else(|| CouponError::invalid("code", "a shared book needs its code"))?;
                 if total_codes.is_none() {
-                    return Err(CouponError::invalid(
-                        "total_codes",
-                        "a shared book needs total_codes",
-                    ));
+                    return Err(CouponError::invalid("total_codes", "a shared book needs total_codes"));
                 }
                 (Some(CodeText::parse(code)?.into_string()), None)
             }
@@ -398,11 +385,16 @@ mod tests {
 
     #[test]
     fn applies_defaults_and_tells_null_from_absent() {
-        let b = draft(json!({"name": "Summer", "discount": {"type": "percentage", "value": 10}})).unwrap().book;
+        let b = draft(json!({"name": "Summer", "discount": {"type": "percentage", "value": 10}}))
+            .unwrap()
+            .book;
         assert_eq!(b.policies.max_codes_per_user, Some(1));
         assert_eq!(b.policies.lock_ttl_seconds, 300);
         assert_eq!(b.policies.max_redemptions_per_code, 1);
-        let b = draft(json!({"name": "S", "discount": {"type": "percentage", "value": 10}, "max_codes_per_user": null})).unwrap().book;
+        let b =
+            draft(json!({"name": "S", "discount": {"type": "percentage", "value": 10}, "max_codes_per_user": null}))
+                .unwrap()
+                .book;
         assert_eq!(b.policies.max_codes_per_user, None);
     }
 
@@ -410,10 +402,18 @@ mod tests {
     fn checks_modes_and_patterns() {
         let d = json!({"type": "fixed_amount", "value": 500});
         assert!(draft(json!({"name": "S", "discount": d, "code_mode": "shared", "total_codes": 5})).is_err());
-        let shared = draft(json!({"name": "S", "discount": d, "code_mode": "shared", "code": " welcome10 ", "total_codes": 5})).unwrap();
+        let shared =
+            draft(json!({"name": "S", "discount": d, "code_mode": "shared", "code": " welcome10 ", "total_codes": 5}))
+                .unwrap();
         assert_eq!(shared.book.code.as_deref(), Some("WELCOME10"));
-        assert!(draft(json!({"name": "S", "discount": d, "code_pattern": "A-####"})).is_err(), "pattern without total");
-        assert!(draft(json!({"name": "S", "discount": d, "code_pattern": "A-###", "total_codes": 10})).is_err(), "space too small");
+        assert!(
+            draft(json!({"name": "S", "discount": d, "code_pattern": "A-####"})).is_err(),
+            "pattern without total"
+        );
+        assert!(
+            draft(json!({"name": "S", "discount": d, "code_pattern": "A-###", "total_codes": 10})).is_err(),
+            "space too small"
+        );
         assert!(draft(json!({"name": "S", "discount": d, "code_pattern": "A-#####", "total_codes": 10})).is_ok());
         assert!(draft(json!({"name": "", "discount": d})).is_err());
         assert!(draft(json!({"name": "S", "discount": d, "max_codes_per_user": 0})).is_err());
@@ -423,12 +423,23 @@ mod tests {
     #[test]
     fn window_is_inclusive_of_expiry() {
         let mut b = draft(json!({"name": "S", "discount": {"type": "percentage", "value": 10},
-            "starts_at": "1970-01-01T00:00:01Z", "expires_at": "1970-01-01T00:00:02Z"})).unwrap().book;
-        assert_eq!(b.check_claimable(Timestamp::from_millis(999)), Err(CouponError::NotStarted));
+            "starts_at": "1970-01-01T00:00:01Z", "expires_at": "1970-01-01T00:00:02Z"}))
+        .unwrap()
+        .book;
+        assert_eq!(
+            b.check_claimable(Timestamp::from_millis(999)),
+            Err(CouponError::NotStarted)
+        );
         assert_eq!(b.check_claimable(Timestamp::from_millis(2000)), Ok(()));
-        assert_eq!(b.check_claimable(Timestamp::from_millis(2001)), Err(CouponError::Expired));
+        assert_eq!(
+            b.check_claimable(Timestamp::from_millis(2001)),
+            Err(CouponError::Expired)
+        );
         b.status = BookStatus::Paused;
-        assert_eq!(b.check_claimable(Timestamp::from_millis(1500)), Err(CouponError::BookInactive));
+        assert_eq!(
+            b.check_claimable(Timestamp::from_millis(1500)),
+            Err(CouponError::BookInactive)
+        );
         assert_eq!(b.check_usable(Timestamp::from_millis(1500)), Ok(()));
     }
 }

@@ -58,9 +58,7 @@ impl Discount {
         min_order_amount: Option<i64>,
     ) -> Option<Self> {
         let kind = match type_name {
-            "percentage" => DiscountKind::Percentage {
-                basis_points: value,
-            },
+            "percentage" => DiscountKind::Percentage { basis_points: value },
             "fixed_amount" => DiscountKind::FixedAmount { amount: value },
             _ => return None,
         };
@@ -81,9 +79,7 @@ impl Discount {
             }
         }
         let raw = match self.kind {
-            DiscountKind::Percentage { basis_points } => {
-                (order_amount as i128 * basis_points as i128 / 10_000) as i64
-            }
+            DiscountKind::Percentage { basis_points } => (order_amount as i128 * basis_points as i128 / 10_000) as i64,
             DiscountKind::FixedAmount { amount } => amount,
         };
         let capped = self.max_discount.map_or(raw, |max| raw.min(max));
@@ -123,15 +119,11 @@ impl TryFrom<DiscountWire> for Discount {
     fn try_from(w: DiscountWire) -> Result<Self, String> {
         let kind = match w.kind.as_str() {
             "percentage" => {
-                let v = w
-                    .value
-                    .as_f64()
-                    .ok_or("discount.value must be a number")?;
+                let v = w.value.as_f64().ok_or("discount.value must be a number")?;
                 let bp = (v * 100.0).round();
                 if !(v > 0.0 && v <= 100.0) || (v * 100.0 - bp).abs() > 1e-6 {
                     return Err(
-                        "discount.value must be a percentage above 0, at most 100, with at most 2 decimals"
-                            .into(),
+                        "discount.value must be a percentage above 0, at most 100, with at most 2 decimals".into(),
                     );
                 }
                 DiscountKind::Percentage {
@@ -176,8 +168,7 @@ impl From<Discount> for DiscountWire {
                 serde_json::Number::from(basis_points / 100)
             }
             DiscountKind::Percentage { basis_points } => {
-                serde_json::Number::from_f64(basis_points as f64 / 100.0)
-                    .unwrap_or_else(|| serde_json::Number::from(0))
+                serde_json::Number::from_f64(basis_points as f64 / 100.0).unwrap_or_else(|| serde_json::Number::from(0))
             }
             DiscountKind::FixedAmount { amount } => serde_json::Number::from(amount),
         };
@@ -228,12 +219,25 @@ mod tests {
 
     #[test]
     fn applies_caps_and_minimums() {
-        let d = parse(json!({"type": "percentage", "value": 20, "max_discount": 1500, "min_order_amount": 1000})).unwrap();
+        let d =
+            parse(json!({"type": "percentage", "value": 20, "max_discount": 1500, "min_order_amount": 1000})).unwrap();
         assert_eq!(d.apply(999), Err(CouponError::MinOrderNotMet));
-        assert_eq!(d.apply(5000).unwrap(), Applied { discount_applied: 1000, final_price: 4000 });
+        assert_eq!(
+            d.apply(5000).unwrap(),
+            Applied {
+                discount_applied: 1000,
+                final_price: 4000
+            }
+        );
         assert_eq!(d.apply(10_000).unwrap().discount_applied, 1500);
         let fixed = parse(json!({"type": "fixed_amount", "value": 2000})).unwrap();
-        assert_eq!(fixed.apply(1500).unwrap(), Applied { discount_applied: 1500, final_price: 0 });
+        assert_eq!(
+            fixed.apply(1500).unwrap(),
+            Applied {
+                discount_applied: 1500,
+                final_price: 0
+            }
+        );
     }
 
     proptest! {

@@ -56,8 +56,7 @@ impl CodePattern {
                 Slot::Pick(set) => set[0] as char,
             })
             .collect();
-        CodeText::parse(&literals)
-            .map_err(|_| invalid("literals may be only letters, digits, '-' and '_'"))?;
+        CodeText::parse(&literals).map_err(|_| invalid("literals may be only letters, digits, '-' and '_'"))?;
         Ok(CodePattern { source, slots })
     }
 

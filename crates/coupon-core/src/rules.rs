@@ -166,11 +166,20 @@ mod tests {
         let now = at(T0);
         let day = now.utc_day();
         assert_eq!(check_claim(&b, &Holdings::default(), now), Ok(()));
-        let full = Holdings { held: 1, day, day_claims: 1, redeemed: 0 };
+        let full = Holdings {
+            held: 1,
+            day,
+            day_claims: 1,
+            redeemed: 0,
+        };
         assert_eq!(check_claim(&b, &full, now), Err(CouponError::UserLimitReached));
         let lapsed = Holdings { held: 0, ..full };
         assert_eq!(check_claim(&b, &lapsed, now), Err(CouponError::DailyLimitReached));
-        let yesterday = Holdings { held: 0, day: day - 1, ..full };
+        let yesterday = Holdings {
+            held: 0,
+            day: day - 1,
+            ..full
+        };
         assert_eq!(check_claim(&b, &yesterday, now), Ok(()));
     }
 
@@ -182,14 +191,32 @@ mod tests {
         c.lock_id = Some(lock);
         c.locked_until = Some(at(T0 + 1000));
         let h = Holdings::default();
-        assert_eq!(check_redeem(&b, &c, "alice", &h, None, None, at(T0)), Err(CouponError::Locked));
-        assert_eq!(check_redeem(&b, &c, "alice", &h, Some(lock), Some(1000), at(T0)).unwrap().unwrap().discount_applied, 100);
-        assert_eq!(check_redeem(&b, &c, "bob", &h, Some(lock), None, at(T0)), Err(CouponError::NotAssignedToUser));
+        assert_eq!(
+            check_redeem(&b, &c, "alice", &h, None, None, at(T0)),
+            Err(CouponError::Locked)
+        );
+        assert_eq!(
+            check_redeem(&b, &c, "alice", &h, Some(lock), Some(1000), at(T0))
+                .unwrap()
+                .unwrap()
+                .discount_applied,
+            100
+        );
+        assert_eq!(
+            check_redeem(&b, &c, "bob", &h, Some(lock), None, at(T0)),
+            Err(CouponError::NotAssignedToUser)
+        );
         // Once the lock has run out, anyone holding the code may redeem without it.
         assert_eq!(check_redeem(&b, &c, "alice", &h, None, None, at(T0 + 1000)), Ok(None));
         assert_eq!(check_lock(&b, &c, "alice", at(T0)), Err(CouponError::Locked));
-        assert_eq!(check_unlock(&b, &c, "alice", Some(Uuid::from_u128(8)), at(T0)), Err(CouponError::Locked));
-        assert_eq!(check_unlock(&b, &c, "alice", None, at(T0 + 1000)), Err(CouponError::NotLocked));
+        assert_eq!(
+            check_unlock(&b, &c, "alice", Some(Uuid::from_u128(8)), at(T0)),
+            Err(CouponError::Locked)
+        );
+        assert_eq!(
+            check_unlock(&b, &c, "alice", None, at(T0 + 1000)),
+            Err(CouponError::NotLocked)
+        );
     }
 
     #[test]
@@ -206,16 +233,30 @@ mod tests {
 
     #[test]
     fn redeem_checks_limits_and_minimums() {
-        let b = book(json!({"max_redemptions_per_user": 1, "discount": {"type": "fixed_amount", "value": 500, "min_order_amount": 1000}}));
+        let b = book(
+            json!({"max_redemptions_per_user": 1, "discount": {"type": "fixed_amount", "value": 500, "min_order_amount": 1000}}),
+        );
         let c = held("alice");
         let none = Holdings::default();
         let used = Holdings { redeemed: 1, ..none };
-        assert_eq!(check_redeem(&b, &c, "alice", &used, None, Some(2000), at(T0)), Err(CouponError::UserLimitReached));
-        assert_eq!(check_redeem(&b, &c, "alice", &none, None, Some(999), at(T0)), Err(CouponError::MinOrderNotMet));
-        assert!(matches!(check_redeem(&b, &c, "alice", &none, None, None, at(T0)), Err(CouponError::Invalid(_))));
+        assert_eq!(
+            check_redeem(&b, &c, "alice", &used, None, Some(2000), at(T0)),
+            Err(CouponError::UserLimitReached)
+        );
+        assert_eq!(
+            check_redeem(&b, &c, "alice", &none, None, Some(999), at(T0)),
+            Err(CouponError::MinOrderNotMet)
+        );
+        assert!(matches!(
+            check_redeem(&b, &c, "alice", &none, None, None, at(T0)),
+            Err(CouponError::Invalid(_))
+        ));
         let mut spent = c.clone();
         spent.status = StoredStatus::Redeemed;
         spent.redemptions = 1;
-        assert_eq!(check_redeem(&b, &spent, "alice", &none, None, Some(2000), at(T0)), Err(CouponError::AlreadyRedeemed));
+        assert_eq!(
+            check_redeem(&b, &spent, "alice", &none, None, Some(2000), at(T0)),
+            Err(CouponError::AlreadyRedeemed)
+        );
     }
 }

@@ -41,8 +41,12 @@ impl JwtSecret {
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
-        encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(&self.0))
-            .expect("HS256 signing with an in-memory key cannot fail")
+        encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(&self.0),
+        )
+        .expect("HS256 signing with an in-memory key cannot fail")
     }
 
     fn verify(&self, token: &str) -> Option<Claims> {
@@ -88,7 +92,10 @@ impl Caller {
 
 pub fn check_user_id(id: String) -> Result<String, ApiError> {
     if id.is_empty() || id.len() > MAX_USER_ID || id.chars().any(char::is_control) {
-        return Err(ApiError::invalid("user_id", format!("must have 1 to {MAX_USER_ID} printable characters")));
+        return Err(ApiError::invalid(
+            "user_id",
+            format!("must have 1 to {MAX_USER_ID} printable characters"),
+        ));
     }
     Ok(id)
 }

@@ -33,7 +33,10 @@ struct BearerAuth;
 
 impl Modify for BearerAuth {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build();
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
         doc.components
             .get_or_insert_with(Default::default)
             .add_security_scheme("bearer", SecurityScheme::Http(scheme));
@@ -61,9 +64,19 @@ pub async fn ui() -> Html<&'static str> {
 
 pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind): (&'static [u8], &str) = match file.as_str() {
-        "swagger-ui-bundle.js" => (include_bytes!("../vendor/swagger-ui/swagger-ui-bundle.js"), "text/javascript"),
+        "swagger-ui-bundle.js" => (
+            include_bytes!("../vendor/swagger-ui/swagger-ui-bundle.js"),
+            "text/javascript",
+        ),
         "swagger-ui.css" => (include_bytes!("../vendor/swagger-ui/swagger-ui.css"), "text/css"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -20,9 +20,11 @@ pub mod testing;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use coupon_core::rules::Holdings;
 use coupon_core::book::BookDraft;
-use coupon_core::{Book, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, Redemption, Timestamp};
+use coupon_core::rules::Holdings;
+use coupon_core::{
+    Book, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, Redemption, Timestamp,
+};
 use uuid::Uuid;
 
 pub use error::StoreError;

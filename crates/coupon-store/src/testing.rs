@@ -41,7 +41,10 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 let url = format!("sqlite://{}", dir.path().join("coupond.db").display());
-                TestDb { url, cleanup: Cleanup::Dir(dir) }
+                TestDb {
+                    url,
+                    cleanup: Cleanup::Dir(dir),
+                }
             }
             Backend::Postgres => {
                 let admin_url = admin_url().to_owned();
@@ -50,7 +53,10 @@ impl TestDb {
                     .await
                     .unwrap_or_else(|e| panic!("cannot create a test database at {admin_url}: {e}"));
                 let url = with_database(&admin_url, &name);
-                TestDb { url, cleanup: Cleanup::Database { admin_url, name } }
+                TestDb {
+                    url,
+                    cleanup: Cleanup::Database { admin_url, name },
+                }
             }
         }
     }
@@ -67,8 +73,7 @@ impl Drop for TestDb {
             let admin_url = admin_url.clone();
             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
             // Drop runs inside the test's runtime, which cannot be blocked on: use a thread of our own.
-            let dropped = std::thread::spawn(move || block_on(run_admin(&admin_url, sql)))
-            .join();
+            let dropped = std::thread::spawn(move || block_on(run_admin(&admin_url, sql))).join();
             if let Ok(Err(e)) = dropped {
                 eprintln!("could not drop test database {name}: {e}");
             }
@@ -159,7 +164,11 @@ fn start_cluster() -> Result<String, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
         .port();
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
     // PostgreSQL refuses to run as root: hand the directory to the postgres user and run as it.
     let as_user = |program: PathBuf| {
         let mut cmd = if root {
@@ -176,8 +185,13 @@ fn start_cluster() -> Result<String, String> {
         run(Command::new("chown").args(["-R", "postgres"]).arg(&dir))?;
     }
     let data = dir.join("data");
-    run(as_user(bin.join("initdb")).args(["-U", "postgres", "--auth=trust", "-D"]).arg(&data))?;
-    let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", dir.display());
+    run(as_user(bin.join("initdb"))
+        .args(["-U", "postgres", "--auth=trust", "-D"])
+        .arg(&data))?;
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+        dir.display()
+    );
     run(as_user(bin.join("pg_ctl"))
         .args(["-w", "-D"])
         .arg(&data)
@@ -193,7 +207,10 @@ fn start_cluster() -> Result<String, String> {
         data = data.display(),
         dir = dir.display(),
     );
-    Command::new("sh").args(["-c", &stop]).spawn().map_err(|e| e.to_string())?;
+    Command::new("sh")
+        .args(["-c", &stop])
+        .spawn()
+        .map_err(|e| e.to_string())?;
     Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
 }
 
@@ -210,8 +227,17 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 mod tests {
     #[test]
     fn replaces_the_database_name() {
-        assert_eq!(super::with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::with_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            super::with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
     }
 }

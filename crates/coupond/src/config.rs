@@ -13,7 +13,13 @@ pub struct Config {
     #[arg(long, env = "COUPOND_LISTEN", default_value = "127.0.0.1:8080", global = true)]
     pub listen: SocketAddr,
     /// postgres://user@host/db, or sqlite://path (created if missing).
-    #[arg(long, env = "COUPOND_DATABASE_URL", default_value = "sqlite://coupond.db", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "COUPOND_DATABASE_URL",
+        default_value = "sqlite://coupond.db",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: String,
     /// PostgreSQL connections in the pool.
     #[arg(long, env = "COUPOND_DB_POOL_SIZE", default_value_t = 16, global = true)]
@@ -64,14 +70,20 @@ impl Config {
             self.redacted_database_url(),
             self.db_pool_size,
             self.data_dir.display(),
-            if self.jwt_secret.is_some() { "<set, redacted>" } else { "<generated in data_dir>" },
+            if self.jwt_secret.is_some() {
+                "<set, redacted>"
+            } else {
+                "<generated in data_dir>"
+            },
             self.log_format,
         )
     }
 }
 
 fn redact_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
     let rest = &url[scheme_end..];
     let host_start = match rest.find('@') {
         Some(at) if rest[..at].find('/').is_none() => at,
@@ -86,7 +98,9 @@ fn redact_password(url: &str) -> String {
 /// `90s`, `30m`, `1h`, `7d`, or plain seconds.
 pub fn parse_ttl(s: &str) -> Result<i64, String> {
     let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = digits.parse().map_err(|_| format!("{s:?} is not a duration like 30m, 1h or 7d"))?;
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30m, 1h or 7d"))?;
     let scale = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -117,7 +131,10 @@ mod tests {
 
     #[test]
     fn redacts_database_passwords() {
-        assert_eq!(redact_password("postgres://u:hunter2@db:5432/c"), "postgres://u:<redacted>@db:5432/c");
+        assert_eq!(
+            redact_password("postgres://u:hunter2@db:5432/c"),
+            "postgres://u:<redacted>@db:5432/c"
+        );
         assert_eq!(redact_password("postgres://u@db/c"), "postgres://u@db/c");
         assert_eq!(redact_password("sqlite://coupond.db"), "sqlite://coupond.db");
     }

@@ -49,7 +49,14 @@ fn main() -> anyhow::Result<()> {
         Command::Token { sub, role, ttl } => {
             let secret = secret::load(&cli.config)?;
             let exp = SystemClock.now().millis() / 1000 + ttl;
-            println!("{}", secret.sign(&Claims { sub, role: role.into(), exp }));
+            println!(
+                "{}",
+                secret.sign(&Claims {
+                    sub,
+                    role: role.into(),
+                    exp
+                })
+            );
             Ok(())
         }
         Command::Config => {
@@ -58,7 +65,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => runtime()?.block_on(async {
             init_tracing(cli.config.log_format);
-            coupon_store::migrate(&cli.config.database_url).await.context("migrating the database")?;
+            coupon_store::migrate(&cli.config.database_url)
+                .await
+                .context("migrating the database")?;
             tracing::info!(database = %cli.config.redacted_database_url(), "migrations applied");
             Ok(())
         }),
@@ -94,7 +103,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         database = %config.redacted_database_url(),
         "coupond serving"
     );
-    let state = AppState { store, clock: Arc::new(SystemClock), secret };
+    let state = AppState {
+        store,
+        clock: Arc::new(SystemClock),
+        secret,
+    };
     coupon_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("coupond stopped");
     Ok(())

@@ -23,7 +23,9 @@ pub fn load(config: &Config) -> anyhow::Result<JwtSecret> {
     }
     let path = config.data_dir.join(FILE);
     let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.try_fill_bytes(&mut bytes).context("reading the OS random source")?;
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bytes)
+        .context("reading the OS random source")?;
     let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     // create_new: if two processes start at once, one writes and both read the same secret.
     match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
@@ -36,7 +38,10 @@ pub fn load(config: &Config) -> anyhow::Result<JwtSecret> {
     let secret = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let secret = secret.trim();
     if secret.len() < MIN_LEN {
-        bail!("{} holds fewer than {MIN_LEN} bytes; remove it to generate a new one", path.display());
+        bail!(
+            "{} holds fewer than {MIN_LEN} bytes; remove it to generate a new one",
+            path.display()
+        );
     }
     Ok(JwtSecret::new(secret.as_bytes()))
 }

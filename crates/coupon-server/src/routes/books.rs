@@ -23,7 +23,11 @@ const MAX_PAGE: u32 = 100;
     security(("bearer" = [])),
     responses((status = 201, body = Book), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 409, body = Problem, description = "code_taken: the shared code exists")))]
-pub async fn create(_: Admin, State(s): State<AppState>, Body(new): Body<NewBook>) -> Result<(StatusCode, Json<Book>), ApiError> {
+pub async fn create(
+    _: Admin,
+    State(s): State<AppState>,
+    Body(new): Body<NewBook>,
+) -> Result<(StatusCode, Json<Book>), ApiError> {
     let draft = new.into_draft(Uuid::now_v7(), s.clock.now())?;
     Ok((StatusCode::CREATED, Json(s.store.create_book(draft).await?)))
 }
@@ -79,7 +83,11 @@ pub struct Uploaded {
 #[utoipa::path(post, path = "/coupons/codes", tag = "books", request_body = UploadCodes,
     security(("bearer" = [])),
     responses((status = 201, body = Uploaded), (status = 400, body = Problem), (status = 404, body = Problem)))]
-pub async fn upload(_: Admin, State(s): State<AppState>, Body(req): Body<UploadCodes>) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
+pub async fn upload(
+    _: Admin,
+    State(s): State<AppState>,
+    Body(req): Body<UploadCodes>,
+) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     if req.codes.is_empty() || req.codes.len() > MAX_UPLOAD {
         return Err(ApiError::invalid("codes", format!("send 1 to {MAX_UPLOAD} codes")));
     }
@@ -94,7 +102,13 @@ pub async fn upload(_: Admin, State(s): State<AppState>, Body(req): Body<UploadC
         })
         .collect::<Result<Vec<_>, _>>()?;
     let added = s.store.add_codes(req.coupon_book_id, codes).await?;
-    Ok((StatusCode::CREATED, Json(Uploaded { uploaded_codes_count: added.inserted, duplicates: added.duplicates })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Uploaded {
+            uploaded_codes_count: added.inserted,
+            duplicates: added.duplicates,
+        }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -135,7 +149,12 @@ pub async fn generate(
     };
     pattern.check_capacity(req.count as u64)?;
     let n = s.store.generate_codes(id, pattern, req.count as u64).await?;
-    Ok((StatusCode::CREATED, Json(Generated { generated_codes_count: n })))
+    Ok((
+        StatusCode::CREATED,
+        Json(Generated {
+            generated_codes_count: n,
+        }),
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -163,11 +182,18 @@ pub struct SearchResults {
 /// Full-text search over active books inside their window, newest first.
 #[utoipa::path(get, path = "/coupons/search", tag = "books", security(("bearer" = [])), params(SearchParams),
     responses((status = 200, body = SearchResults), (status = 400, body = Problem), (status = 401, body = Problem)))]
-pub async fn search(_: Caller, State(s): State<AppState>, Query(p): Query<SearchParams>) -> Result<Json<SearchResults>, ApiError> {
+pub async fn search(
+    _: Caller,
+    State(s): State<AppState>,
+    Query(p): Query<SearchParams>,
+) -> Result<Json<SearchResults>, ApiError> {
     if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::invalid("q", "at most 200 characters"));
     }
-    if p.kind.as_deref().is_some_and(|k| k != "percentage" && k != "fixed_amount") {
+    if p.kind
+        .as_deref()
+        .is_some_and(|k| k != "percentage" && k != "fixed_amount")
+    {
         return Err(ApiError::invalid("type", "must be percentage or fixed_amount"));
     }
     let limit = p.limit.unwrap_or(20);
@@ -175,7 +201,13 @@ pub async fn search(_: Caller, State(s): State<AppState>, Query(p): Query<Search
         return Err(ApiError::invalid("limit", format!("must be from 1 to {MAX_PAGE}")));
     }
     let after = p.cursor.as_deref().map(parse_cursor).transpose()?;
-    let query = SearchQuery { text: p.q, category: p.category, discount_type: p.kind, limit, after };
+    let query = SearchQuery {
+        text: p.q,
+        category: p.category,
+        discount_type: p.kind,
+        limit,
+        after,
+    };
     let page = s.store.search_books(query, s.clock.now()).await?;
     Ok(Json(SearchResults {
         results: page.books,

@@ -23,7 +23,9 @@ fn single<T>(answers: Vec<Result<T, CouponError>>) -> Result<T, ApiError> {
     answers
         .into_iter()
         .next()
-        .ok_or(ApiError::Internal(StoreError::Conflict("a batch of one gave no answer")))?
+        .ok_or(ApiError::Internal(StoreError::Conflict(
+            "a batch of one gave no answer",
+        )))?
         .map_err(ApiError::from)
 }
 
@@ -61,7 +63,17 @@ pub struct Assigned {
 
 async fn claim(s: &AppState, target: ClaimTarget, user_id: String) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let now = s.clock.now();
-    let Claimed { code, book } = single(s.store.claim(vec![ClaimRequest { target, user_id: user_id.clone() }], now).await?)?;
+    let Claimed { code, book } = single(
+        s.store
+            .claim(
+                vec![ClaimRequest {
+                    target,
+                    user_id: user_id.clone(),
+                }],
+                now,
+            )
+            .await?,
+    )?;
     Ok((
         StatusCode::CREATED,
         Json(Assigned {
@@ -80,7 +92,11 @@ async fn claim(s: &AppState, target: ClaimTarget, user_id: String) -> Result<(St
     responses((status = 201, body = Assigned), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem),
         (status = 409, body = Problem, description = "book_inactive, not_started, expired, user_limit_reached, daily_limit_reached, out_of_stock")))]
-pub async fn assign(caller: Caller, State(s): State<AppState>, Body(req): Body<AssignRequest>) -> Result<(StatusCode, Json<Assigned>), ApiError> {
+pub async fn assign(
+    caller: Caller,
+    State(s): State<AppState>,
+    Body(req): Body<AssignRequest>,
+) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let user = caller.acting_for(req.user_id)?;
     claim(&s, ClaimTarget::Book(req.coupon_book_id), user).await
 }
@@ -115,11 +131,21 @@ pub struct LockAnswer {
     params(("code" = String, Path)),
     responses((status = 200, body = LockAnswer), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem, description = "locked, already_redeemed, book state")))]
-pub async fn lock(caller: Caller, State(s): State<AppState>, Path(code): Path<String>, Body(req): Body<ForUser>) -> Result<Json<LockAnswer>, ApiError> {
+pub async fn lock(
+    caller: Caller,
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+    Body(req): Body<ForUser>,
+) -> Result<Json<LockAnswer>, ApiError> {
     let code = code_param(&code)?;
     let user_id = caller.acting_for(req.user_id)?;
     let locked = single(s.store.lock(vec![LockRequest { code, user_id }], s.clock.now()).await?)?;
-    Ok(Json(LockAnswer { status: "locked", code: locked.code, lock_id: locked.lock_id, locked_until: locked.locked_until }))
+    Ok(Json(LockAnswer {
+        status: "locked",
+        code: locked.code,
+        lock_id: locked.lock_id,
+        locked_until: locked.locked_until,
+    }))
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -153,8 +179,22 @@ pub async fn unlock(
     let code = code_param(&code)?;
     let user_id = caller.acting_for(req.user_id)?;
     let text = code.to_string();
-    single(s.store.unlock(vec![UnlockRequest { code, user_id, lock_id: req.lock_id }], s.clock.now()).await?)?;
-    Ok(Json(UnlockAnswer { status: "active", code: text }))
+    single(
+        s.store
+            .unlock(
+                vec![UnlockRequest {
+                    code,
+                    user_id,
+                    lock_id: req.lock_id,
+                }],
+                s.clock.now(),
+            )
+            .await?,
+    )?;
+    Ok(Json(UnlockAnswer {
+        status: "active",
+        code: text,
+    }))
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -183,9 +223,10 @@ pub struct RedeemAnswer {
 
 fn check_amount(amount: Option<i64>) -> Result<Option<i64>, ApiError> {
     match amount {
-        Some(a) if !(0..=MAX_AMOUNT).contains(&a) => {
-            Err(ApiError::invalid("order_amount", "must be a non-negative amount in minor units"))
-        }
+        Some(a) if !(0..=MAX_AMOUNT).contains(&a) => Err(ApiError::invalid(
+            "order_amount",
+            "must be a non-negative amount in minor units",
+        )),
         other => Ok(other),
     }
 }
@@ -204,13 +245,29 @@ pub async fn redeem(
 ) -> Result<Json<RedeemAnswer>, ApiError> {
     let code = code_param(&code)?;
     let order_amount = check_amount(req.order_amount)?;
-    if req.order_id.as_ref().is_some_and(|o| o.is_empty() || o.len() > MAX_ORDER_ID) {
-        return Err(ApiError::invalid("order_id", format!("must have 1 to {MAX_ORDER_ID} characters")));
+    if req
+        .order_id
+        .as_ref()
+        .is_some_and(|o| o.is_empty() || o.len() > MAX_ORDER_ID)
+    {
+        return Err(ApiError::invalid(
+            "order_id",
+            format!("must have 1 to {MAX_ORDER_ID} characters"),
+        ));
     }
     let user_id = caller.acting_for(req.user_id)?;
-    let request = RedeemRequest { code, user_id, order_id: req.order_id, order_amount, lock_id: req.lock_id };
+    let request = RedeemRequest {
+        code,
+        user_id,
+        order_id: req.order_id,
+        order_amount,
+        lock_id: req.lock_id,
+    };
     let redemption = single(s.store.redeem(vec![request], s.clock.now()).await?)?;
-    Ok(Json(RedeemAnswer { status: "redeemed", redemption }))
+    Ok(Json(RedeemAnswer {
+        status: "redeemed",
+        redemption,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -246,7 +303,15 @@ pub async fn validate(
     let order_amount = check_amount(p.order_amount)?;
     let user = caller.acting_for(p.user_id)?;
     let verdict = match s.store.code_view(&code, &user).await {
-        Ok(view) => check_redeem(&view.book, &view.code, &user, &view.holdings, p.lock_id, order_amount, s.clock.now()),
+        Ok(view) => check_redeem(
+            &view.book,
+            &view.code,
+            &user,
+            &view.holdings,
+            p.lock_id,
+            order_amount,
+            s.clock.now(),
+        ),
         Err(StoreError::Rejected(e)) => Err(e),
         Err(e) => return Err(e.into()),
     };
@@ -257,6 +322,11 @@ pub async fn validate(
             discount_applied: applied.map(|a| a.discount_applied),
             final_price: applied.map(|a| a.final_price),
         },
-        Err(e) => Validation { valid: false, reason: Some(e.code()), discount_applied: None, final_price: None },
+        Err(e) => Validation {
+            valid: false,
+            reason: Some(e.code()),
+            discount_applied: None,
+            final_price: None,
+        },
     }))
 }

@@ -56,10 +56,19 @@ pub async fn coupons(
         None => None,
         Some(s) => match CodeState::parse(s) {
             Some(state) if state != CodeState::Available => Some(state),
-            _ => return Err(ApiError::invalid("status", "must be active, locked, redeemed or expired")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "status",
+                    "must be active, locked, redeemed or expired",
+                ))
+            }
         },
     };
-    let user = if user_id == "me" { caller.sub.clone() } else { caller.acting_for(Some(user_id))? };
+    let user = if user_id == "me" {
+        caller.sub.clone()
+    } else {
+        caller.acting_for(Some(user_id))?
+    };
     let now = s.clock.now();
     let held = s
         .store

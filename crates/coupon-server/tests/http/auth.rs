@@ -15,14 +15,20 @@ pub async fn tokens_are_required_and_checked(app: App) {
         role: Role::Admin,
         exp: app.clock_now() / 1000 + 60,
     });
-    assert_eq!(app.get("/coupons/search", &forged).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/coupons/search", &forged).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 
     let token = app.user("alice");
     assert_eq!(app.get("/coupons/search", &token).await.status, StatusCode::OK);
     // Expiry follows the server's clock.
     app.clock.advance_seconds(3600);
     let expired = app.get("/coupons/search", &token).await;
-    assert_eq!((expired.status, expired.body["detail"].clone()), (StatusCode::UNAUTHORIZED, json!("the token has expired")));
+    assert_eq!(
+        (expired.status, expired.body["detail"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("the token has expired"))
+    );
 }
 
 pub async fn roles_limit_who_acts_for_whom(app: App) {
@@ -30,29 +36,76 @@ pub async fn roles_limit_who_acts_for_whom(app: App) {
     app.upload(&book, &["R1", "R2", "R3"]).await;
     let alice = app.user("alice");
 
-    let create = app.post("/coupons", &alice, json!({"name": "mine", "discount": {"type": "percentage", "value": 5}})).await;
+    let create = app
+        .post(
+            "/coupons",
+            &alice,
+            json!({"name": "mine", "discount": {"type": "percentage", "value": 5}}),
+        )
+        .await;
     assert_eq!((create.status, create.code()), (StatusCode::FORBIDDEN, "forbidden"));
-    assert_eq!(app.get(&format!("/coupons/{book}"), &alice).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&format!("/coupons/{book}"), &alice).await.status,
+        StatusCode::FORBIDDEN
+    );
     let service = app.token("checkout", Role::Service);
-    assert_eq!(app.get(&format!("/coupons/{book}"), &service).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&format!("/coupons/{book}"), &service).await.status,
+        StatusCode::FORBIDDEN
+    );
 
-    let for_bob = app.post("/coupons/assign", &alice, json!({"coupon_book_id": book, "user_id": "bob"})).await;
+    let for_bob = app
+        .post(
+            "/coupons/assign",
+            &alice,
+            json!({"coupon_book_id": book, "user_id": "bob"}),
+        )
+        .await;
     assert_eq!((for_bob.status, for_bob.code()), (StatusCode::FORBIDDEN, "forbidden"));
-    let for_self = app.post("/coupons/assign", &alice, json!({"coupon_book_id": book, "user_id": "alice"})).await;
+    let for_self = app
+        .post(
+            "/coupons/assign",
+            &alice,
+            json!({"coupon_book_id": book, "user_id": "alice"}),
+        )
+        .await;
     assert_eq!(for_self.status, StatusCode::CREATED);
 
-    let by_service = app.post("/coupons/assign", &service, json!({"coupon_book_id": book, "user_id": "bob"})).await;
-    assert_eq!((by_service.status, by_service.body["user_id"].clone()), (StatusCode::CREATED, json!("bob")));
+    let by_service = app
+        .post(
+            "/coupons/assign",
+            &service,
+            json!({"coupon_book_id": book, "user_id": "bob"}),
+        )
+        .await;
+    assert_eq!(
+        (by_service.status, by_service.body["user_id"].clone()),
+        (StatusCode::CREATED, json!("bob"))
+    );
     let bobs = by_service.body["assigned_code"].as_str().unwrap().to_owned();
-    let by_admin = app.post("/coupons/assign", &app.admin(), json!({"coupon_book_id": book, "user_id": "carol"})).await;
+    let by_admin = app
+        .post(
+            "/coupons/assign",
+            &app.admin(),
+            json!({"coupon_book_id": book, "user_id": "carol"}),
+        )
+        .await;
     assert_eq!(by_admin.status, StatusCode::CREATED);
 
-    assert_eq!(app.get("/users/bob/coupons", &alice).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/users/bob/coupons", &alice).await.status,
+        StatusCode::FORBIDDEN
+    );
     let listed = app.get("/users/bob/coupons", &service).await;
     assert_eq!(listed.body["assigned_coupons"][0]["code"], json!(bobs));
     // Alice cannot lock Bob's code, even naming herself.
     let lock = app.post(&format!("/coupons/lock/{bobs}"), &alice, json!({})).await;
-    assert_eq!((lock.status, lock.code()), (StatusCode::FORBIDDEN, "not_assigned_to_user"));
-    let lock = app.post(&format!("/coupons/lock/{bobs}"), &service, json!({"user_id": "bob"})).await;
+    assert_eq!(
+        (lock.status, lock.code()),
+        (StatusCode::FORBIDDEN, "not_assigned_to_user")
+    );
+    let lock = app
+        .post(&format!("/coupons/lock/{bobs}"), &service, json!({"user_id": "bob"}))
+        .await;
     assert_eq!(lock.status, StatusCode::OK);
 }

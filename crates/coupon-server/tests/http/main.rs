@@ -46,20 +46,35 @@ impl App {
         let db = TestDb::new(backend).await;
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
-        let state = AppState { store: db.store().await, clock: clock.clone(), secret: secret.clone() };
+        let state = AppState {
+            store: db.store().await,
+            clock: clock.clone(),
+            secret: secret.clone(),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(coupon_server::serve(listener, state, async {
             let _ = stopped.await;
         }));
-        App { base, clock, http: reqwest::Client::new(), secret, _stop: stop, _db: db }
+        App {
+            base,
+            clock,
+            http: reqwest::Client::new(),
+            secret,
+            _stop: stop,
+            _db: db,
+        }
     }
 
     /// A token valid for an hour of the server's clock.
     pub fn token(&self, sub: &str, role: Role) -> String {
         let exp = self.clock_now() / 1000 + 3600;
-        self.secret.sign(&Claims { sub: sub.into(), role, exp })
+        self.secret.sign(&Claims {
+            sub: sub.into(),
+            role,
+            exp,
+        })
     }
 
     pub fn admin(&self) -> String {
@@ -93,7 +108,11 @@ impl App {
             .to_owned();
         let text = res.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, body, content_type }
+        Reply {
+            status,
+            body,
+            content_type,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -114,13 +133,21 @@ impl App {
     }
 
     pub async fn upload(&self, book: &str, codes: &[&str]) {
-        let r = self.post("/coupons/codes", &self.admin(), json!({"coupon_book_id": book, "codes": codes})).await;
+        let r = self
+            .post(
+                "/coupons/codes",
+                &self.admin(),
+                json!({"coupon_book_id": book, "codes": codes}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
 
     /// Claims any code of the book for the user; returns the code.
     pub async fn claim(&self, book: &str, user: &str) -> String {
-        let r = self.post("/coupons/assign", &self.user(user), json!({"coupon_book_id": book})).await;
+        let r = self
+            .post("/coupons/assign", &self.user(user), json!({"coupon_book_id": book}))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["assigned_code"].as_str().unwrap().to_owned()
     }

@@ -5,9 +5,15 @@ use crate::App;
 
 pub async fn health_and_readiness(app: App) {
     let live = app.call(Method::GET, "/healthz", None, None).await;
-    assert_eq!((live.status, live.body.clone()), (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(
+        (live.status, live.body.clone()),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
     let ready = app.call(Method::GET, "/readyz", None, None).await;
-    assert_eq!((ready.status, ready.body.clone()), (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(
+        (ready.status, ready.body.clone()),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
 }
 
 pub async fn openapi_and_docs_are_served(app: App) {
@@ -16,9 +22,20 @@ pub async fn openapi_and_docs_are_served(app: App) {
     assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc.body["paths"].as_object().unwrap();
     for route in [
-        "/coupons", "/coupons/{book_id}", "/coupons/codes", "/coupons/{book_id}/codes/generate", "/coupons/search",
-        "/coupons/assign", "/coupons/assign/{code}", "/coupons/lock/{code}", "/coupons/unlock/{code}",
-        "/coupons/redeem/{code}", "/coupons/validate/{code}", "/users/{user_id}/coupons", "/healthz", "/readyz",
+        "/coupons",
+        "/coupons/{book_id}",
+        "/coupons/codes",
+        "/coupons/{book_id}/codes/generate",
+        "/coupons/search",
+        "/coupons/assign",
+        "/coupons/assign/{code}",
+        "/coupons/lock/{code}",
+        "/coupons/unlock/{code}",
+        "/coupons/redeem/{code}",
+        "/coupons/validate/{code}",
+        "/users/{user_id}/coupons",
+        "/healthz",
+        "/readyz",
     ] {
         assert!(paths.contains_key(route), "{route} is documented");
     }
@@ -27,24 +44,42 @@ pub async fn openapi_and_docs_are_served(app: App) {
     let page = app.http.get(format!("{}/docs", app.base)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("/docs/swagger-ui-bundle.js"));
-    let bundle = app.http.get(format!("{}/docs/swagger-ui-bundle.js", app.base)).send().await.unwrap();
+    let bundle = app
+        .http
+        .get(format!("{}/docs/swagger-ui-bundle.js", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bundle.status(), StatusCode::OK);
-    assert!(bundle.bytes().await.unwrap().len() > 100_000, "the vendored bundle is served");
+    assert!(
+        bundle.bytes().await.unwrap().len() > 100_000,
+        "the vendored bundle is served"
+    );
 }
 
 pub async fn search_over_http(app: App) {
     let mut ids = Vec::new();
     for i in 0..3 {
-        ids.push(app.book(json!({"name": format!("Weekend deal {i}"), "tags": ["weekend"]})).await);
+        ids.push(
+            app.book(json!({"name": format!("Weekend deal {i}"), "tags": ["weekend"]}))
+                .await,
+        );
         app.clock.advance_seconds(1);
     }
     app.book(json!({"name": "Weekday deal"})).await;
     let alice = app.user("alice");
     let first = app.get("/coupons/search?q=weekend&limit=2", &alice).await;
-    let names: Vec<_> = first.body["results"].as_array().unwrap().iter().map(|b| b["coupon_book_id"].clone()).collect();
+    let names: Vec<_> = first.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["coupon_book_id"].clone())
+        .collect();
     assert_eq!(names, vec![json!(ids[2]), json!(ids[1])]);
     let cursor = first.body["next_cursor"].as_str().unwrap();
-    let second = app.get(&format!("/coupons/search?q=weekend&limit=2&cursor={cursor}"), &alice).await;
+    let second = app
+        .get(&format!("/coupons/search?q=weekend&limit=2&cursor={cursor}"), &alice)
+        .await;
     assert_eq!(second.body["results"][0]["coupon_book_id"], json!(ids[0]));
     assert_eq!(second.body["next_cursor"], json!(null));
     let all = app.get("/coupons/search", &alice).await;

@@ -18,7 +18,9 @@ pub(super) async fn load(tx: &Transaction<'_>, id: Uuid) -> Result<Option<Book>,
 /// The book with its row locked, and its supply counter, for changes to the book or its supply.
 async fn load_for_update(tx: &Transaction<'_>, id: Uuid) -> Result<(Book, i64), StoreError> {
     let sql = format!("SELECT {BOOK_COLUMNS}, generated FROM books WHERE id = $1 FOR UPDATE");
-    let row = opt(tx, &sql, &[&id]).await?.ok_or(StoreError::not_found("coupon book"))?;
+    let row = opt(tx, &sql, &[&id])
+        .await?
+        .ok_or(StoreError::not_found("coupon book"))?;
     Ok((rows::book(&row, 0)?, row.i64(25)?))
 }
 
@@ -34,13 +36,31 @@ pub(super) async fn create(tx: &Transaction<'_>, draft: &BookDraft) -> Result<Bo
         tx,
         &sql,
         &[
-            &b.id, &b.name, &b.description, &b.category, &tags, &b.discount.type_name(),
-            &b.discount.raw_value(), &b.discount.currency, &b.discount.max_discount,
-            &b.discount.min_order_amount, &b.starts_at.map(Timestamp::millis),
-            &b.expires_at.map(Timestamp::millis), &b.status.as_str(), &b.code_mode.as_str(), &b.code,
-            &b.code_pattern, &b.total_codes, &p.max_codes_per_user, &p.max_redemptions_per_user,
-            &p.max_redemptions_per_code, &p.claims_per_user_per_day, &p.claim_ttl_seconds,
-            &p.lock_ttl_seconds, &b.created_at.millis(), &b.updated_at.millis(),
+            &b.id,
+            &b.name,
+            &b.description,
+            &b.category,
+            &tags,
+            &b.discount.type_name(),
+            &b.discount.raw_value(),
+            &b.discount.currency,
+            &b.discount.max_discount,
+            &b.discount.min_order_amount,
+            &b.starts_at.map(Timestamp::millis),
+            &b.expires_at.map(Timestamp::millis),
+            &b.status.as_str(),
+            &b.code_mode.as_str(),
+            &b.code,
+            &b.code_pattern,
+            &b.total_codes,
+            &p.max_codes_per_user,
+            &p.max_redemptions_per_user,
+            &p.max_redemptions_per_code,
+            &p.claims_per_user_per_day,
+            &p.claim_ttl_seconds,
+            &p.lock_ttl_seconds,
+            &b.created_at.millis(),
+            &b.updated_at.millis(),
         ],
     )
     .await?;
@@ -83,7 +103,10 @@ async fn insert_codes(tx: &Transaction<'_>, book_id: Uuid, codes: Vec<String>) -
     .await?;
     let inserted: HashSet<String> = rows.iter().map(|r| r.string(0)).collect::<Result<_, _>>()?;
     duplicates.extend(codes.into_iter().filter(|c| !inserted.contains(c)));
-    Ok(AddedCodes { inserted: inserted.len() as u64, duplicates })
+    Ok(AddedCodes {
+        inserted: inserted.len() as u64,
+        duplicates,
+    })
 }
 
 /// Moves the supply counter; the table's CHECK refuses to pass `total_codes`.
@@ -118,7 +141,11 @@ async fn fill(tx: &Transaction<'_>, book_id: Uuid, pattern: &CodePattern, count:
     }
 }
 
-pub(super) async fn add_codes(tx: &Transaction<'_>, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
+pub(super) async fn add_codes(
+    tx: &Transaction<'_>,
+    book_id: Uuid,
+    codes: Vec<String>,
+) -> Result<AddedCodes, StoreError> {
     let (book, before) = load_for_update(tx, book_id).await?;
     check_room(&book, before, 0)?;
     let added = insert_codes(tx, book_id, codes).await?;
@@ -141,14 +168,26 @@ pub(super) async fn generate_codes(
     Ok(count)
 }
 
-pub(super) async fn update(tx: &Transaction<'_>, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
+pub(super) async fn update(
+    tx: &Transaction<'_>,
+    id: Uuid,
+    patch: BookPatch,
+    now: Timestamp,
+) -> Result<Book, StoreError> {
     let (mut book, _) = load_for_update(tx, id).await?;
     book.apply_patch(patch, now)?;
     exec(
         tx,
         "UPDATE books SET name = $2, description = $3, expires_at = $4, status = $5, updated_at = $6 \
          WHERE id = $1",
-        &[&id, &book.name, &book.description, &book.expires_at.map(Timestamp::millis), &book.status.as_str(), &now.millis()],
+        &[
+            &id,
+            &book.name,
+            &book.description,
+            &book.expires_at.map(Timestamp::millis),
+            &book.status.as_str(),
+            &now.millis(),
+        ],
     )
     .await?;
     Ok(book)
@@ -165,7 +204,9 @@ pub(super) async fn stats(tx: &Transaction<'_>, id: Uuid, now: Timestamp) -> Res
          FROM codes WHERE book_id = $1",
         lapsed_sql("", "$2")
     );
-    let r = opt(tx, &sql, &[&id, &now.millis()]).await?.ok_or(StoreError::Conflict("stats"))?;
+    let r = opt(tx, &sql, &[&id, &now.millis()])
+        .await?
+        .ok_or(StoreError::Conflict("stats"))?;
     let (generated, redeemed, locked, active) = (r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?);
     let assigned = active + redeemed;
     Ok(BookStats {
@@ -195,7 +236,20 @@ pub(super) async fn search(tx: &Transaction<'_>, q: &SearchQuery, now: Timestamp
          ORDER BY created_at DESC, id DESC LIMIT $7"
     );
     let limit = q.limit as i64 + 1;
-    let rows = all(tx, &sql, &[&now.millis(), &q.category, &q.discount_type, &after_ts, &after_id, &text, &limit]).await?;
+    let rows = all(
+        tx,
+        &sql,
+        &[
+            &now.millis(),
+            &q.category,
+            &q.discount_type,
+            &after_ts,
+            &after_id,
+            &text,
+            &limit,
+        ],
+    )
+    .await?;
     let mut books = rows.iter().map(|r| rows::book(r, 0)).collect::<Result<Vec<_>, _>>()?;
     let next = if books.len() > q.limit as usize {
         books.truncate(q.limit as usize);

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use super::{all, books, exec, opt};
 use crate::rows::{self, lapsed_sql, Fields, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
-use crate::{ClaimRequest, ClaimTarget, Claimed, CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest};
+use crate::{
+    ClaimRequest, ClaimTarget, Claimed, CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest,
+};
 
 async fn load_book(tx: &Transaction<'_>, id: Uuid) -> Result<Book, StoreError> {
     books::load(tx, id).await?.ok_or(StoreError::not_found("coupon book"))
@@ -52,7 +54,9 @@ async fn holdings_for_update(tx: &Transaction<'_>, book_id: Uuid, user: &str) ->
     )
     .await?;
     let sql = format!("SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = $1 AND user_id = $2 FOR UPDATE");
-    let row = opt(tx, &sql, &[&book_id, &user]).await?.ok_or(StoreError::Conflict("user counters"))?;
+    let row = opt(tx, &sql, &[&book_id, &user])
+        .await?
+        .ok_or(StoreError::Conflict("user counters"))?;
     rows::holdings(&row)
 }
 
@@ -125,7 +129,10 @@ pub(super) async fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timesta
         }
     };
 
-    let expires = book.policies.claim_ttl_seconds.map(|ttl| now.plus_seconds(ttl).millis());
+    let expires = book
+        .policies
+        .claim_ttl_seconds
+        .map(|ttl| now.plus_seconds(ttl).millis());
     let sql = format!(
         "UPDATE codes SET status = 'active', owner = $2, claimed_at = $3, claim_expires_at = $4 \
          WHERE id = $1 AND status = 'available' RETURNING {CODE_COLUMNS}"
@@ -141,7 +148,13 @@ pub(super) async fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timesta
          WHERE book_id = $1 AND user_id = $2 \
            AND ($4::bigint IS NULL OR held < $4) \
            AND ($5::bigint IS NULL OR day <> $3 OR day_claims < $5)",
-        &[&book.id, &user, &now.utc_day(), &book.policies.max_codes_per_user, &book.policies.claims_per_user_per_day],
+        &[
+            &book.id,
+            &user,
+            &now.utc_day(),
+            &book.policies.max_codes_per_user,
+            &book.policies.claims_per_user_per_day,
+        ],
     )
     .await?;
     if counted != 1 {
@@ -162,11 +175,20 @@ pub(super) async fn lock(tx: &Transaction<'_>, req: &LockRequest, now: Timestamp
            AND (locked_until IS NULL OR locked_until <= $5) AND NOT {}",
         lapsed_sql("", "$5")
     );
-    let n = exec(tx, &sql, &[&inst.id, &req.user_id, &lock_id, &until.millis(), &now.millis()]).await?;
+    let n = exec(
+        tx,
+        &sql,
+        &[&inst.id, &req.user_id, &lock_id, &until.millis(), &now.millis()],
+    )
+    .await?;
     if n != 1 {
         return Err(StoreError::Conflict("lock"));
     }
-    Ok(Locked { code: inst.code, lock_id, locked_until: until })
+    Ok(Locked {
+        code: inst.code,
+        lock_id,
+        locked_until: until,
+    })
 }
 
 pub(super) async fn unlock(tx: &Transaction<'_>, req: &UnlockRequest, now: Timestamp) -> Result<(), StoreError> {
@@ -186,12 +208,25 @@ pub(super) async fn unlock(tx: &Transaction<'_>, req: &UnlockRequest, now: Times
     Ok(())
 }
 
-async fn prior_redemption(tx: &Transaction<'_>, code: &str, user: &str, order_id: &str) -> Result<Option<Redemption>, StoreError> {
-    let sql = format!("SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE code = $1 AND user_id = $2 AND order_id = $3");
-    opt(tx, &sql, &[&code, &user, &order_id]).await?.map(|r| rows::redemption(&r)).transpose()
+async fn prior_redemption(
+    tx: &Transaction<'_>,
+    code: &str,
+    user: &str,
+    order_id: &str,
+) -> Result<Option<Redemption>, StoreError> {
+    let sql =
+        format!("SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE code = $1 AND user_id = $2 AND order_id = $3");
+    opt(tx, &sql, &[&code, &user, &order_id])
+        .await?
+        .map(|r| rows::redemption(&r))
+        .transpose()
 }
 
-pub(super) async fn redeem(tx: &Transaction<'_>, req: &RedeemRequest, now: Timestamp) -> Result<Redemption, StoreError> {
+pub(super) async fn redeem(
+    tx: &Transaction<'_>,
+    req: &RedeemRequest,
+    now: Timestamp,
+) -> Result<Redemption, StoreError> {
     let user = req.user_id.as_str();
     // Locking the code first serializes repeats of one redemption: the second sees the first's record.
     let inst = find_for_user(tx, &req.code, user, req.lock_id).await?;
@@ -220,8 +255,16 @@ pub(super) async fn redeem(tx: &Transaction<'_>, req: &RedeemRequest, now: Times
            discount_applied, final_price, redeemed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (code, user_id, order_id) DO NOTHING",
         &[
-            &redemption.redemption_id, &inst.id, &book.id, &inst.code, &user, &redemption.order_id,
-            &redemption.order_amount, &redemption.discount_applied, &redemption.final_price, &now.millis(),
+            &redemption.redemption_id,
+            &inst.id,
+            &book.id,
+            &inst.code,
+            &user,
+            &redemption.order_id,
+            &redemption.order_amount,
+            &redemption.discount_applied,
+            &redemption.final_price,
+            &now.millis(),
         ],
     )
     .await?;
@@ -236,7 +279,18 @@ pub(super) async fn redeem(tx: &Transaction<'_>, req: &RedeemRequest, now: Times
            AND (locked_until IS NULL OR locked_until <= $4 OR lock_id = $5) AND NOT {}",
         lapsed_sql("", "$4")
     );
-    let used = exec(tx, &sql, &[&inst.id, &user, &book.policies.max_redemptions_per_code, &now.millis(), &req.lock_id]).await?;
+    let used = exec(
+        tx,
+        &sql,
+        &[
+            &inst.id,
+            &user,
+            &book.policies.max_redemptions_per_code,
+            &now.millis(),
+            &req.lock_id,
+        ],
+    )
+    .await?;
     let counted = exec(
         tx,
         "UPDATE user_books SET redeemed = redeemed + 1 \
@@ -275,10 +329,14 @@ pub(super) async fn of_user(tx: &Transaction<'_>, user: &str) -> Result<Vec<(Cod
     let mut out = Vec::with_capacity(codes.len());
     for row in codes {
         let code = rows::code(&row, 0)?;
-        if !books.contains_key(&code.book_id) {
-            books.insert(code.book_id, load_book(tx, code.book_id).await?);
-        }
-        let book = books[&code.book_id].clone();
+        let book = match books.get(&code.book_id) {
+            Some(book) => book.clone(),
+            None => {
+                let book = load_book(tx, code.book_id).await?;
+                books.insert(book.id, book.clone());
+                book
+            }
+        };
         out.push((code, book));
     }
     Ok(out)

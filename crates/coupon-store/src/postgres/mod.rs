@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use crate::rows::Fields;
 use crate::{
-    settle, AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest,
-    SearchPage, SearchQuery, Store, StoreError, UnlockRequest,
+    settle, AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage,
+    SearchQuery, Store, StoreError, UnlockRequest,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
@@ -100,7 +100,9 @@ impl PgStore {
         let manager = Manager::from_config(
             config,
             NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
         );
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))

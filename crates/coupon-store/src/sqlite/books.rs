@@ -15,7 +15,11 @@ pub(super) fn load(c: &Connection, id: Uuid) -> Result<Option<Book>, StoreError>
 }
 
 fn generated(c: &Connection, id: Uuid) -> Result<i64, StoreError> {
-    Ok(c.query_row("SELECT generated FROM books WHERE id = ?1", [id.to_string()], |r| r.get(0))?)
+    Ok(
+        c.query_row("SELECT generated FROM books WHERE id = ?1", [id.to_string()], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 pub(super) fn create(tx: &Connection, draft: BookDraft) -> Result<Book, StoreError> {
@@ -28,13 +32,31 @@ pub(super) fn create(tx: &Connection, draft: BookDraft) -> Result<Book, StoreErr
              ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
         ),
         params![
-            b.id.to_string(), b.name, b.description, b.category, tags, b.discount.type_name(),
-            b.discount.raw_value(), b.discount.currency, b.discount.max_discount,
-            b.discount.min_order_amount, b.starts_at.map(Timestamp::millis),
-            b.expires_at.map(Timestamp::millis), b.status.as_str(), b.code_mode.as_str(), b.code,
-            b.code_pattern, b.total_codes, p.max_codes_per_user, p.max_redemptions_per_user,
-            p.max_redemptions_per_code, p.claims_per_user_per_day, p.claim_ttl_seconds,
-            p.lock_ttl_seconds, b.created_at.millis(), b.updated_at.millis(),
+            b.id.to_string(),
+            b.name,
+            b.description,
+            b.category,
+            tags,
+            b.discount.type_name(),
+            b.discount.raw_value(),
+            b.discount.currency,
+            b.discount.max_discount,
+            b.discount.min_order_amount,
+            b.starts_at.map(Timestamp::millis),
+            b.expires_at.map(Timestamp::millis),
+            b.status.as_str(),
+            b.code_mode.as_str(),
+            b.code,
+            b.code_pattern,
+            b.total_codes,
+            p.max_codes_per_user,
+            p.max_redemptions_per_user,
+            p.max_redemptions_per_code,
+            p.claims_per_user_per_day,
+            p.claim_ttl_seconds,
+            p.lock_ttl_seconds,
+            b.created_at.millis(),
+            b.updated_at.millis(),
         ],
     )?;
     match (b.code_mode, &b.code) {
@@ -141,8 +163,12 @@ pub(super) fn update(tx: &Connection, id: Uuid, patch: BookPatch, now: Timestamp
         "UPDATE books SET name = ?2, description = ?3, expires_at = ?4, status = ?5, updated_at = ?6 \
          WHERE id = ?1",
         params![
-            id.to_string(), book.name, book.description, book.expires_at.map(Timestamp::millis),
-            book.status.as_str(), now.millis(),
+            id.to_string(),
+            book.name,
+            book.description,
+            book.expires_at.map(Timestamp::millis),
+            book.status.as_str(),
+            now.millis(),
         ],
     )?;
     Ok(book)
@@ -180,9 +206,7 @@ pub(super) fn stats(c: &Connection, id: Uuid, now: Timestamp) -> Result<BookStat
 
 pub(super) fn search(c: &Connection, q: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
     let words = q.text.as_deref().map(rows::search_words).unwrap_or_default();
-    let fts = (!words.is_empty()).then(|| {
-        words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ")
-    });
+    let fts = (!words.is_empty()).then(|| words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" "));
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {BOOK_COLUMNS} FROM books \
          WHERE status = 'active' AND (starts_at IS NULL OR starts_at <= ?1) \
@@ -198,7 +222,15 @@ pub(super) fn search(c: &Connection, q: SearchQuery, now: Timestamp) -> Result<S
     };
     let mut books = collect(
         &mut stmt,
-        params![now.millis(), q.category, q.discount_type, after_ts, after_id, fts, q.limit as i64 + 1],
+        params![
+            now.millis(),
+            q.category,
+            q.discount_type,
+            after_ts,
+            after_id,
+            fts,
+            q.limit as i64 + 1
+        ],
         |r| rows::book(r, 0),
     )?;
     let next = if books.len() > q.limit as usize {

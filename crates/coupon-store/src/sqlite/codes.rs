@@ -23,15 +23,26 @@ fn code_by_id(c: &Connection, id: i64) -> Result<CodeInstance, StoreError> {
 
 /// The instance of `code` that `user` acts on: one they own (an active one first, the one under
 /// `lock_id` first among those), else instance 0 so the caller can tell why it is not theirs.
-fn find_for_user(c: &Connection, code: &CodeText, user: &str, lock_id: Option<Uuid>) -> Result<CodeInstance, StoreError> {
+fn find_for_user(
+    c: &Connection,
+    code: &CodeText,
+    user: &str,
+    lock_id: Option<Uuid>,
+) -> Result<CodeInstance, StoreError> {
     let mut owned = c.prepare_cached(&format!(
         "SELECT {CODE_COLUMNS} FROM codes WHERE code = ?1 AND owner = ?2 \
          ORDER BY status = 'active' DESC, coalesce(lock_id = ?3, 0) DESC, claimed_at DESC LIMIT 1"
     ))?;
-    if let Some(found) = first(&mut owned, params![code.as_str(), user, lock_id.map(|l| l.to_string())], |r| rows::code(r, 0))? {
+    if let Some(found) = first(
+        &mut owned,
+        params![code.as_str(), user, lock_id.map(|l| l.to_string())],
+        |r| rows::code(r, 0),
+    )? {
         return Ok(found);
     }
-    let mut any = c.prepare_cached(&format!("SELECT {CODE_COLUMNS} FROM codes WHERE code = ?1 AND instance = 0"))?;
+    let mut any = c.prepare_cached(&format!(
+        "SELECT {CODE_COLUMNS} FROM codes WHERE code = ?1 AND instance = 0"
+    ))?;
     first(&mut any, [code.as_str()], |r| rows::code(r, 0))?.ok_or(StoreError::not_found("code"))
 }
 
@@ -74,7 +85,9 @@ fn claim_one(c: &Connection, req: &ClaimRequest, now: Timestamp) -> Result<Claim
     let (book, named) = match &req.target {
         ClaimTarget::Book(id) => (load_book(c, *id)?, None),
         ClaimTarget::Code(code) => {
-            let mut stmt = c.prepare_cached(&format!("SELECT {CODE_COLUMNS} FROM codes WHERE code = ?1 AND instance = 0"))?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {CODE_COLUMNS} FROM codes WHERE code = ?1 AND instance = 0"
+            ))?;
             let inst = first(&mut stmt, [code.as_str()], |r| rows::code(r, 0))?.ok_or(StoreError::not_found("code"))?;
             (load_book(c, inst.book_id)?, Some(inst))
         }
@@ -86,11 +99,14 @@ fn claim_one(c: &Connection, req: &ClaimRequest, now: Timestamp) -> Result<Claim
 
     let pick = match (&named, book.code_mode) {
         (None, _) => {
-            let mut stmt = c.prepare_cached("SELECT id FROM codes WHERE book_id = ?1 AND status = 'available' ORDER BY id LIMIT 1")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM codes WHERE book_id = ?1 AND status = 'available' ORDER BY id LIMIT 1",
+            )?;
             first(&mut stmt, [book.id.to_string()], |r| r.i64(0))?.ok_or(CouponError::OutOfStock)?
         }
         (Some(inst), CodeMode::Shared) => {
-            let mut stmt = c.prepare_cached("SELECT id FROM codes WHERE code = ?1 AND status = 'available' ORDER BY id LIMIT 1")?;
+            let mut stmt =
+                c.prepare_cached("SELECT id FROM codes WHERE code = ?1 AND status = 'available' ORDER BY id LIMIT 1")?;
             first(&mut stmt, [inst.code.as_str()], |r| r.i64(0))?.ok_or(CouponError::OutOfStock)?
         }
         (Some(inst), CodeMode::Unique) => {
@@ -101,23 +117,32 @@ fn claim_one(c: &Connection, req: &ClaimRequest, now: Timestamp) -> Result<Claim
         }
     };
 
-    let expires = book.policies.claim_ttl_seconds.map(|ttl| now.plus_seconds(ttl).millis());
+    let expires = book
+        .policies
+        .claim_ttl_seconds
+        .map(|ttl| now.plus_seconds(ttl).millis());
     let mut take = c.prepare_cached(&format!(
         "UPDATE codes SET status = 'active', owner = ?2, claimed_at = ?3, claim_expires_at = ?4 \
          WHERE id = ?1 AND status = 'available' RETURNING {CODE_COLUMNS}"
     ))?;
-    let code = first(&mut take, params![pick, user, now.millis(), expires], |r| rows::code(r, 0))?
-        .ok_or(StoreError::Conflict("claimed code was not available"))?;
-    let counted = c.prepare_cached(
-        "INSERT INTO user_books (book_id, user_id, held, day, day_claims) VALUES (?1, ?2, 1, ?3, 1) \
+    let code = first(&mut take, params![pick, user, now.millis(), expires], |r| {
+        rows::code(r, 0)
+    })?
+    .ok_or(StoreError::Conflict("claimed code was not available"))?;
+    let counted = c
+        .prepare_cached(
+            "INSERT INTO user_books (book_id, user_id, held, day, day_claims) VALUES (?1, ?2, 1, ?3, 1) \
          ON CONFLICT (book_id, user_id) DO UPDATE SET held = held + 1, \
            day_claims = CASE WHEN day = excluded.day THEN day_claims + 1 ELSE 1 END, day = excluded.day \
          WHERE (?4 IS NULL OR held < ?4) AND (?5 IS NULL OR day <> excluded.day OR day_claims < ?5)",
-    )?
-    .execute(params![
-        book.id.to_string(), user, now.utc_day(),
-        book.policies.max_codes_per_user, book.policies.claims_per_user_per_day,
-    ])?;
+        )?
+        .execute(params![
+            book.id.to_string(),
+            user,
+            now.utc_day(),
+            book.policies.max_codes_per_user,
+            book.policies.claims_per_user_per_day,
+        ])?;
     if counted != 1 {
         return Err(StoreError::Conflict("per-user claim limits"));
     }
@@ -131,17 +156,28 @@ pub(super) fn lock(c: &Connection, req: &LockRequest, now: Timestamp) -> Outcome
         rules::check_lock(&book, &inst, &req.user_id, now)?;
         let lock_id = Uuid::now_v7();
         let until = now.plus_seconds(book.policies.lock_ttl_seconds);
-        let n = c.prepare_cached(&format!(
-            "UPDATE codes SET lock_id = ?3, locked_until = ?4 \
+        let n = c
+            .prepare_cached(&format!(
+                "UPDATE codes SET lock_id = ?3, locked_until = ?4 \
              WHERE id = ?1 AND owner = ?2 AND status = 'active' \
                AND (locked_until IS NULL OR locked_until <= ?5) AND NOT {}",
-            lapsed_sql("", "?5")
-        ))?
-        .execute(params![inst.id, req.user_id, lock_id.to_string(), until.millis(), now.millis()])?;
+                lapsed_sql("", "?5")
+            ))?
+            .execute(params![
+                inst.id,
+                req.user_id,
+                lock_id.to_string(),
+                until.millis(),
+                now.millis()
+            ])?;
         if n != 1 {
             return Err(StoreError::Conflict("lock"));
         }
-        Ok(Locked { code: inst.code, lock_id, locked_until: until })
+        Ok(Locked {
+            code: inst.code,
+            lock_id,
+            locked_until: until,
+        })
     })())
 }
 
@@ -150,11 +186,17 @@ pub(super) fn unlock(c: &Connection, req: &crate::UnlockRequest, now: Timestamp)
         let inst = find_for_user(c, &req.code, &req.user_id, req.lock_id)?;
         let book = load_book(c, inst.book_id)?;
         rules::check_unlock(&book, &inst, &req.user_id, req.lock_id, now)?;
-        let n = c.prepare_cached(
-            "UPDATE codes SET lock_id = NULL, locked_until = NULL \
+        let n = c
+            .prepare_cached(
+                "UPDATE codes SET lock_id = NULL, locked_until = NULL \
              WHERE id = ?1 AND owner = ?2 AND lock_id = ?3 AND locked_until > ?4",
-        )?
-        .execute(params![inst.id, req.user_id, inst.lock_id.map(|l| l.to_string()), now.millis()])?;
+            )?
+            .execute(params![
+                inst.id,
+                req.user_id,
+                inst.lock_id.map(|l| l.to_string()),
+                now.millis()
+            ])?;
         if n != 1 {
             return Err(StoreError::Conflict("unlock"));
         }
@@ -195,34 +237,54 @@ fn redeem_one(c: &Connection, req: &RedeemRequest, now: Timestamp) -> Result<Red
         final_price: applied.map(|a| a.final_price),
         redeemed_at: now,
     };
-    let recorded = c.prepare_cached(
-        "INSERT INTO redemptions (id, code_id, book_id, code, user_id, order_id, order_amount, \
+    let recorded = c
+        .prepare_cached(
+            "INSERT INTO redemptions (id, code_id, book_id, code, user_id, order_id, order_amount, \
            discount_applied, final_price, redeemed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (code, user_id, order_id) DO NOTHING",
-    )?
-    .execute(params![
-        redemption.redemption_id.to_string(), inst.id, book.id.to_string(), inst.code, user,
-        redemption.order_id, redemption.order_amount, redemption.discount_applied,
-        redemption.final_price, now.millis(),
-    ])?;
+        )?
+        .execute(params![
+            redemption.redemption_id.to_string(),
+            inst.id,
+            book.id.to_string(),
+            inst.code,
+            user,
+            redemption.order_id,
+            redemption.order_amount,
+            redemption.discount_applied,
+            redemption.final_price,
+            now.millis(),
+        ])?;
     if recorded != 1 {
         return Err(StoreError::Conflict("redemption recorded twice"));
     }
-    let used = c.prepare_cached(&format!(
-        "UPDATE codes SET redemptions = redemptions + 1, \
+    let used = c
+        .prepare_cached(&format!(
+            "UPDATE codes SET redemptions = redemptions + 1, \
            status = CASE WHEN redemptions + 1 >= ?3 THEN 'redeemed' ELSE 'active' END, \
            lock_id = NULL, locked_until = NULL \
          WHERE id = ?1 AND owner = ?2 AND status = 'active' AND redemptions < ?3 \
            AND (locked_until IS NULL OR locked_until <= ?4 OR lock_id = ?5) AND NOT {}",
-        lapsed_sql("", "?4")
-    ))?
-    .execute(params![inst.id, user, book.policies.max_redemptions_per_code, now.millis(), req.lock_id.map(|l| l.to_string())])?;
-    let counted = c.prepare_cached(
-        "INSERT INTO user_books (book_id, user_id, redeemed) VALUES (?1, ?2, 1) \
+            lapsed_sql("", "?4")
+        ))?
+        .execute(params![
+            inst.id,
+            user,
+            book.policies.max_redemptions_per_code,
+            now.millis(),
+            req.lock_id.map(|l| l.to_string())
+        ])?;
+    let counted = c
+        .prepare_cached(
+            "INSERT INTO user_books (book_id, user_id, redeemed) VALUES (?1, ?2, 1) \
          ON CONFLICT (book_id, user_id) DO UPDATE SET redeemed = redeemed + 1 \
          WHERE ?3 IS NULL OR redeemed < ?3",
-    )?
-    .execute(params![book.id.to_string(), user, book.policies.max_redemptions_per_user])?;
+        )?
+        .execute(params![
+            book.id.to_string(),
+            user,
+            book.policies.max_redemptions_per_user
+        ])?;
     if used != 1 || counted != 1 {
         return Err(StoreError::Conflict("redemption limits"));
     }
@@ -245,10 +307,10 @@ pub(super) fn of_user(c: &Connection, user: &str) -> Result<Vec<(CodeInstance, B
     codes
         .into_iter()
         .map(|code| {
-            if !books.contains_key(&code.book_id) {
-                books.insert(code.book_id, load_book(c, code.book_id)?);
-            }
-            let book = books[&code.book_id].clone();
+            let book = match books.entry(code.book_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(load_book(c, code.book_id)?).clone(),
+            };
             Ok((code, book))
         })
         .collect()

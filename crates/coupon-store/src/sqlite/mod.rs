@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use crate::rows::Fields;
 use crate::{
-    AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked,
-    RedeemRequest, SearchPage, SearchQuery, Store, StoreError, UnlockRequest,
+    AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage,
+    SearchQuery, Store, StoreError, UnlockRequest,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
@@ -61,7 +61,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     )?;
     for (version, sql) in MIGRATIONS {
         let applied: Option<i64> = tx
-            .query_row("SELECT version FROM coupond_migrations WHERE version = ?1", [version], |r| r.get(0))
+            .query_row(
+                "SELECT version FROM coupond_migrations WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
             .optional()?;
         if applied.is_none() {
             tx.execute_batch(sql)?;
@@ -223,7 +227,8 @@ impl Store for SqliteStore {
     }
 
     async fn generate_codes(&self, book_id: Uuid, pattern: CodePattern, count: u64) -> Result<u64, StoreError> {
-        self.write(move |tx| books::generate_codes(tx, book_id, &pattern, count)).await
+        self.write(move |tx| books::generate_codes(tx, book_id, &pattern, count))
+            .await
     }
 
     async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {

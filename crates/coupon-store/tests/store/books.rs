@@ -12,9 +12,14 @@ fn rejected(e: StoreError) -> CouponError {
 }
 
 pub async fn pattern_books_have_their_codes_at_creation(cx: Ctx) {
-    let book = cx.book(json!({"code_pattern": "SUMMER-####-????", "total_codes": 50})).await;
+    let book = cx
+        .book(json!({"code_pattern": "SUMMER-####-????", "total_codes": 50}))
+        .await;
     let stats = cx.store.book_stats(book.id, at(1)).await.unwrap();
-    assert_eq!((stats.total_generated, stats.available, stats.total_assigned), (50, 50, 0));
+    assert_eq!(
+        (stats.total_generated, stats.available, stats.total_assigned),
+        (50, 50, 0)
+    );
     let claimed = cx.claim(&book, "alice", at(1)).await.unwrap();
     assert!(claimed.code.code.starts_with("SUMMER-"), "{}", claimed.code.code);
     assert_eq!(claimed.code.code.len(), "SUMMER-####-????".len());
@@ -26,19 +31,38 @@ pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
     let other = cx.book(json!({})).await;
     cx.store.add_codes(other.id, vec!["TAKEN".into()]).await.unwrap();
 
-    let added = cx.store.add_codes(book.id, vec!["A1".into(), "A2".into(), "A1".into(), "TAKEN".into()]).await.unwrap();
+    let added = cx
+        .store
+        .add_codes(book.id, vec!["A1".into(), "A2".into(), "A1".into(), "TAKEN".into()])
+        .await
+        .unwrap();
     assert_eq!(added.inserted, 2);
     assert_eq!(added.duplicates, vec!["A1".to_string(), "TAKEN".to_string()]);
 
     // Three new codes would pass the cap of four: refused, and none of them written.
-    let err = cx.store.add_codes(book.id, vec!["B1".into(), "B2".into(), "B3".into()]).await.unwrap_err();
+    let err = cx
+        .store
+        .add_codes(book.id, vec!["B1".into(), "B2".into(), "B3".into()])
+        .await
+        .unwrap_err();
     assert_eq!(rejected(err).code(), "invalid_request");
     assert_eq!(cx.store.book_stats(book.id, at(1)).await.unwrap().total_generated, 2);
-    assert_eq!(cx.claim_code("B1", "alice", at(1)).await.unwrap_err(), CouponError::NotFound("code"));
+    assert_eq!(
+        cx.claim_code("B1", "alice", at(1)).await.unwrap_err(),
+        CouponError::NotFound("code")
+    );
 
-    let added = cx.store.add_codes(book.id, vec!["B1".into(), "B2".into()]).await.unwrap();
+    let added = cx
+        .store
+        .add_codes(book.id, vec!["B1".into(), "B2".into()])
+        .await
+        .unwrap();
     assert_eq!(added.inserted, 2);
-    let missing = cx.store.add_codes(uuid::Uuid::now_v7(), vec!["C1".into()]).await.unwrap_err();
+    let missing = cx
+        .store
+        .add_codes(uuid::Uuid::now_v7(), vec!["C1".into()])
+        .await
+        .unwrap_err();
     assert_eq!(rejected(missing), CouponError::NotFound("coupon book"));
 }
 
@@ -56,8 +80,11 @@ pub async fn generation_respects_the_cap_and_the_pattern(cx: Ctx) {
 }
 
 pub async fn shared_codes_are_unique_across_books(cx: Ctx) {
-    cx.book(json!({"code_mode": "shared", "code": "WELCOME10", "total_codes": 3})).await;
-    let again = cx.try_book(json!({"code_mode": "shared", "code": "welcome10", "total_codes": 3})).await;
+    cx.book(json!({"code_mode": "shared", "code": "WELCOME10", "total_codes": 3}))
+        .await;
+    let again = cx
+        .try_book(json!({"code_mode": "shared", "code": "welcome10", "total_codes": 3}))
+        .await;
     assert_eq!(rejected(again.unwrap_err()), CouponError::CodeTaken);
     let unique = cx.book(json!({})).await;
     let added = cx.store.add_codes(unique.id, vec!["WELCOME10".into()]).await.unwrap();
@@ -66,37 +93,72 @@ pub async fn shared_codes_are_unique_across_books(cx: Ctx) {
 
 pub async fn patches_change_status_and_window(cx: Ctx) {
     let book = cx.book(json!({"total_codes": 10})).await;
-    cx.store.add_codes(book.id, vec!["P1".into(), "P2".into()]).await.unwrap();
-    let patched = cx
-        .store
-        .update_book(book.id, BookPatch { name: Some("Autumn".into()), status: Some(BookStatus::Paused), ..Default::default() }, at(5))
+    cx.store
+        .add_codes(book.id, vec!["P1".into(), "P2".into()])
         .await
         .unwrap();
-    assert_eq!((patched.name.as_str(), patched.status, patched.updated_at), ("Autumn", BookStatus::Paused, at(5)));
+    let patched = cx
+        .store
+        .update_book(
+            book.id,
+            BookPatch {
+                name: Some("Autumn".into()),
+                status: Some(BookStatus::Paused),
+                ..Default::default()
+            },
+            at(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (patched.name.as_str(), patched.status, patched.updated_at),
+        ("Autumn", BookStatus::Paused, at(5))
+    );
     assert_eq!(cx.store.book(book.id).await.unwrap(), patched);
 
-    let bad = BookPatch { name: Some(String::new()), ..Default::default() };
-    assert_eq!(rejected(cx.store.update_book(book.id, bad, at(6)).await.unwrap_err()).code(), "invalid_request");
+    let bad = BookPatch {
+        name: Some(String::new()),
+        ..Default::default()
+    };
+    assert_eq!(
+        rejected(cx.store.update_book(book.id, bad, at(6)).await.unwrap_err()).code(),
+        "invalid_request"
+    );
 
-    let archive = BookPatch { status: Some(BookStatus::Archived), ..Default::default() };
+    let archive = BookPatch {
+        status: Some(BookStatus::Archived),
+        ..Default::default()
+    };
     cx.store.update_book(book.id, archive, at(7)).await.unwrap();
-    let reopen = BookPatch { status: Some(BookStatus::Active), ..Default::default() };
-    assert_eq!(rejected(cx.store.update_book(book.id, reopen, at(8)).await.unwrap_err()), CouponError::BookInactive);
+    let reopen = BookPatch {
+        status: Some(BookStatus::Active),
+        ..Default::default()
+    };
+    assert_eq!(
+        rejected(cx.store.update_book(book.id, reopen, at(8)).await.unwrap_err()),
+        CouponError::BookInactive
+    );
     let upload = cx.store.add_codes(book.id, vec!["P3".into()]).await.unwrap_err();
     assert_eq!(rejected(upload), CouponError::BookInactive);
 }
 
 pub async fn search_finds_active_books_newest_first(cx: Ctx) {
     let shoes = cx
-        .book(json!({"name": "Running shoes week", "description": "Ten percent off trail runners",
-                     "category": "sports", "tags": ["shoes", "outdoor"]}))
+        .book(
+            json!({"name": "Running shoes week", "description": "Ten percent off trail runners",
+                     "category": "sports", "tags": ["shoes", "outdoor"]}),
+        )
         .await;
     let fixed = cx
-        .book(json!({"name": "Winter boots", "description": "Five dollars off", "category": "sports",
-                     "tags": ["shoes"], "discount": {"type": "fixed_amount", "value": 500}}))
+        .book(
+            json!({"name": "Winter boots", "description": "Five dollars off", "category": "sports",
+                     "tags": ["shoes"], "discount": {"type": "fixed_amount", "value": 500}}),
+        )
         .await;
     let paused = cx.book(json!({"name": "Shoes clearance", "status": "paused"})).await;
-    let expired = cx.book(json!({"name": "Old shoes", "expires_at": "2026-06-01T12:00:00.500Z"})).await;
+    let expired = cx
+        .book(json!({"name": "Old shoes", "expires_at": "2026-06-01T12:00:00.500Z"}))
+        .await;
     let books_newest_first = |page: &coupon_store::SearchPage| page.books.iter().map(|b| b.id).collect::<Vec<_>>();
 
     let q = |text: Option<&str>, category: Option<&str>, kind: Option<&str>| SearchQuery {
@@ -106,18 +168,42 @@ pub async fn search_finds_active_books_newest_first(cx: Ctx) {
         limit: 10,
         after: None,
     };
-    let page = cx.store.search_books(q(Some("shoes"), None, None), at(1)).await.unwrap();
+    let page = cx
+        .store
+        .search_books(q(Some("shoes"), None, None), at(1))
+        .await
+        .unwrap();
     // Both share a creation instant; ties are broken by id, newest (largest v7 id) first.
     assert_eq!(books_newest_first(&page), vec![fixed.id, shoes.id]);
     assert!(!page.books.iter().any(|b| b.id == paused.id || b.id == expired.id));
 
-    let page = cx.store.search_books(q(Some("RUNNERS trail"), None, None), at(1)).await.unwrap();
-    assert_eq!(books_newest_first(&page), vec![shoes.id], "stemmed words of the description");
-    let page = cx.store.search_books(q(Some("outdoor"), None, None), at(1)).await.unwrap();
+    let page = cx
+        .store
+        .search_books(q(Some("RUNNERS trail"), None, None), at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        books_newest_first(&page),
+        vec![shoes.id],
+        "stemmed words of the description"
+    );
+    let page = cx
+        .store
+        .search_books(q(Some("outdoor"), None, None), at(1))
+        .await
+        .unwrap();
     assert_eq!(books_newest_first(&page), vec![shoes.id], "tags");
-    let page = cx.store.search_books(q(None, Some("sports"), Some("fixed_amount")), at(1)).await.unwrap();
+    let page = cx
+        .store
+        .search_books(q(None, Some("sports"), Some("fixed_amount")), at(1))
+        .await
+        .unwrap();
     assert_eq!(books_newest_first(&page), vec![fixed.id]);
-    let page = cx.store.search_books(q(Some("\"quoted\" OR * -"), None, None), at(1)).await.unwrap();
+    let page = cx
+        .store
+        .search_books(q(Some("\"quoted\" OR * -"), None, None), at(1))
+        .await
+        .unwrap();
     assert!(page.books.is_empty(), "operators in user text are words, not syntax");
 
     let mut first = q(Some("shoes"), None, None);

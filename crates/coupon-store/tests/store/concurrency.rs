@@ -10,7 +10,10 @@ use crate::{at, redeem_req, Ctx};
 
 fn tally<T>(results: &[Result<T, CouponError>]) -> (usize, Vec<&'static str>) {
     let ok = results.iter().filter(|r| r.is_ok()).count();
-    let mut errors: Vec<&'static str> = results.iter().filter_map(|r| r.as_ref().err().map(CouponError::code)).collect();
+    let mut errors: Vec<&'static str> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(CouponError::code))
+        .collect();
     errors.dedup();
     (ok, errors)
 }
@@ -40,7 +43,13 @@ pub async fn concurrent_redemptions_of_one_code_succeed_once(cx: Ctx) {
     let cx = Arc::new(cx);
     let results = join_all((0..50).map(|i| {
         let cx = cx.clone();
-        tokio::spawn(async move { cx.redeem(redeem_req("ONCE", "alice", Some(&format!("order-{i}")), Some(1000), None), at(1)).await })
+        tokio::spawn(async move {
+            cx.redeem(
+                redeem_req("ONCE", "alice", Some(&format!("order-{i}")), Some(1000), None),
+                at(1),
+            )
+            .await
+        })
     }))
     .await;
     let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
@@ -49,7 +58,9 @@ pub async fn concurrent_redemptions_of_one_code_succeed_once(cx: Ctx) {
 }
 
 pub async fn concurrent_claims_by_one_user_respect_the_limit(cx: Ctx) {
-    let book = cx.book(json!({"code_pattern": "ONE-*****", "total_codes": 60, "max_codes_per_user": 1})).await;
+    let book = cx
+        .book(json!({"code_pattern": "ONE-*****", "total_codes": 60, "max_codes_per_user": 1}))
+        .await;
     let cx = Arc::new(cx);
     let results = join_all((0..50).map(|_| {
         let (cx, book) = (cx.clone(), book.clone());
@@ -68,10 +79,16 @@ pub async fn concurrent_repeats_of_one_redemption_count_once(cx: Ctx) {
     let cx = Arc::new(cx);
     let results = join_all((0..20).map(|_| {
         let cx = cx.clone();
-        tokio::spawn(async move { cx.redeem(redeem_req("SAME", "alice", Some("order-1"), Some(1000), None), at(1)).await })
+        tokio::spawn(async move {
+            cx.redeem(redeem_req("SAME", "alice", Some("order-1"), Some(1000), None), at(1))
+                .await
+        })
     }))
     .await;
     let results: Vec<_> = results.into_iter().map(|r| r.unwrap().unwrap()).collect();
-    assert!(results.iter().all(|r| r == &results[0]), "every repeat answers the first redemption");
+    assert!(
+        results.iter().all(|r| r == &results[0]),
+        "every repeat answers the first redemption"
+    );
     assert_eq!(cx.store.book_stats(book.id, at(2)).await.unwrap().total_redemptions, 1);
 }

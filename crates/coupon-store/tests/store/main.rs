@@ -39,22 +39,41 @@ impl Ctx {
     }
 
     pub async fn claim(&self, book: &Book, user: &str, now: Timestamp) -> Result<Claimed, CouponError> {
-        let req = ClaimRequest { target: ClaimTarget::Book(book.id), user_id: user.into() };
+        let req = ClaimRequest {
+            target: ClaimTarget::Book(book.id),
+            user_id: user.into(),
+        };
         self.store.claim(vec![req], now).await.expect("store works").remove(0)
     }
 
     pub async fn claim_code(&self, code: &str, user: &str, now: Timestamp) -> Result<Claimed, CouponError> {
-        let req = ClaimRequest { target: ClaimTarget::Code(CodeText::parse(code).unwrap()), user_id: user.into() };
+        let req = ClaimRequest {
+            target: ClaimTarget::Code(CodeText::parse(code).unwrap()),
+            user_id: user.into(),
+        };
         self.store.claim(vec![req], now).await.expect("store works").remove(0)
     }
 
     pub async fn lock(&self, code: &str, user: &str, now: Timestamp) -> Result<Locked, CouponError> {
-        let req = LockRequest { code: CodeText::parse(code).unwrap(), user_id: user.into() };
+        let req = LockRequest {
+            code: CodeText::parse(code).unwrap(),
+            user_id: user.into(),
+        };
         self.store.lock(vec![req], now).await.expect("store works").remove(0)
     }
 
-    pub async fn unlock(&self, code: &str, user: &str, lock_id: Option<Uuid>, now: Timestamp) -> Result<(), CouponError> {
-        let req = UnlockRequest { code: CodeText::parse(code).unwrap(), user_id: user.into(), lock_id };
+    pub async fn unlock(
+        &self,
+        code: &str,
+        user: &str,
+        lock_id: Option<Uuid>,
+        now: Timestamp,
+    ) -> Result<(), CouponError> {
+        let req = UnlockRequest {
+            code: CodeText::parse(code).unwrap(),
+            user_id: user.into(),
+            lock_id,
+        };
         self.store.unlock(vec![req], now).await.expect("store works").remove(0)
     }
 
@@ -63,7 +82,13 @@ impl Ctx {
     }
 }
 
-pub fn redeem_req(code: &str, user: &str, order: Option<&str>, amount: Option<i64>, lock_id: Option<Uuid>) -> RedeemRequest {
+pub fn redeem_req(
+    code: &str,
+    user: &str,
+    order: Option<&str>,
+    amount: Option<i64>,
+    lock_id: Option<Uuid>,
+) -> RedeemRequest {
     RedeemRequest {
         code: CodeText::parse(code).unwrap(),
         user_id: user.into(),
@@ -75,7 +100,10 @@ pub fn redeem_req(code: &str, user: &str, order: Option<&str>, amount: Option<i6
 
 async fn ctx(backend: Backend) -> Ctx {
     let db = TestDb::new(backend).await;
-    Ctx { store: db.store().await, _db: db }
+    Ctx {
+        store: db.store().await,
+        _db: db,
+    }
 }
 
 /// Generates one test per case and backend.

@@ -1,0 +1,86 @@
+//! The binary as a user runs it: `serve` on the embedded default, `token`, `migrate`, `config`.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use coupon_store::testing::{Backend, TestDb};
+use serde_json::{json, Value};
+
+fn coupond() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coupond"));
+    for var in ["COUPOND_LISTEN", "COUPOND_DATABASE_URL", "COUPOND_JWT_SECRET", "COUPOND_DATA_DIR"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("coupond runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn serve_runs_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = stdout_of(coupond().current_dir(dir.path()).args(["token", "--sub", "ops", "--role", "admin"]));
+    let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the generated secret is private");
+
+    let mut server = coupond()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let listen = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        let entry: Value = serde_json::from_str(&line).unwrap();
+        if entry["fields"]["message"] == json!("coupond serving") {
+            break entry["fields"]["listen"].as_str().unwrap().to_owned();
+        }
+    };
+    assert!(dir.path().join("coupond.db").exists(), "sqlite://coupond.db is in the working directory");
+
+    let http = reqwest::Client::new();
+    let health = http.get(format!("http://{listen}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let created = http
+        .post(format!("http://{listen}/coupons"))
+        .bearer_auth(token.trim())
+        .json(&json!({"name": "Launch", "discount": {"type": "fixed_amount", "value": 500}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "a token from `coupond token` is accepted by the server");
+
+    let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    assert!(server.wait().unwrap().success(), "SIGTERM shuts down cleanly");
+}
+
+#[tokio::test]
+async fn migrate_prepares_a_postgres_database() {
+    let db = TestDb::new(Backend::Postgres).await;
+    stdout_of(coupond().args(["migrate", "--database-url", &db.url]));
+    // Applying again is a no-op.
+    stdout_of(coupond().args(["migrate", "--database-url", &db.url]));
+    db.store().await.ping().await.unwrap();
+}
+
+#[test]
+fn config_redacts_secrets() {
+    let shown = stdout_of(coupond().args([
+        "config",
+        "--database-url",
+        "postgres://coupond:hunter2@db/coupond",
+        "--jwt-secret",
+        "a-very-secret-value-that-is-long-enough",
+    ]));
+    assert!(shown.contains("postgres://coupond:<redacted>@db/coupond"), "{shown}");
+    assert!(!shown.contains("hunter2") && !shown.contains("a-very-secret"), "{shown}");
+    let short = coupond().args(["token", "--sub", "x", "--role", "user", "--jwt-secret", "short"]).output().unwrap();
+    assert!(!short.status.success(), "a short secret is refused");
+}
