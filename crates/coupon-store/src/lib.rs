@@ -32,9 +32,11 @@ pub use error::StoreError;
 /// Per-request answers of a batch: each request succeeds or is refused on its own.
 pub type BatchResult<T> = Result<Vec<Result<T, CouponError>>, StoreError>;
 
-/// How often a pattern is drawn from again for codes that collided with existing ones. With the
-/// space at least 1000 times the draw, each round leaves about a thousandth behind.
+/// Rounds in a row in which a pattern may draw nothing new before generation gives up. With the
+/// space at least 1000 times the draw, a round rarely loses more than a thousandth to collisions.
 const DRAW_ATTEMPTS: usize = 20;
+/// Codes drawn and inserted per round, so a large generation never holds them all in memory.
+const DRAW_CHUNK: u64 = 50_000;
 
 /// What an upload or generation added.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -21,6 +21,8 @@ use crate::{
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+/// How long a request waits for a connection, or for a new one to open, before failing.
+const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Runs of one transaction after a deadlock or serialization failure, before giving up.
 const ATTEMPTS: usize = 4;
 
@@ -106,6 +108,9 @@ impl PgStore {
         );
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
         let store = PgStore { pool };

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{collect, first};
 use crate::rows::{self, lapsed_sql, BOOK_COLUMNS};
-use crate::{check_room, dedup_codes, AddedCodes, SearchPage, SearchQuery, StoreError, DRAW_ATTEMPTS};
+use crate::{check_room, dedup_codes, AddedCodes, SearchPage, SearchQuery, StoreError, DRAW_ATTEMPTS, DRAW_CHUNK};
 
 pub(super) fn load(c: &Connection, id: Uuid) -> Result<Option<Book>, StoreError> {
     let mut stmt = c.prepare_cached(&format!("SELECT {BOOK_COLUMNS} FROM books WHERE id = ?1"))?;
@@ -139,21 +139,21 @@ pub(super) fn generate_codes(
     Ok(count)
 }
 
-/// Draws from the pattern until `count` new codes are in, drawing again for any that collide.
+/// Draws from the pattern, a chunk at a time, until `count` new codes are in; codes that collide
+/// with existing ones are simply drawn again.
 fn fill(tx: &Connection, book_id: Uuid, pattern: &CodePattern, count: u64) -> Result<(), StoreError> {
     let mut missing = count;
-    for _ in 0..DRAW_ATTEMPTS {
-        if missing == 0 {
-            return Ok(());
+    let mut stalled = 0;
+    while missing > 0 {
+        let drawn = pattern.draw_distinct(missing.min(DRAW_CHUNK) as usize, &mut rand::rng());
+        let inserted = insert_codes(tx, book_id, drawn)?.inserted;
+        missing -= inserted;
+        stalled = if inserted == 0 { stalled + 1 } else { 0 };
+        if stalled == DRAW_ATTEMPTS {
+            return Err(StoreError::Conflict("the pattern keeps drawing codes that exist"));
         }
-        let drawn = pattern.draw_distinct(missing as usize, &mut rand::rng());
-        missing -= insert_codes(tx, book_id, drawn)?.inserted;
     }
-    if missing == 0 {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict("the pattern keeps drawing codes that exist"))
-    }
+    Ok(())
 }
 
 pub(super) fn update(tx: &Connection, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
