@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use coupon_core::book::BookDraft;
 use coupon_core::rules::Holdings;
 use coupon_core::{
-    Book, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, Redemption, Timestamp,
+    Applied, Book, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, Redemption, Timestamp,
 };
 use uuid::Uuid;
 
@@ -95,6 +95,23 @@ pub struct RedeemRequest {
     pub lock_id: Option<Uuid>,
 }
 
+impl RedeemRequest {
+    /// The record of this redemption of `code`, as it will be stored and answered.
+    pub fn record(&self, code: &CodeInstance, applied: Option<Applied>, now: Timestamp) -> Redemption {
+        Redemption {
+            redemption_id: Uuid::now_v7(),
+            code: code.code.clone(),
+            coupon_book_id: code.book_id,
+            user_id: self.user_id.clone(),
+            order_id: self.order_id.clone(),
+            order_amount: self.order_amount,
+            discount_applied: applied.map(|a| a.discount_applied),
+            final_price: applied.map(|a| a.final_price),
+            redeemed_at: now,
+        }
+    }
+}
+
 /// A code as one user sees it: the instance that user would lock or redeem.
 #[derive(Debug, Clone)]
 pub struct CodeView {
@@ -117,6 +134,19 @@ pub struct SearchQuery {
 pub struct SearchPage {
     pub books: Vec<Book>,
     pub next: Option<(Timestamp, Uuid)>,
+}
+
+impl SearchPage {
+    /// A page from a query that asked for `limit + 1` rows: the extra row says there is more.
+    fn from_overfetch(mut books: Vec<Book>, limit: u32) -> Self {
+        let next = if books.len() > limit as usize {
+            books.truncate(limit as usize);
+            books.last().map(|b| (b.created_at, b.id))
+        } else {
+            None
+        };
+        SearchPage { books, next }
+    }
 }
 
 #[async_trait]

@@ -9,7 +9,12 @@ use serde_json::{json, Value};
 
 fn coupond() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coupond"));
-    for var in ["COUPOND_LISTEN", "COUPOND_DATABASE_URL", "COUPOND_JWT_SECRET", "COUPOND_DATA_DIR"] {
+    for var in [
+        "COUPOND_LISTEN",
+        "COUPOND_DATABASE_URL",
+        "COUPOND_JWT_SECRET",
+        "COUPOND_DATA_DIR",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -24,8 +29,15 @@ fn stdout_of(cmd: &mut Command) -> String {
 #[tokio::test]
 async fn serve_runs_on_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
-    let token = stdout_of(coupond().current_dir(dir.path()).args(["token", "--sub", "ops", "--role", "admin"]));
-    let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
+    let token = stdout_of(
+        coupond()
+            .current_dir(dir.path())
+            .args(["token", "--sub", "ops", "--role", "admin"]),
+    );
+    let mode = std::fs::metadata(dir.path().join("jwt-secret"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "the generated secret is private");
 
     let mut server = coupond()
@@ -42,7 +54,10 @@ async fn serve_runs_on_the_embedded_default() {
             break entry["fields"]["listen"].as_str().unwrap().to_owned();
         }
     };
-    assert!(dir.path().join("coupond.db").exists(), "sqlite://coupond.db is in the working directory");
+    assert!(
+        dir.path().join("coupond.db").exists(),
+        "sqlite://coupond.db is in the working directory"
+    );
 
     let http = reqwest::Client::new();
     let health = http.get(format!("http://{listen}/healthz")).send().await.unwrap();
@@ -54,9 +69,16 @@ async fn serve_runs_on_the_embedded_default() {
         .send()
         .await
         .unwrap();
-    assert_eq!(created.status(), 201, "a token from `coupond token` is accepted by the server");
+    assert_eq!(
+        created.status(),
+        201,
+        "a token from `coupond token` is accepted by the server"
+    );
 
-    let term = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     assert!(term.success());
     assert!(server.wait().unwrap().success(), "SIGTERM shuts down cleanly");
 }
@@ -80,7 +102,13 @@ fn config_redacts_secrets() {
         "a-very-secret-value-that-is-long-enough",
     ]));
     assert!(shown.contains("postgres://coupond:<redacted>@db/coupond"), "{shown}");
-    assert!(!shown.contains("hunter2") && !shown.contains("a-very-secret"), "{shown}");
-    let short = coupond().args(["token", "--sub", "x", "--role", "user", "--jwt-secret", "short"]).output().unwrap();
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("a-very-secret"),
+        "{shown}"
+    );
+    let short = coupond()
+        .args(["token", "--sub", "x", "--role", "user", "--jwt-secret", "short"])
+        .output()
+        .unwrap();
     assert!(!short.status.success(), "a short secret is refused");
 }

@@ -250,12 +250,6 @@ pub(super) async fn search(tx: &Transaction<'_>, q: &SearchQuery, now: Timestamp
         ],
     )
     .await?;
-    let mut books = rows.iter().map(|r| rows::book(r, 0)).collect::<Result<Vec<_>, _>>()?;
-    let next = if books.len() > q.limit as usize {
-        books.truncate(q.limit as usize);
-        books.last().map(|b| (b.created_at, b.id))
-    } else {
-        None
-    };
-    Ok(SearchPage { books, next })
+    let books = rows.iter().map(|r| rows::book(r, 0)).collect::<Result<Vec<_>, _>>()?;
+    Ok(SearchPage::from_overfetch(books, q.limit))
 }

@@ -99,8 +99,9 @@ pub(super) async fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timesta
     let user = req.user_id.as_str();
     rules::check_claim(&book, &holdings_for_update(tx, book.id, user).await?, now)?;
 
-    let pick = match (&named, book.code_mode) {
-        (None, _) => opt(
+    // A shared book holds one code text, so any free instance of the book is an instance of it.
+    let pick = match named.filter(|_| book.code_mode == CodeMode::Unique) {
+        None => opt(
             tx,
             "SELECT id FROM codes WHERE book_id = $1 AND status = 'available' \
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
@@ -109,16 +110,7 @@ pub(super) async fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timesta
         .await?
         .ok_or(CouponError::OutOfStock)?
         .i64(0)?,
-        (Some(inst), CodeMode::Shared) => opt(
-            tx,
-            "SELECT id FROM codes WHERE code = $1 AND status = 'available' \
-             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
-            &[&inst.code],
-        )
-        .await?
-        .ok_or(CouponError::OutOfStock)?
-        .i64(0)?,
-        (Some(inst), CodeMode::Unique) => {
+        Some(inst) => {
             let row = opt(tx, "SELECT status FROM codes WHERE id = $1 FOR UPDATE", &[&inst.id])
                 .await?
                 .ok_or(StoreError::Conflict("code row vanished"))?;
@@ -238,17 +230,7 @@ pub(super) async fn redeem(
     let book = load_book(tx, inst.book_id).await?;
     let held = holdings_for_update(tx, book.id, user).await?;
     let applied = rules::check_redeem(&book, &inst, user, &held, req.lock_id, req.order_amount, now)?;
-    let redemption = Redemption {
-        redemption_id: Uuid::now_v7(),
-        code: inst.code.clone(),
-        coupon_book_id: book.id,
-        user_id: user.to_owned(),
-        order_id: req.order_id.clone(),
-        order_amount: req.order_amount,
-        discount_applied: applied.map(|a| a.discount_applied),
-        final_price: applied.map(|a| a.final_price),
-        redeemed_at: now,
-    };
+    let redemption = req.record(&inst, applied, now);
     let recorded = exec(
         tx,
         "INSERT INTO redemptions (id, code_id, book_id, code, user_id, order_id, order_amount, \

@@ -220,7 +220,7 @@ pub(super) fn search(c: &Connection, q: SearchQuery, now: Timestamp) -> Result<S
         Some((ts, id)) => (Some(ts.millis()), Some(id.to_string())),
         None => (None, None),
     };
-    let mut books = collect(
+    let books = collect(
         &mut stmt,
         params![
             now.millis(),
@@ -233,11 +233,5 @@ pub(super) fn search(c: &Connection, q: SearchQuery, now: Timestamp) -> Result<S
         ],
         |r| rows::book(r, 0),
     )?;
-    let next = if books.len() > q.limit as usize {
-        books.truncate(q.limit as usize);
-        books.last().map(|b| (b.created_at, b.id))
-    } else {
-        None
-    };
-    Ok(SearchPage { books, next })
+    Ok(SearchPage::from_overfetch(books, q.limit))
 }

@@ -97,19 +97,15 @@ fn claim_one(c: &Connection, req: &ClaimRequest, now: Timestamp) -> Result<Claim
     let user = req.user_id.as_str();
     rules::check_claim(&book, &holdings(c, book.id, user)?, now)?;
 
-    let pick = match (&named, book.code_mode) {
-        (None, _) => {
+    // A shared book holds one code text, so any free instance of the book is an instance of it.
+    let pick = match named.filter(|_| book.code_mode == CodeMode::Unique) {
+        None => {
             let mut stmt = c.prepare_cached(
                 "SELECT id FROM codes WHERE book_id = ?1 AND status = 'available' ORDER BY id LIMIT 1",
             )?;
             first(&mut stmt, [book.id.to_string()], |r| r.i64(0))?.ok_or(CouponError::OutOfStock)?
         }
-        (Some(inst), CodeMode::Shared) => {
-            let mut stmt =
-                c.prepare_cached("SELECT id FROM codes WHERE code = ?1 AND status = 'available' ORDER BY id LIMIT 1")?;
-            first(&mut stmt, [inst.code.as_str()], |r| r.i64(0))?.ok_or(CouponError::OutOfStock)?
-        }
-        (Some(inst), CodeMode::Unique) => {
+        Some(inst) => {
             if code_by_id(c, inst.id)?.status != StoredStatus::Available {
                 return Err(CouponError::CodeTaken.into());
             }
@@ -226,17 +222,7 @@ fn redeem_one(c: &Connection, req: &RedeemRequest, now: Timestamp) -> Result<Red
     let book = load_book(c, inst.book_id)?;
     let held = holdings(c, book.id, user)?;
     let applied = rules::check_redeem(&book, &inst, user, &held, req.lock_id, req.order_amount, now)?;
-    let redemption = Redemption {
-        redemption_id: Uuid::now_v7(),
-        code: inst.code.clone(),
-        coupon_book_id: book.id,
-        user_id: user.to_owned(),
-        order_id: req.order_id.clone(),
-        order_amount: req.order_amount,
-        discount_applied: applied.map(|a| a.discount_applied),
-        final_price: applied.map(|a| a.final_price),
-        redeemed_at: now,
-    };
+    let redemption = req.record(&inst, applied, now);
     let recorded = c
         .prepare_cached(
             "INSERT INTO redemptions (id, code_id, book_id, code, user_id, order_id, order_amount, \
