@@ -2,7 +2,7 @@
 //! (so a concurrent request waits and then sees the committed result), free codes are picked with
 //! `SKIP LOCKED`, and every write is a conditional update whose row count is checked.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use coupon_core::rules::{self, Holdings};
 use coupon_core::{Book, CodeInstance, CodeMode, CodeText, CouponError, Redemption, StoredStatus, Timestamp};
@@ -60,30 +60,65 @@ async fn holdings_for_update(tx: &Transaction<'_>, book_id: Uuid, user: &str) ->
     rows::holdings(&row)
 }
 
-/// Puts lapsed claims of the book back in the pool and takes them off their holders' counts.
-/// The self-join returns each row's owner from before the update; a concurrent sweep that waited
-/// on the same rows re-checks them, finds them available, and returns nothing for them.
-async fn return_lapsed(tx: &Transaction<'_>, book: &Book, now: Timestamp) -> Result<(), StoreError> {
+/// Puts the book's lapsed claims back in the pool and returns how many each holder lost.
+///
+/// The owners are read from the rows as locked (`FOR UPDATE` re-reads a row that changed while it
+/// waited), never from an older snapshot: a code returned, claimed again and lapsed again meanwhile
+/// is charged to its latest holder. Rows another transaction holds are skipped: it is returning or
+/// using them, and the next claim returns whatever is still lapsed.
+async fn return_lapsed(tx: &Transaction<'_>, book: &Book, now: Timestamp) -> Result<BTreeMap<String, i64>, StoreError> {
+    let mut released = BTreeMap::new();
     if book.policies.claim_ttl_seconds.is_none() {
-        return Ok(());
+        return Ok(released);
     }
     let sql = format!(
-        "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
-           claim_expires_at = NULL, lock_id = NULL, locked_until = NULL \
-         FROM codes AS old WHERE old.id = codes.id AND codes.book_id = $1 AND {} \
-         RETURNING old.owner",
-        lapsed_sql("codes.", "$2")
+        "SELECT id, owner FROM codes WHERE book_id = $1 AND {} ORDER BY id FOR UPDATE SKIP LOCKED",
+        lapsed_sql("", "$2")
     );
-    for row in all(tx, &sql, &[&book.id, &now.millis()]).await? {
-        let owner = row.string(0)?;
-        exec(
-            tx,
-            "UPDATE user_books SET held = held - 1 WHERE book_id = $1 AND user_id = $2",
-            &[&book.id, &owner],
-        )
-        .await?;
+    let lapsed = all(tx, &sql, &[&book.id, &now.millis()]).await?;
+    if lapsed.is_empty() {
+        return Ok(released);
     }
-    Ok(())
+    let mut ids = Vec::with_capacity(lapsed.len());
+    for row in &lapsed {
+        ids.push(row.i64(0)?);
+        *released.entry(row.string(1)?).or_insert(0) += 1;
+    }
+    exec(
+        tx,
+        "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
+           claim_expires_at = NULL, lock_id = NULL, locked_until = NULL WHERE id = ANY($1)",
+        &[&ids],
+    )
+    .await?;
+    Ok(released)
+}
+
+/// Takes returned codes off their holders' counts and locks the claimer's counters, visiting user
+/// rows in user-id order: claims never wait on code rows (they skip locked ones), so with one order
+/// for user rows two claims cannot deadlock.
+async fn settle_users(
+    tx: &Transaction<'_>,
+    book_id: Uuid,
+    user: &str,
+    mut released: BTreeMap<String, i64>,
+) -> Result<Holdings, StoreError> {
+    released.entry(user.to_owned()).or_insert(0);
+    let mut holdings = Holdings::default();
+    for (holder, lost) in released {
+        if lost > 0 {
+            exec(
+                tx,
+                "UPDATE user_books SET held = held - $3 WHERE book_id = $1 AND user_id = $2",
+                &[&book_id, &holder, &lost],
+            )
+            .await?;
+        }
+        if holder == user {
+            holdings = holdings_for_update(tx, book_id, user).await?;
+        }
+    }
+    Ok(holdings)
 }
 
 pub(super) async fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timestamp) -> Result<Claimed, StoreError> {
@@ -95,9 +130,10 @@ pub(super) async fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timesta
         }
     };
     book.check_claimable(now)?;
-    return_lapsed(tx, &book, now).await?;
+    let released = return_lapsed(tx, &book, now).await?;
     let user = req.user_id.as_str();
-    rules::check_claim(&book, &holdings_for_update(tx, book.id, user).await?, now)?;
+    let holdings = settle_users(tx, book.id, user, released).await?;
+    rules::check_claim(&book, &holdings, now)?;
 
     // A shared book holds one code text, so any free instance of the book is an instance of it.
     let pick = match named.filter(|_| book.code_mode == CodeMode::Unique) {
@@ -111,13 +147,17 @@ pub(super) async fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timesta
         .ok_or(CouponError::OutOfStock)?
         .i64(0)?,
         Some(inst) => {
-            let row = opt(tx, "SELECT status FROM codes WHERE id = $1 FOR UPDATE", &[&inst.id])
-                .await?
-                .ok_or(StoreError::Conflict("code row vanished"))?;
-            if row.string(0)? != StoredStatus::Available.as_str() {
-                return Err(CouponError::CodeTaken.into());
+            // Locked by another transaction means claimed, used or being returned right now.
+            let row = opt(
+                tx,
+                "SELECT status FROM codes WHERE id = $1 FOR UPDATE SKIP LOCKED",
+                &[&inst.id],
+            )
+            .await?;
+            match row {
+                Some(row) if row.string(0)? == StoredStatus::Available.as_str() => inst.id,
+                _ => return Err(CouponError::CodeTaken.into()),
             }
-            inst.id
         }
     };
 

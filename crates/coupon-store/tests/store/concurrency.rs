@@ -92,3 +92,99 @@ pub async fn concurrent_repeats_of_one_redemption_count_once(cx: Ctx) {
     );
     assert_eq!(cx.store.book_stats(book.id, at(2)).await.unwrap().total_redemptions, 1);
 }
+
+/// Thirty users at once claim, lock, unlock and redeem at random over a small book, then every
+/// invariant is checked through the store: supply, per-user limits, one owner per code, and
+/// redemption counts that match the codes used.
+pub async fn random_concurrent_traffic_keeps_every_invariant(cx: Ctx) {
+    use rand::{Rng, SeedableRng};
+
+    let book = cx
+        .book(
+            json!({"code_pattern": "MIX-*****", "total_codes": 20, "max_codes_per_user": 2,
+                     "max_redemptions_per_user": 1, "claim_ttl_seconds": 30}),
+        )
+        .await;
+    let cx = Arc::new(cx);
+    let tasks = (0..30u64).map(|u| {
+        let (cx, book) = (cx.clone(), book.clone());
+        tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(u);
+            let user = format!("user-{u}");
+            let mut locks = Vec::new();
+            for step in 0..12 {
+                // Time moves forward for everyone, so claims lapse and locks run out along the way.
+                let now = at(step * 10);
+                let mine: Vec<String> = cx
+                    .store
+                    .user_codes(&user)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|(c, _)| c.is_held_by(&user, now))
+                    .map(|(c, _)| c.code)
+                    .collect();
+                match (rng.random_range(0..4), mine.first()) {
+                    (0, _) | (_, None) => {
+                        let _ = cx.claim(&book, &user, now).await;
+                    }
+                    (1, Some(code)) => {
+                        if let Ok(lock) = cx.lock(code, &user, now).await {
+                            locks.push(lock.lock_id);
+                        }
+                    }
+                    (2, Some(code)) => {
+                        let _ = cx.unlock(code, &user, None, now).await;
+                    }
+                    (_, Some(code)) => {
+                        let order = format!("{user}-{step}");
+                        let _ = cx
+                            .redeem(
+                                redeem_req(code, &user, Some(&order), Some(1000), locks.last().copied()),
+                                now,
+                            )
+                            .await;
+                    }
+                }
+            }
+        })
+    });
+    for t in join_all(tasks).await {
+        t.unwrap();
+    }
+
+    let now = at(120);
+    let stats = cx.store.book_stats(book.id, now).await.unwrap();
+    assert!(stats.total_assigned <= 20 && stats.available >= 0, "{stats:?}");
+    assert_eq!(stats.total_generated, 20);
+    let mut owners = std::collections::HashMap::new();
+    let mut redeemed = 0;
+    for u in 0..30 {
+        let user = format!("user-{u}");
+        let held: Vec<_> = cx
+            .store
+            .user_codes(&user)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(c, _)| c.is_held_by(&user, now))
+            .collect();
+        assert!(held.len() <= 2, "{user} holds {}", held.len());
+        let used: i64 = held.iter().map(|(c, _)| c.redemptions).sum();
+        assert!(used <= 1, "{user} redeemed {used} times");
+        redeemed += used;
+        for (c, _) in held {
+            assert!(
+                owners.insert(c.code.clone(), user.clone()).is_none(),
+                "{} has two owners",
+                c.code
+            );
+        }
+    }
+    assert_eq!(owners.len() as i64, stats.total_assigned);
+    assert_eq!(redeemed, stats.total_redemptions);
+    assert_eq!(
+        stats.total_redeemed, stats.total_redemptions,
+        "each code is used at most once"
+    );
+}

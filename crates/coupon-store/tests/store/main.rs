@@ -153,4 +153,5 @@ suite!(
     concurrency::concurrent_redemptions_of_one_code_succeed_once,
     concurrency::concurrent_claims_by_one_user_respect_the_limit,
     concurrency::concurrent_repeats_of_one_redemption_count_once,
+    concurrency::random_concurrent_traffic_keeps_every_invariant,
 );
