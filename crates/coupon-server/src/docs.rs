@@ -80,3 +80,24 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API is a contract: a change to the document must be deliberate and reviewed.
+    /// `UPDATE_OPENAPI=1 cargo test -p coupon-server` rewrites `docs/openapi.json`.
+    #[test]
+    fn openapi_document_matches_the_snapshot() {
+        let current = ApiDoc::openapi().to_pretty_json().unwrap() + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &current).unwrap();
+        }
+        let snapshot = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            snapshot == current,
+            "docs/openapi.json is out of date: run UPDATE_OPENAPI=1 cargo test -p coupon-server"
+        );
+    }
+}

@@ -18,6 +18,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("the request body is larger than the server accepts")]
     PayloadTooLarge,
+    #[error("the route does not take this method")]
+    MethodNotAllowed,
     #[error("internal error")]
     Internal(#[source] StoreError),
 }
@@ -66,6 +68,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(why) => (StatusCode::UNAUTHORIZED, "unauthorized", why.to_string()),
             ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, "forbidden", why.to_string()),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", self.to_string()),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", self.to_string()),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/docs/{file}", get(docs::asset))
         .route_layer(middleware::from_fn(trace_request))
         .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

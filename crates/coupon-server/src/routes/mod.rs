@@ -5,9 +5,14 @@ pub mod codes;
 pub mod health;
 pub mod users;
 
-use crate::error::ApiError;
 use coupon_core::CouponError;
+
+use crate::error::ApiError;
 
 pub async fn not_found() -> ApiError {
     ApiError::Coupon(CouponError::NotFound("route"))
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
