@@ -91,14 +91,21 @@ impl Discount {
     }
 }
 
+/// The two kinds of discount, as named in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscountType {
+    Percentage,
+    FixedAmount,
+}
+
 /// The JSON form: `{"type": "percentage", "value": 12.5, "currency": "USD", ...}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = Discount)]
 pub struct DiscountWire {
-    /// `percentage` or `fixed_amount`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: DiscountType,
     /// A percentage (0 < v <= 100, at most 2 decimals) or an amount in minor units.
     #[schema(value_type = f64)]
     pub value: serde_json::Number,
@@ -117,8 +124,8 @@ impl TryFrom<DiscountWire> for Discount {
     type Error = String;
 
     fn try_from(w: DiscountWire) -> Result<Self, String> {
-        let kind = match w.kind.as_str() {
-            "percentage" => {
+        let kind = match w.kind {
+            DiscountType::Percentage => {
                 let v = w.value.as_f64().ok_or("discount.value must be a number")?;
                 let bp = (v * 100.0).round();
                 if !(v > 0.0 && v <= 100.0) || (v * 100.0 - bp).abs() > 1e-6 {
@@ -130,7 +137,7 @@ impl TryFrom<DiscountWire> for Discount {
                     basis_points: bp as i64,
                 }
             }
-            "fixed_amount" => {
+            DiscountType::FixedAmount => {
                 let amount = w
                     .value
                     .as_i64()
@@ -138,7 +145,6 @@ impl TryFrom<DiscountWire> for Discount {
                     .ok_or("discount.value must be a positive whole amount in minor units")?;
                 DiscountKind::FixedAmount { amount }
             }
-            _ => return Err("discount.type must be \"percentage\" or \"fixed_amount\"".into()),
         };
         let currency = w.currency.unwrap_or_else(|| "USD".into());
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -173,7 +179,10 @@ impl From<Discount> for DiscountWire {
             DiscountKind::FixedAmount { amount } => serde_json::Number::from(amount),
         };
         DiscountWire {
-            kind: d.type_name().into(),
+            kind: match d.kind {
+                DiscountKind::Percentage { .. } => DiscountType::Percentage,
+                DiscountKind::FixedAmount { .. } => DiscountType::FixedAmount,
+            },
             value,
             currency: Some(d.currency),
             max_discount: d.max_discount,

@@ -21,6 +21,7 @@ use crate::routes;
         routes::codes::redeem, routes::codes::validate,
         routes::users::coupons, routes::health::live, routes::health::ready,
     ),
+    components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
     tags((name = "books", description = "Coupon books (campaigns) and their codes; admin only, search for anyone signed in"),
          (name = "codes", description = "Claim, lock, unlock, redeem and validate codes"),

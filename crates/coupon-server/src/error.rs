@@ -6,6 +6,9 @@ use axum::response::{IntoResponse, Response};
 use coupon_core::CouponError;
 use coupon_store::StoreError;
 use serde::Serialize;
+use std::collections::BTreeMap;
+
+use utoipa::openapi::{Content, Ref, RefOr, Response as ApiResponse, ResponseBuilder};
 use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,34 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine code, e.g. `out_of_stock`.
     pub code: String,
+}
+
+/// The error answers every authenticated route may give, for the OpenAPI document. Routes list
+/// their own 409 codes on top.
+pub struct Problems;
+
+impl utoipa::IntoResponses for Problems {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        [
+            ("400", "invalid_request: the field at fault is named in `detail`"),
+            ("401", "unauthorized: no token, or one that is invalid or expired"),
+            ("403", "forbidden (role), or not_assigned_to_user"),
+            ("404", "not_found"),
+            ("409", "a rule of the book or the code refused the request"),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    Content::new(Some(Ref::from_schema_name("Problem"))),
+                )
+                .build();
+            (status.to_owned(), RefOr::T(response))
+        })
+        .collect()
+    }
 }
 
 pub fn status_of(e: &CouponError) -> StatusCode {

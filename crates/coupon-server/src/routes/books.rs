@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::book::MAX_SUPPLY;
+use coupon_core::discount::DiscountType;
 use coupon_core::{Book, BookPatch, BookStats, CodePattern, CodeText, NewBook, Timestamp};
 use coupon_store::SearchQuery;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
 use crate::AppState;
 
@@ -21,8 +22,7 @@ const MAX_PAGE: u32 = 100;
 /// Creates a book. With `code_pattern`, its `total_codes` codes exist when this returns.
 #[utoipa::path(post, path = "/coupons", tag = "books", request_body = NewBook,
     security(("bearer" = [])),
-    responses((status = 201, body = Book), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 409, body = Problem, description = "code_taken: the shared code exists")))]
+    responses((status = 201, body = Book), Problems, (status = 409, body = Problem, content_type = "application/problem+json", description = "code_taken: the shared code exists")))]
 pub async fn create(
     _: Admin,
     State(s): State<AppState>,
@@ -42,7 +42,7 @@ pub struct BookWithStats {
 /// A book with counts over its codes.
 #[utoipa::path(get, path = "/coupons/{book_id}", tag = "books", security(("bearer" = [])),
     params(("book_id" = Uuid, Path)),
-    responses((status = 200, body = BookWithStats), (status = 404, body = Problem)))]
+    responses((status = 200, body = BookWithStats), Problems))]
 pub async fn show(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> Result<Json<BookWithStats>, ApiError> {
     let book = s.store.book(id).await?;
     let stats = s.store.book_stats(id, s.clock.now()).await?;
@@ -53,8 +53,8 @@ pub async fn show(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> 
 /// stops everything but reads, for good.
 #[utoipa::path(patch, path = "/coupons/{book_id}", tag = "books", request_body = BookPatch,
     security(("bearer" = [])), params(("book_id" = Uuid, Path)),
-    responses((status = 200, body = Book), (status = 400, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "book_inactive: the book is archived")))]
+    responses((status = 200, body = Book), Problems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "book_inactive: the book is archived")))]
 pub async fn update(
     _: Admin,
     State(s): State<AppState>,
@@ -69,6 +69,7 @@ pub async fn update(
 pub struct UploadCodes {
     pub coupon_book_id: Uuid,
     /// Up to 100,000 codes; matched case-insensitively.
+    #[schema(min_items = 1, max_items = 100_000)]
     pub codes: Vec<String>,
 }
 
@@ -82,7 +83,7 @@ pub struct Uploaded {
 /// Uploads codes into a unique-mode book, never past its `total_codes`.
 #[utoipa::path(post, path = "/coupons/codes", tag = "books", request_body = UploadCodes,
     security(("bearer" = [])),
-    responses((status = 201, body = Uploaded), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 201, body = Uploaded), Problems))]
 pub async fn upload(
     _: Admin,
     State(s): State<AppState>,
@@ -114,6 +115,7 @@ pub async fn upload(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateCodes {
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub count: i64,
     /// Defaults to the book's `code_pattern`.
     #[serde(default)]
@@ -128,7 +130,7 @@ pub struct Generated {
 /// Draws new codes from a pattern into a unique-mode book.
 #[utoipa::path(post, path = "/coupons/{book_id}/codes/generate", tag = "books", request_body = GenerateCodes,
     security(("bearer" = [])), params(("book_id" = Uuid, Path)),
-    responses((status = 201, body = Generated), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 201, body = Generated), Problems))]
 pub async fn generate(
     _: Admin,
     State(s): State<AppState>,
@@ -165,9 +167,10 @@ pub struct SearchParams {
     pub category: Option<String>,
     /// Discount type: `percentage` or `fixed_amount`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", value_type = Option<DiscountType>)]
     pub kind: Option<String>,
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -181,7 +184,7 @@ pub struct SearchResults {
 
 /// Full-text search over active books inside their window, newest first.
 #[utoipa::path(get, path = "/coupons/search", tag = "books", security(("bearer" = [])), params(SearchParams),
-    responses((status = 200, body = SearchResults), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = SearchResults), Problems))]
 pub async fn search(
     _: Caller,
     State(s): State<AppState>,

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
 use crate::AppState;
 
@@ -89,9 +89,8 @@ async fn claim(s: &AppState, target: ClaimTarget, user_id: String) -> Result<(St
 
 /// Assigns an available code of the book to the user, atomically, never over supply or limits.
 #[utoipa::path(post, path = "/coupons/assign", tag = "codes", request_body = AssignRequest, security(("bearer" = [])),
-    responses((status = 201, body = Assigned), (status = 400, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "book_inactive, not_started, expired, user_limit_reached, daily_limit_reached, out_of_stock")))]
+    responses((status = 201, body = Assigned), Problems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "book_inactive, not_started, expired, user_limit_reached, daily_limit_reached, out_of_stock")))]
 pub async fn assign(
     caller: Caller,
     State(s): State<AppState>,
@@ -104,8 +103,8 @@ pub async fn assign(
 /// Assigns that code (in shared mode, an instance of it) to the user.
 #[utoipa::path(post, path = "/coupons/assign/{code}", tag = "codes", request_body = ForUser, security(("bearer" = [])),
     params(("code" = String, Path)),
-    responses((status = 201, body = Assigned), (status = 400, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "code_taken, out_of_stock, limits, book state")))]
+    responses((status = 201, body = Assigned), Problems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "code_taken, out_of_stock, limits, book state")))]
 pub async fn assign_code(
     caller: Caller,
     State(s): State<AppState>,
@@ -129,8 +128,8 @@ pub struct LockAnswer {
 /// Holds the user's code for a checkout until `locked_until`.
 #[utoipa::path(post, path = "/coupons/lock/{code}", tag = "codes", request_body = ForUser, security(("bearer" = [])),
     params(("code" = String, Path)),
-    responses((status = 200, body = LockAnswer), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "locked, already_redeemed, book state")))]
+    responses((status = 200, body = LockAnswer), Problems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, book state")))]
 pub async fn lock(
     caller: Caller,
     State(s): State<AppState>,
@@ -168,8 +167,8 @@ pub struct UnlockAnswer {
 /// Releases the checkout hold.
 #[utoipa::path(post, path = "/coupons/unlock/{code}", tag = "codes", request_body = UnlockRequestBody, security(("bearer" = [])),
     params(("code" = String, Path)),
-    responses((status = 200, body = UnlockAnswer), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "not_locked, locked (another lock), already_redeemed")))]
+    responses((status = 200, body = UnlockAnswer), Problems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "not_locked, locked (another lock), already_redeemed")))]
 pub async fn unlock(
     caller: Caller,
     State(s): State<AppState>,
@@ -202,9 +201,11 @@ pub async fn unlock(
 pub struct RedeemRequestBody {
     /// Repeating a redeem with the same order id answers the first result and counts once.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub order_id: Option<String>,
     /// Minor units; without it `discount_applied` and `final_price` are null.
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub order_amount: Option<i64>,
     /// Required while a live lock holds the code.
     #[serde(default)]
@@ -234,9 +235,8 @@ fn check_amount(amount: Option<i64>) -> Result<Option<i64>, ApiError> {
 /// Redeems the user's code against an order.
 #[utoipa::path(post, path = "/coupons/redeem/{code}", tag = "codes", request_body = RedeemRequestBody, security(("bearer" = [])),
     params(("code" = String, Path)),
-    responses((status = 200, body = RedeemAnswer), (status = 400, body = Problem), (status = 403, body = Problem),
-        (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "locked, already_redeemed, user_limit_reached, min_order_not_met, book state")))]
+    responses((status = 200, body = RedeemAnswer), Problems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, user_limit_reached, min_order_not_met, book state")))]
 pub async fn redeem(
     caller: Caller,
     State(s): State<AppState>,
@@ -273,6 +273,7 @@ pub async fn redeem(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ValidateParams {
+    #[param(minimum = 0)]
     pub order_amount: Option<i64>,
     pub user_id: Option<String>,
     /// The lock a redeem would present.
@@ -292,7 +293,7 @@ pub struct Validation {
 /// Dry run of a redeem: whether it would succeed and for what discount. Changes nothing.
 #[utoipa::path(get, path = "/coupons/validate/{code}", tag = "codes", security(("bearer" = [])),
     params(("code" = String, Path), ValidateParams),
-    responses((status = 200, body = Validation), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Validation), Problems))]
 pub async fn validate(
     caller: Caller,
     State(s): State<AppState>,

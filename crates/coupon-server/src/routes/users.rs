@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, Problems};
 use crate::extract::{Path, Query};
 use crate::AppState;
 
@@ -45,7 +45,7 @@ pub struct HeldCoupons {
 /// The codes a user holds now (lapsed claims are gone), newest claim first. `me` is the caller.
 #[utoipa::path(get, path = "/users/{user_id}/coupons", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path), CouponFilter),
-    responses((status = 200, body = HeldCoupons), (status = 400, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = HeldCoupons), Problems))]
 pub async fn coupons(
     caller: Caller,
     State(s): State<AppState>,
