@@ -135,6 +135,27 @@ impl Book {
         Ok(())
     }
 
+    /// May `adding` new codes join the `generated` the book holds? Only a unique-mode book that is
+    /// not archived takes codes, and never past `total_codes`.
+    pub fn check_room(&self, generated: i64, adding: i64) -> Result<(), CouponError> {
+        if self.status == BookStatus::Archived {
+            return Err(CouponError::BookInactive);
+        }
+        if self.code_mode == CodeMode::Shared {
+            return Err(CouponError::invalid(
+                "coupon_book_id",
+                "a shared book has one code; it takes no uploads",
+            ));
+        }
+        match self.total_codes {
+            Some(total) if generated + adding > total => Err(CouponError::invalid(
+                "codes",
+                format!("the book holds {generated} of its {total} codes; {adding} more would exceed total_codes"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Applies an admin's change; an archived book changes no more.
     pub fn apply_patch(&mut self, patch: BookPatch, now: Timestamp) -> Result<(), CouponError> {
         if self.status == BookStatus::Archived {
@@ -419,6 +440,25 @@ mod tests {
         assert!(draft(json!({"name": "", "discount": d})).is_err());
         assert!(draft(json!({"name": "S", "discount": d, "max_codes_per_user": 0})).is_err());
         assert!(draft(json!({"name": "S", "discount": d, "starts_at": "2026-02-01T00:00:00Z", "expires_at": "2026-01-01T00:00:00Z"})).is_err());
+    }
+
+    #[test]
+    fn room_for_codes_follows_mode_status_and_cap() {
+        let d = json!({"type": "percentage", "value": 10});
+        let mut capped = draft(json!({"name": "S", "discount": d, "total_codes": 3}))
+            .unwrap()
+            .book;
+        assert_eq!(capped.check_room(1, 2), Ok(()));
+        assert_eq!(capped.check_room(1, 3).unwrap_err().code(), "invalid_request");
+        let open = draft(json!({"name": "S", "discount": d})).unwrap().book;
+        assert_eq!(open.check_room(1_000_000, 1), Ok(()));
+        let shared = draft(json!({"name": "S", "discount": d, "code_mode": "shared", "code": "X", "total_codes": 3}));
+        assert_eq!(
+            shared.unwrap().book.check_room(0, 0).unwrap_err().code(),
+            "invalid_request"
+        );
+        capped.status = BookStatus::Archived;
+        assert_eq!(capped.check_room(0, 1), Err(CouponError::BookInactive));
     }
 
     #[test]

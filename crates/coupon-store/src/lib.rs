@@ -13,6 +13,7 @@
 
 mod error;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -199,8 +200,6 @@ pub async fn migrate(url: &str) -> Result<(), StoreError> {
     connect(url, 1).await.map(|_| ())
 }
 
-mod rows;
-
 /// Splits one request's outcome into a refusal (answered to that request) or a store failure
 /// (which fails the whole batch). Requests decide before they write, so a refusal leaves nothing
 /// behind in the batch's transaction.
@@ -224,24 +223,4 @@ fn dedup_codes(codes: Vec<String>) -> (Vec<String>, Vec<String>) {
         }
     }
     (unique, repeats)
-}
-
-/// Why a batch of new codes cannot be added to a book, if it cannot.
-fn check_room(book: &Book, generated: i64, adding: i64) -> Result<(), StoreError> {
-    if book.status == coupon_core::BookStatus::Archived {
-        return Err(CouponError::BookInactive.into());
-    }
-    if book.code_mode == coupon_core::CodeMode::Shared {
-        return Err(CouponError::invalid("coupon_book_id", "a shared book has one code; it takes no uploads").into());
-    }
-    if let Some(total) = book.total_codes {
-        if generated + adding > total {
-            return Err(CouponError::invalid(
-                "codes",
-                format!("the book holds {generated} of its {total} codes; {adding} more would exceed total_codes"),
-            )
-            .into());
-        }
-    }
-    Ok(())
 }

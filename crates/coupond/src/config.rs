@@ -22,8 +22,9 @@ pub struct Config {
     )]
     pub database_url: String,
     /// PostgreSQL connections in the pool.
-    #[arg(long, env = "COUPOND_DB_POOL_SIZE", default_value_t = 16, global = true)]
-    pub db_pool_size: usize,
+    #[arg(long, env = "COUPOND_DB_POOL_SIZE", default_value_t = 16, global = true,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub db_pool_size: u16,
     /// Where the generated JWT secret is kept when none is given.
     #[arg(long, env = "COUPOND_DATA_DIR", default_value = ".", global = true)]
     pub data_dir: PathBuf,

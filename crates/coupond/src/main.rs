@@ -92,7 +92,7 @@ fn init_tracing(format: LogFormat) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let secret = secret::load(&config)?;
-    let store = coupon_store::connect(&config.database_url, config.db_pool_size)
+    let store = coupon_store::connect(&config.database_url, config.db_pool_size.into())
         .await
         .with_context(|| format!("opening {}", config.redacted_database_url()))?;
     let listener = TcpListener::bind(config.listen)

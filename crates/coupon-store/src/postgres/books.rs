@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{all, exec, opt};
 use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS};
-use crate::{check_room, dedup_codes, AddedCodes, SearchPage, SearchQuery, StoreError, DRAW_ATTEMPTS, DRAW_CHUNK};
+use crate::{dedup_codes, AddedCodes, SearchPage, SearchQuery, StoreError, DRAW_ATTEMPTS, DRAW_CHUNK};
 
 pub(super) async fn load(tx: &Transaction<'_>, id: Uuid) -> Result<Option<Book>, StoreError> {
     let sql = format!("SELECT {BOOK_COLUMNS} FROM books WHERE id = $1");
@@ -147,10 +147,10 @@ pub(super) async fn add_codes(
     codes: Vec<String>,
 ) -> Result<AddedCodes, StoreError> {
     let (book, before) = load_for_update(tx, book_id).await?;
-    check_room(&book, before, 0)?;
+    book.check_room(before, 0)?;
     let added = insert_codes(tx, book_id, codes).await?;
     // Refusing here rolls the inserts back: an upload past the cap writes nothing.
-    check_room(&book, before, added.inserted as i64)?;
+    book.check_room(before, added.inserted as i64)?;
     bump_generated(tx, book_id, added.inserted as i64).await?;
     Ok(added)
 }
@@ -162,7 +162,7 @@ pub(super) async fn generate_codes(
     count: u64,
 ) -> Result<u64, StoreError> {
     let (book, before) = load_for_update(tx, book_id).await?;
-    check_room(&book, before, count as i64)?;
+    book.check_room(before, count as i64)?;
     fill(tx, book_id, pattern, count).await?;
     bump_generated(tx, book_id, count as i64).await?;
     Ok(count)

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{collect, first};
 use crate::rows::{self, lapsed_sql, BOOK_COLUMNS};
-use crate::{check_room, dedup_codes, AddedCodes, SearchPage, SearchQuery, StoreError, DRAW_ATTEMPTS, DRAW_CHUNK};
+use crate::{dedup_codes, AddedCodes, SearchPage, SearchQuery, StoreError, DRAW_ATTEMPTS, DRAW_CHUNK};
 
 pub(super) fn load(c: &Connection, id: Uuid) -> Result<Option<Book>, StoreError> {
     let mut stmt = c.prepare_cached(&format!("SELECT {BOOK_COLUMNS} FROM books WHERE id = ?1"))?;
@@ -118,10 +118,10 @@ fn bump_generated(tx: &Connection, book_id: Uuid, by: i64) -> Result<(), StoreEr
 pub(super) fn add_codes(tx: &Connection, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
     let book = load(tx, book_id)?.ok_or(StoreError::not_found("coupon book"))?;
     let before = generated(tx, book_id)?;
-    check_room(&book, before, 0)?;
+    book.check_room(before, 0)?;
     let added = insert_codes(tx, book_id, codes)?;
     // Refusing here rolls the inserts back: an upload past the cap writes nothing.
-    check_room(&book, before, added.inserted as i64)?;
+    book.check_room(before, added.inserted as i64)?;
     bump_generated(tx, book_id, added.inserted as i64)?;
     Ok(added)
 }
@@ -133,7 +133,7 @@ pub(super) fn generate_codes(
     count: u64,
 ) -> Result<u64, StoreError> {
     let book = load(tx, book_id)?.ok_or(StoreError::not_found("coupon book"))?;
-    check_room(&book, generated(tx, book_id)?, count as i64)?;
+    book.check_room(generated(tx, book_id)?, count as i64)?;
     fill(tx, book_id, pattern, count)?;
     bump_generated(tx, book_id, count as i64)?;
     Ok(count)
