@@ -114,7 +114,7 @@ impl FromRequestParts<AppState> for Caller {
             .secret
             .verify(token.trim())
             .ok_or(ApiError::Unauthorized("the token is not valid"))?;
-        if claims.exp * 1000 <= state.clock.now().millis() {
+        if claims.exp.saturating_mul(1000) <= state.clock.now().millis() {
             return Err(ApiError::Unauthorized("the token has expired"));
         }
         let sub = check_user_id(claims.sub).map_err(|_| ApiError::Unauthorized("the token's subject is not valid"))?;

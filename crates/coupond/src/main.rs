@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Token { sub, role, ttl } => {
             let secret = secret::load(&cli.config)?;
-            let exp = SystemClock.now().millis() / 1000 + ttl;
+            let exp = (SystemClock.now().millis() / 1000).saturating_add(ttl);
             println!(
                 "{}",
                 secret.sign(&Claims {
