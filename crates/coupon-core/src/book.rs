@@ -194,6 +194,22 @@ pub struct BookStats {
     pub available: i64,
 }
 
+impl BookStats {
+    /// Stats from raw counts of code instances: all of them, redeemed (used up), under a live lock,
+    /// active and held (lapsed claims excluded), and redemption records.
+    pub fn from_counts(generated: i64, redeemed: i64, locked: i64, active: i64, redemptions: i64) -> Self {
+        let assigned = active + redeemed;
+        BookStats {
+            total_generated: generated,
+            total_assigned: assigned,
+            total_locked: locked,
+            total_redeemed: redeemed,
+            total_redemptions: redemptions,
+            available: generated - assigned,
+        }
+    }
+}
+
 /// `POST /coupons`: a book as an admin describes it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -207,16 +207,13 @@ pub(super) async fn stats(tx: &Transaction<'_>, id: Uuid, now: Timestamp) -> Res
     let r = opt(tx, &sql, &[&id, &now.millis()])
         .await?
         .ok_or(StoreError::Conflict("stats"))?;
-    let (generated, redeemed, locked, active) = (r.i64(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?);
-    let assigned = active + redeemed;
-    Ok(BookStats {
-        total_generated: generated,
-        total_assigned: assigned,
-        total_locked: locked,
-        total_redeemed: redeemed,
-        total_redemptions: r.i64(4)?,
-        available: generated - assigned,
-    })
+    Ok(BookStats::from_counts(
+        r.i64(0)?,
+        r.i64(1)?,
+        r.i64(2)?,
+        r.i64(3)?,
+        r.i64(4)?,
+    ))
 }
 
 pub(super) async fn search(tx: &Transaction<'_>, q: &SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {

@@ -193,15 +193,7 @@ pub(super) fn stats(c: &Connection, id: Uuid, now: Timestamp) -> Result<BookStat
         [id.to_string()],
         |r| r.get(0),
     )?;
-    let assigned = active + redeemed;
-    Ok(BookStats {
-        total_generated: generated,
-        total_assigned: assigned,
-        total_locked: locked,
-        total_redeemed: redeemed,
-        total_redemptions: redemptions,
-        available: generated - assigned,
-    })
+    Ok(BookStats::from_counts(generated, redeemed, locked, active, redemptions))
 }
 
 pub(super) fn search(c: &Connection, q: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {

@@ -93,6 +93,12 @@ pub async fn concurrent_repeats_of_one_redemption_count_once(cx: Ctx) {
     assert_eq!(cx.store.book_stats(book.id, at(2)).await.unwrap().total_redemptions, 1);
 }
 
+/// The codes a user holds at `now` (lapsed claims left out).
+async fn held_now(cx: &Ctx, user: &str, now: coupon_core::Timestamp) -> Vec<coupon_core::CodeInstance> {
+    let codes = cx.store.user_codes(user).await.unwrap().into_iter();
+    codes.map(|(c, _)| c).filter(|c| c.is_held_by(user, now)).collect()
+}
+
 /// Thirty users at once claim, lock, unlock and redeem at random over a small book, then every
 /// invariant is checked through the store: supply, per-user limits, one owner per code, and
 /// redemption counts that match the codes used.
@@ -115,15 +121,7 @@ pub async fn random_concurrent_traffic_keeps_every_invariant(cx: Ctx) {
             for step in 0..12 {
                 // Time moves forward for everyone, so claims lapse and locks run out along the way.
                 let now = at(step * 10);
-                let mine: Vec<String> = cx
-                    .store
-                    .user_codes(&user)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .filter(|(c, _)| c.is_held_by(&user, now))
-                    .map(|(c, _)| c.code)
-                    .collect();
+                let mine: Vec<String> = held_now(&cx, &user, now).await.into_iter().map(|c| c.code).collect();
                 match (rng.random_range(0..4), mine.first()) {
                     (0, _) | (_, None) => {
                         let _ = cx.claim(&book, &user, now).await;
@@ -161,19 +159,12 @@ pub async fn random_concurrent_traffic_keeps_every_invariant(cx: Ctx) {
     let mut redeemed = 0;
     for u in 0..30 {
         let user = format!("user-{u}");
-        let held: Vec<_> = cx
-            .store
-            .user_codes(&user)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|(c, _)| c.is_held_by(&user, now))
-            .collect();
+        let held = held_now(&cx, &user, now).await;
         assert!(held.len() <= 2, "{user} holds {}", held.len());
-        let used: i64 = held.iter().map(|(c, _)| c.redemptions).sum();
+        let used: i64 = held.iter().map(|c| c.redemptions).sum();
         assert!(used <= 1, "{user} redeemed {used} times");
         redeemed += used;
-        for (c, _) in held {
+        for c in held {
             assert!(
                 owners.insert(c.code.clone(), user.clone()).is_none(),
                 "{} has two owners",
