@@ -155,3 +155,13 @@ suite!(
     concurrency::concurrent_repeats_of_one_redemption_count_once,
     concurrency::random_concurrent_traffic_keeps_every_invariant,
 );
+
+/// Several instances starting at once against one fresh PostgreSQL database all migrate it safely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_together_migrate_once() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let starts = (0..4).map(|_| coupon_store::connect(&db.url, 2));
+    for store in futures::future::join_all(starts).await {
+        store.expect("every instance starts").ping().await.unwrap();
+    }
+}
