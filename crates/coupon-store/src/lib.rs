@@ -190,7 +190,7 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError
         Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
     } else {
         Err(StoreError::Config(
-            "the database URL must start with postgres://, postgresql:// or sqlite://".into(),
+            "the database URL must be postgres://…, postgresql://… or sqlite://<file path>".into(),
         ))
     }
 }

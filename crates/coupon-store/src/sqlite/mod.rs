@@ -25,10 +25,11 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"
 const IDLE_READERS: usize = 8;
 
 /// `sqlite://coupond.db` → `coupond.db`; `sqlite:///var/lib/coupond.db` → `/var/lib/coupond.db`.
+/// An in-memory database is refused: its reader connections would each see a database of their own.
 pub fn path_from_url(url: &str) -> Option<PathBuf> {
     url.strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
-        .filter(|p| !p.is_empty())
+        .filter(|p| !p.is_empty() && !p.starts_with(":memory:") && !p.contains("mode=memory"))
         .map(PathBuf::from)
 }
 
@@ -201,6 +202,24 @@ pub(crate) fn first<T>(
 ) -> Result<Option<T>, StoreError> {
     let mut rows = stmt.query(params)?;
     rows.next()?.map(map).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_from_url;
+    use std::path::PathBuf;
+
+    #[test]
+    fn reads_file_paths_from_urls() {
+        assert_eq!(path_from_url("sqlite://coupond.db"), Some(PathBuf::from("coupond.db")));
+        assert_eq!(
+            path_from_url("sqlite:///var/lib/c.db"),
+            Some(PathBuf::from("/var/lib/c.db"))
+        );
+        assert_eq!(path_from_url("sqlite::memory:"), None);
+        assert_eq!(path_from_url("sqlite://"), None);
+        assert_eq!(path_from_url("postgres://x"), None);
+    }
 }
 
 #[async_trait]
