@@ -204,24 +204,6 @@ pub(crate) fn first<T>(
     rows.next()?.map(map).transpose()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::path_from_url;
-    use std::path::PathBuf;
-
-    #[test]
-    fn reads_file_paths_from_urls() {
-        assert_eq!(path_from_url("sqlite://coupond.db"), Some(PathBuf::from("coupond.db")));
-        assert_eq!(
-            path_from_url("sqlite:///var/lib/c.db"),
-            Some(PathBuf::from("/var/lib/c.db"))
-        );
-        assert_eq!(path_from_url("sqlite::memory:"), None);
-        assert_eq!(path_from_url("sqlite://"), None);
-        assert_eq!(path_from_url("postgres://x"), None);
-    }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
@@ -288,5 +270,23 @@ impl Store for SqliteStore {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_from_url;
+    use std::path::PathBuf;
+
+    #[test]
+    fn reads_file_paths_from_urls() {
+        assert_eq!(path_from_url("sqlite://coupond.db"), Some(PathBuf::from("coupond.db")));
+        assert_eq!(
+            path_from_url("sqlite:///var/lib/c.db"),
+            Some(PathBuf::from("/var/lib/c.db"))
+        );
+        assert_eq!(path_from_url("sqlite::memory:"), None);
+        assert_eq!(path_from_url("sqlite://"), None);
+        assert_eq!(path_from_url("postgres://x"), None);
     }
 }
