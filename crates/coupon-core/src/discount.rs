@@ -35,11 +35,15 @@ pub struct Applied {
 }
 
 impl Discount {
-    pub fn type_name(&self) -> &'static str {
+    pub fn discount_type(&self) -> DiscountType {
         match self.kind {
-            DiscountKind::Percentage { .. } => "percentage",
-            DiscountKind::FixedAmount { .. } => "fixed_amount",
+            DiscountKind::Percentage { .. } => DiscountType::Percentage,
+            DiscountKind::FixedAmount { .. } => DiscountType::FixedAmount,
         }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        self.discount_type().as_str()
     }
 
     /// Basis points or minor units, as stored.
@@ -57,10 +61,9 @@ impl Discount {
         max_discount: Option<i64>,
         min_order_amount: Option<i64>,
     ) -> Option<Self> {
-        let kind = match type_name {
-            "percentage" => DiscountKind::Percentage { basis_points: value },
-            "fixed_amount" => DiscountKind::FixedAmount { amount: value },
-            _ => return None,
+        let kind = match DiscountType::parse(type_name)? {
+            DiscountType::Percentage => DiscountKind::Percentage { basis_points: value },
+            DiscountType::FixedAmount => DiscountKind::FixedAmount { amount: value },
         };
         Some(Discount {
             kind,
@@ -97,6 +100,23 @@ impl Discount {
 pub enum DiscountType {
     Percentage,
     FixedAmount,
+}
+
+impl DiscountType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscountType::Percentage => "percentage",
+            DiscountType::FixedAmount => "fixed_amount",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "percentage" => Some(DiscountType::Percentage),
+            "fixed_amount" => Some(DiscountType::FixedAmount),
+            _ => None,
+        }
+    }
 }
 
 /// The JSON form: `{"type": "percentage", "value": 12.5, "currency": "USD", ...}`.
@@ -179,10 +199,7 @@ impl From<Discount> for DiscountWire {
             DiscountKind::FixedAmount { amount } => serde_json::Number::from(amount),
         };
         DiscountWire {
-            kind: match d.kind {
-                DiscountKind::Percentage { .. } => DiscountType::Percentage,
-                DiscountKind::FixedAmount { .. } => DiscountType::FixedAmount,
-            },
+            kind: d.discount_type(),
             value,
             currency: Some(d.currency),
             max_discount: d.max_discount,

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use coupon_core::book::BookDraft;
+use coupon_core::discount::DiscountType;
 use coupon_core::rules::Holdings;
 use coupon_core::{
     Applied, Book, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, Redemption, Timestamp,
@@ -125,7 +126,7 @@ pub struct CodeView {
 pub struct SearchQuery {
     pub text: Option<String>,
     pub category: Option<String>,
-    pub discount_type: Option<String>,
+    pub discount_type: Option<DiscountType>,
     pub limit: u32,
     /// Continue after this (created_at, id).
     pub after: Option<(Timestamp, Uuid)>,

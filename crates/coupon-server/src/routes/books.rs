@@ -167,8 +167,8 @@ pub struct SearchParams {
     pub category: Option<String>,
     /// Discount type: `percentage` or `fixed_amount`.
     #[serde(rename = "type")]
-    #[param(rename = "type", value_type = Option<DiscountType>)]
-    pub kind: Option<String>,
+    #[param(rename = "type")]
+    pub kind: Option<DiscountType>,
     /// 1 to 100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
@@ -192,12 +192,6 @@ pub async fn search(
 ) -> Result<Json<SearchResults>, ApiError> {
     if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::invalid("q", "at most 200 characters"));
-    }
-    if p.kind
-        .as_deref()
-        .is_some_and(|k| k != "percentage" && k != "fixed_amount")
-    {
-        return Err(ApiError::invalid("type", "must be percentage or fixed_amount"));
     }
     let limit = p.limit.unwrap_or(20);
     if !(1..=MAX_PAGE).contains(&limit) {

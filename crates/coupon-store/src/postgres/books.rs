@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use coupon_core::discount::DiscountType;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeMode, CodePattern, CouponError, Timestamp};
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
@@ -239,7 +240,7 @@ pub(super) async fn search(tx: &Transaction<'_>, q: &SearchQuery, now: Timestamp
         &[
             &now.millis(),
             &q.category,
-            &q.discount_type,
+            &q.discount_type.map(DiscountType::as_str),
             &after_ts,
             &after_id,
             &text,

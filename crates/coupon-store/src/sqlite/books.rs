@@ -1,6 +1,7 @@
 //! Books and their supply on SQLite.
 
 use coupon_core::book::BookDraft;
+use coupon_core::discount::DiscountType;
 use coupon_core::{Book, BookPatch, BookStats, CodeMode, CodePattern, CouponError, Timestamp};
 use rusqlite::{params, Connection};
 use uuid::Uuid;
@@ -217,7 +218,7 @@ pub(super) fn search(c: &Connection, q: SearchQuery, now: Timestamp) -> Result<S
         params![
             now.millis(),
             q.category,
-            q.discount_type,
+            q.discount_type.map(DiscountType::as_str),
             after_ts,
             after_id,
             fts,

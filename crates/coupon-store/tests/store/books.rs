@@ -164,7 +164,7 @@ pub async fn search_finds_active_books_newest_first(cx: Ctx) {
     let q = |text: Option<&str>, category: Option<&str>, kind: Option<&str>| SearchQuery {
         text: text.map(Into::into),
         category: category.map(Into::into),
-        discount_type: kind.map(Into::into),
+        discount_type: kind.and_then(coupon_core::discount::DiscountType::parse),
         limit: 10,
         after: None,
     };
