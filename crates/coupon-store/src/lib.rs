@@ -158,7 +158,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError>;
     async fn book(&self, id: Uuid) -> Result<Book, StoreError>;
     async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError>;
-    async fn book_stats(&self, id: Uuid, now: Timestamp) -> Result<BookStats, StoreError>;
+    /// The book and counts over its codes at `now`, read together.
+    async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError>;
     /// Adds codes to a unique-mode book, never past its `total_codes`.
     async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError>;
     /// Draws `count` new codes from the pattern into a unique-mode book, never past `total_codes`.

@@ -2,7 +2,9 @@
 //! [`Fields`], and the column lists below are the same on both.
 
 use coupon_core::rules::Holdings;
-use coupon_core::{Book, BookStatus, CodeInstance, CodeMode, Discount, Policies, Redemption, StoredStatus, Timestamp};
+use coupon_core::{
+    Book, BookStats, BookStatus, CodeInstance, CodeMode, Discount, Policies, Redemption, StoredStatus, Timestamp,
+};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -108,6 +110,18 @@ pub(crate) fn holdings(r: &impl Fields) -> Result<Holdings, StoreError> {
         day_claims: r.i64(2)?,
         redeemed: r.i64(3)?,
     })
+}
+
+/// Book stats from a row of counts: all instances, used up, under a live lock, active and held,
+/// and redemption records.
+pub(crate) fn stats(r: &impl Fields) -> Result<BookStats, StoreError> {
+    Ok(BookStats::from_counts(
+        r.i64(0)?,
+        r.i64(1)?,
+        r.i64(2)?,
+        r.i64(3)?,
+        r.i64(4)?,
+    ))
 }
 
 pub(crate) fn redemption(r: &impl Fields) -> Result<Redemption, StoreError> {

@@ -44,8 +44,7 @@ pub struct BookWithStats {
     params(("book_id" = Uuid, Path)),
     responses((status = 200, body = BookWithStats), Problems))]
 pub async fn show(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> Result<Json<BookWithStats>, ApiError> {
-    let book = s.store.book(id).await?;
-    let stats = s.store.book_stats(id, s.clock.now()).await?;
+    let (book, stats) = s.store.book_with_stats(id, s.clock.now()).await?;
     Ok(Json(BookWithStats { book, stats }))
 }
 

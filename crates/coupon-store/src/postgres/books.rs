@@ -194,8 +194,12 @@ pub(super) async fn update(
     Ok(book)
 }
 
-pub(super) async fn stats(tx: &Transaction<'_>, id: Uuid, now: Timestamp) -> Result<BookStats, StoreError> {
-    load(tx, id).await?.ok_or(StoreError::not_found("coupon book"))?;
+pub(super) async fn with_stats(
+    tx: &Transaction<'_>,
+    id: Uuid,
+    now: Timestamp,
+) -> Result<(Book, BookStats), StoreError> {
+    let book = load(tx, id).await?.ok_or(StoreError::not_found("coupon book"))?;
     let sql = format!(
         "SELECT count(*), \
            count(*) FILTER (WHERE status = 'redeemed'), \
@@ -208,13 +212,7 @@ pub(super) async fn stats(tx: &Transaction<'_>, id: Uuid, now: Timestamp) -> Res
     let r = opt(tx, &sql, &[&id, &now.millis()])
         .await?
         .ok_or(StoreError::Conflict("stats"))?;
-    Ok(BookStats::from_counts(
-        r.i64(0)?,
-        r.i64(1)?,
-        r.i64(2)?,
-        r.i64(3)?,
-        r.i64(4)?,
-    ))
+    Ok((book, rows::stats(&r)?))
 }
 
 pub(super) async fn search(tx: &Transaction<'_>, q: &SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {

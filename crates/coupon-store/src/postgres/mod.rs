@@ -175,8 +175,8 @@ impl Store for PgStore {
         in_tx!(self, tx => books::update(&tx, id, patch.clone(), now).await)
     }
 
-    async fn book_stats(&self, id: Uuid, now: Timestamp) -> Result<BookStats, StoreError> {
-        in_tx!(self, tx => books::stats(&tx, id, now).await)
+    async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
+        in_tx!(self, tx => books::with_stats(&tx, id, now).await)
     }
 
     async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {

@@ -175,26 +175,19 @@ pub(super) fn update(tx: &Connection, id: Uuid, patch: BookPatch, now: Timestamp
     Ok(book)
 }
 
-pub(super) fn stats(c: &Connection, id: Uuid, now: Timestamp) -> Result<BookStats, StoreError> {
-    load(c, id)?.ok_or(StoreError::not_found("coupon book"))?;
-    let lapsed = lapsed_sql("", "?2");
-    let (generated, redeemed, locked, active): (i64, i64, i64, i64) = c.query_row(
-        &format!(
-            "SELECT count(*), \
-               coalesce(sum(status = 'redeemed'), 0), \
-               coalesce(sum(status = 'active' AND locked_until > ?2), 0), \
-               coalesce(sum(status = 'active' AND NOT {lapsed}), 0) \
-             FROM codes WHERE book_id = ?1"
-        ),
-        params![id.to_string(), now.millis()],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-    )?;
-    let redemptions: i64 = c.query_row(
-        "SELECT count(*) FROM redemptions WHERE book_id = ?1",
-        [id.to_string()],
-        |r| r.get(0),
-    )?;
-    Ok(BookStats::from_counts(generated, redeemed, locked, active, redemptions))
+pub(super) fn with_stats(c: &Connection, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
+    let book = load(c, id)?.ok_or(StoreError::not_found("coupon book"))?;
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT count(*), \
+           coalesce(sum(status = 'redeemed'), 0), \
+           coalesce(sum(status = 'active' AND locked_until > ?2), 0), \
+           coalesce(sum(status = 'active' AND NOT {}), 0), \
+           (SELECT count(*) FROM redemptions WHERE book_id = ?1) \
+         FROM codes WHERE book_id = ?1",
+        lapsed_sql("", "?2")
+    ))?;
+    let stats = first(&mut stmt, params![id.to_string(), now.millis()], |r| rows::stats(r))?;
+    Ok((book, stats.ok_or(StoreError::Conflict("stats"))?))
 }
 
 pub(super) fn search(c: &Connection, q: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {

@@ -219,8 +219,8 @@ impl Store for SqliteStore {
         self.write(move |tx| books::update(tx, id, patch, now)).await
     }
 
-    async fn book_stats(&self, id: Uuid, now: Timestamp) -> Result<BookStats, StoreError> {
-        self.read(move |c| books::stats(c, id, now)).await
+    async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
+        self.read(move |c| books::with_stats(c, id, now)).await
     }
 
     async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {

@@ -15,7 +15,7 @@ pub async fn pattern_books_have_their_codes_at_creation(cx: Ctx) {
     let book = cx
         .book(json!({"code_pattern": "SUMMER-####-????", "total_codes": 50}))
         .await;
-    let stats = cx.store.book_stats(book.id, at(1)).await.unwrap();
+    let stats = cx.stats(book.id, at(1)).await;
     assert_eq!(
         (stats.total_generated, stats.available, stats.total_assigned),
         (50, 50, 0)
@@ -46,7 +46,7 @@ pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
         .await
         .unwrap_err();
     assert_eq!(rejected(err).code(), "invalid_request");
-    assert_eq!(cx.store.book_stats(book.id, at(1)).await.unwrap().total_generated, 2);
+    assert_eq!(cx.stats(book.id, at(1)).await.total_generated, 2);
     assert_eq!(
         cx.claim_code("B1", "alice", at(1)).await.unwrap_err(),
         CouponError::NotFound("code")
@@ -73,7 +73,7 @@ pub async fn generation_respects_the_cap_and_the_pattern(cx: Ctx) {
     let err = cx.store.generate_codes(book.id, pattern.clone(), 11).await.unwrap_err();
     assert_eq!(rejected(err).code(), "invalid_request");
     assert_eq!(cx.store.generate_codes(book.id, pattern, 10).await.unwrap(), 10);
-    let stats = cx.store.book_stats(book.id, at(1)).await.unwrap();
+    let stats = cx.stats(book.id, at(1)).await;
     assert_eq!(stats.total_generated, 30);
     let claimed = cx.claim(&book, "alice", at(1)).await.unwrap();
     assert!(claimed.code.code.starts_with("GEN-"));

@@ -32,7 +32,7 @@ pub async fn concurrent_claims_never_oversell(cx: Ctx) {
     codes.sort();
     codes.dedup();
     assert_eq!(codes.len(), 10, "ten distinct codes");
-    let stats = cx.store.book_stats(book.id, at(2)).await.unwrap();
+    let stats = cx.stats(book.id, at(2)).await;
     assert_eq!((stats.total_assigned, stats.available), (10, 0));
 }
 
@@ -54,7 +54,7 @@ pub async fn concurrent_redemptions_of_one_code_succeed_once(cx: Ctx) {
     .await;
     let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
     assert_eq!(tally(&results), (1, vec!["already_redeemed"]));
-    assert_eq!(cx.store.book_stats(book.id, at(2)).await.unwrap().total_redemptions, 1);
+    assert_eq!(cx.stats(book.id, at(2)).await.total_redemptions, 1);
 }
 
 pub async fn concurrent_claims_by_one_user_respect_the_limit(cx: Ctx) {
@@ -90,7 +90,7 @@ pub async fn concurrent_repeats_of_one_redemption_count_once(cx: Ctx) {
         results.iter().all(|r| r == &results[0]),
         "every repeat answers the first redemption"
     );
-    assert_eq!(cx.store.book_stats(book.id, at(2)).await.unwrap().total_redemptions, 1);
+    assert_eq!(cx.stats(book.id, at(2)).await.total_redemptions, 1);
 }
 
 /// The codes a user holds at `now` (lapsed claims left out).
@@ -152,7 +152,7 @@ pub async fn random_concurrent_traffic_keeps_every_invariant(cx: Ctx) {
     }
 
     let now = at(120);
-    let stats = cx.store.book_stats(book.id, now).await.unwrap();
+    let stats = cx.stats(book.id, now).await;
     assert!(stats.total_assigned <= 20 && stats.available >= 0, "{stats:?}");
     assert_eq!(stats.total_generated, 20);
     let mut owners = std::collections::HashMap::new();

@@ -6,7 +6,7 @@ mod claims;
 mod concurrency;
 mod redemptions;
 
-use coupon_core::{Book, CodeText, CouponError, NewBook, Redemption, Timestamp};
+use coupon_core::{Book, BookStats, CodeText, CouponError, NewBook, Redemption, Timestamp};
 use coupon_store::testing::{Backend, TestDb};
 use coupon_store::{ClaimRequest, ClaimTarget, Claimed, DynStore, LockRequest, Locked, RedeemRequest, UnlockRequest};
 use serde_json::json;
@@ -36,6 +36,10 @@ impl Ctx {
         let new: NewBook = serde_json::from_value(v).expect("valid book JSON");
         let draft = new.into_draft(Uuid::now_v7(), at(0)).expect("valid book");
         self.store.create_book(draft).await
+    }
+
+    pub async fn stats(&self, book_id: Uuid, now: Timestamp) -> BookStats {
+        self.store.book_with_stats(book_id, now).await.expect("stats").1
     }
 
     pub async fn claim(&self, book: &Book, user: &str, now: Timestamp) -> Result<Claimed, CouponError> {
