@@ -156,6 +156,22 @@ impl Book {
         }
     }
 
+    /// The pattern to draw `count` new codes from: the one given, else the book's own, refused if
+    /// its space is too small for the draw.
+    pub fn generation_pattern(&self, given: Option<CodePattern>, count: u64) -> Result<CodePattern, CouponError> {
+        let pattern = match given {
+            Some(p) => p,
+            None => self
+                .code_pattern
+                .as_deref()
+                .map(CodePattern::parse)
+                .transpose()?
+                .ok_or_else(|| CouponError::invalid("pattern", "the book has no code_pattern; give one"))?,
+        };
+        pattern.check_capacity(count)?;
+        Ok(pattern)
+    }
+
     /// Applies an admin's change; an archived book changes no more.
     pub fn apply_patch(&mut self, patch: BookPatch, now: Timestamp) -> Result<(), CouponError> {
         if self.status == BookStatus::Archived {

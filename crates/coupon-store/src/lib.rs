@@ -162,8 +162,9 @@ pub trait Store: Send + Sync + 'static {
     async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError>;
     /// Adds codes to a unique-mode book, never past its `total_codes`.
     async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError>;
-    /// Draws `count` new codes from the pattern into a unique-mode book, never past `total_codes`.
-    async fn generate_codes(&self, book_id: Uuid, pattern: CodePattern, count: u64) -> Result<u64, StoreError>;
+    /// Draws `count` new codes from the pattern (the book's own when `None`) into a unique-mode book,
+    /// never past `total_codes`.
+    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError>;
     /// Active books inside their window at `now`, newest first.
     async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError>;
 

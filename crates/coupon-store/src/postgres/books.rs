@@ -159,12 +159,13 @@ pub(super) async fn add_codes(
 pub(super) async fn generate_codes(
     tx: &Transaction<'_>,
     book_id: Uuid,
-    pattern: &CodePattern,
+    pattern: Option<CodePattern>,
     count: u64,
 ) -> Result<u64, StoreError> {
     let (book, before) = load_for_update(tx, book_id).await?;
+    let pattern = book.generation_pattern(pattern, count)?;
     book.check_room(before, count as i64)?;
-    fill(tx, book_id, pattern, count).await?;
+    fill(tx, book_id, &pattern, count).await?;
     bump_generated(tx, book_id, count as i64).await?;
     Ok(count)
 }

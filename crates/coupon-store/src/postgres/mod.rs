@@ -183,8 +183,8 @@ impl Store for PgStore {
         in_tx!(self, tx => books::add_codes(&tx, book_id, codes.clone()).await)
     }
 
-    async fn generate_codes(&self, book_id: Uuid, pattern: CodePattern, count: u64) -> Result<u64, StoreError> {
-        in_tx!(self, tx => books::generate_codes(&tx, book_id, &pattern, count).await)
+    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError> {
+        in_tx!(self, tx => books::generate_codes(&tx, book_id, pattern.clone(), count).await)
     }
 
     async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {

@@ -130,12 +130,13 @@ pub(super) fn add_codes(tx: &Connection, book_id: Uuid, codes: Vec<String>) -> R
 pub(super) fn generate_codes(
     tx: &Connection,
     book_id: Uuid,
-    pattern: &CodePattern,
+    pattern: Option<CodePattern>,
     count: u64,
 ) -> Result<u64, StoreError> {
     let book = load(tx, book_id)?.ok_or(StoreError::not_found("coupon book"))?;
+    let pattern = book.generation_pattern(pattern, count)?;
     book.check_room(generated(tx, book_id)?, count as i64)?;
-    fill(tx, book_id, pattern, count)?;
+    fill(tx, book_id, &pattern, count)?;
     bump_generated(tx, book_id, count as i64)?;
     Ok(count)
 }

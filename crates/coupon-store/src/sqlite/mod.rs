@@ -227,8 +227,8 @@ impl Store for SqliteStore {
         self.write(move |tx| books::add_codes(tx, book_id, codes)).await
     }
 
-    async fn generate_codes(&self, book_id: Uuid, pattern: CodePattern, count: u64) -> Result<u64, StoreError> {
-        self.write(move |tx| books::generate_codes(tx, book_id, &pattern, count))
+    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError> {
+        self.write(move |tx| books::generate_codes(tx, book_id, pattern, count))
             .await
     }
 

@@ -69,10 +69,20 @@ pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
 pub async fn generation_respects_the_cap_and_the_pattern(cx: Ctx) {
     let book = cx.book(json!({"total_codes": 30})).await;
     let pattern = CodePattern::parse("GEN-*****").unwrap();
-    assert_eq!(cx.store.generate_codes(book.id, pattern.clone(), 20).await.unwrap(), 20);
-    let err = cx.store.generate_codes(book.id, pattern.clone(), 11).await.unwrap_err();
+    assert_eq!(
+        cx.store
+            .generate_codes(book.id, Some(pattern.clone()), 20)
+            .await
+            .unwrap(),
+        20
+    );
+    let err = cx
+        .store
+        .generate_codes(book.id, Some(pattern.clone()), 11)
+        .await
+        .unwrap_err();
     assert_eq!(rejected(err).code(), "invalid_request");
-    assert_eq!(cx.store.generate_codes(book.id, pattern, 10).await.unwrap(), 10);
+    assert_eq!(cx.store.generate_codes(book.id, Some(pattern), 10).await.unwrap(), 10);
     let stats = cx.stats(book.id, at(1)).await;
     assert_eq!(stats.total_generated, 30);
     let claimed = cx.claim(&book, "alice", at(1)).await.unwrap();
