@@ -174,8 +174,8 @@ pub trait Store: Send + Sync + 'static {
     /// Repeating a redemption (same code, user and order id) answers the first one and counts once.
     async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption>;
 
-    /// The instance of `code` that `user_id` would act on, for dry runs.
-    async fn code_view(&self, code: &CodeText, user_id: &str) -> Result<CodeView, StoreError>;
+    /// The instance of `code` that `user_id` would act on (the one under `lock_id` first), for dry runs.
+    async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError>;
     /// Every code instance the user has owned (lapsed claims included: the caller filters by time).
     async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError>;
     /// Whether the database answers.

@@ -303,7 +303,7 @@ pub async fn validate(
     let code = code_param(&code)?;
     let order_amount = check_amount(p.order_amount)?;
     let user = caller.acting_for(p.user_id)?;
-    let verdict = match s.store.code_view(&code, &user).await {
+    let verdict = match s.store.code_view(&code, &user, p.lock_id).await {
         Ok(view) => check_redeem(
             &view.book,
             &view.code,

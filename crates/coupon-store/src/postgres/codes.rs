@@ -33,11 +33,13 @@ async fn find_for_user(
     code: &CodeText,
     user: &str,
     lock_id: Option<Uuid>,
+    for_update: bool,
 ) -> Result<CodeInstance, StoreError> {
     let sql = format!(
         "SELECT {CODE_COLUMNS} FROM codes WHERE code = $1 AND owner = $2 \
          ORDER BY status = 'active' DESC, coalesce(lock_id = $3, false) DESC, claimed_at DESC \
-         LIMIT 1 FOR UPDATE"
+         LIMIT 1{}",
+        if for_update { " FOR UPDATE" } else { "" }
     );
     match opt(tx, &sql, &[&code.as_str(), &user, &lock_id]).await? {
         Some(row) => rows::code(&row, 0),
@@ -196,7 +198,7 @@ pub(super) async fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timesta
 }
 
 pub(super) async fn lock(tx: &Transaction<'_>, req: &LockRequest, now: Timestamp) -> Result<Locked, StoreError> {
-    let inst = find_for_user(tx, &req.code, &req.user_id, None).await?;
+    let inst = find_for_user(tx, &req.code, &req.user_id, None, true).await?;
     let book = load_book(tx, inst.book_id).await?;
     rules::check_lock(&book, &inst, &req.user_id, now)?;
     let lock_id = Uuid::now_v7();
@@ -224,7 +226,7 @@ pub(super) async fn lock(tx: &Transaction<'_>, req: &LockRequest, now: Timestamp
 }
 
 pub(super) async fn unlock(tx: &Transaction<'_>, req: &UnlockRequest, now: Timestamp) -> Result<(), StoreError> {
-    let inst = find_for_user(tx, &req.code, &req.user_id, req.lock_id).await?;
+    let inst = find_for_user(tx, &req.code, &req.user_id, req.lock_id, true).await?;
     let book = load_book(tx, inst.book_id).await?;
     rules::check_unlock(&book, &inst, &req.user_id, req.lock_id, now)?;
     let n = exec(
@@ -261,7 +263,7 @@ pub(super) async fn redeem(
 ) -> Result<Redemption, StoreError> {
     let user = req.user_id.as_str();
     // Locking the code first serializes repeats of one redemption: the second sees the first's record.
-    let inst = find_for_user(tx, &req.code, user, req.lock_id).await?;
+    let inst = find_for_user(tx, &req.code, user, req.lock_id, true).await?;
     if let Some(order_id) = &req.order_id {
         if let Some(prior) = prior_redemption(tx, &inst.code, user, order_id).await? {
             return Ok(prior);
@@ -326,15 +328,13 @@ pub(super) async fn redeem(
     Ok(redemption)
 }
 
-pub(super) async fn view(tx: &Transaction<'_>, code: &CodeText, user: &str) -> Result<CodeView, StoreError> {
-    let sql = format!(
-        "SELECT {CODE_COLUMNS} FROM codes WHERE code = $1 AND owner = $2 \
-         ORDER BY status = 'active' DESC, claimed_at DESC LIMIT 1"
-    );
-    let code = match opt(tx, &sql, &[&code.as_str(), &user]).await? {
-        Some(row) => rows::code(&row, 0)?,
-        None => instance_zero(tx, code.as_str()).await?,
-    };
+pub(super) async fn view(
+    tx: &Transaction<'_>,
+    code: &CodeText,
+    user: &str,
+    lock_id: Option<Uuid>,
+) -> Result<CodeView, StoreError> {
+    let code = find_for_user(tx, code, user, lock_id, false).await?;
     let book = load_book(tx, code.book_id).await?;
     let sql = format!("SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = $1 AND user_id = $2");
     let holdings = match opt(tx, &sql, &[&book.id, &user]).await? {

@@ -207,8 +207,8 @@ impl Store for PgStore {
         batch!(self, batch, codes::redeem, now)
     }
 
-    async fn code_view(&self, code: &CodeText, user_id: &str) -> Result<CodeView, StoreError> {
-        in_tx!(self, tx => codes::view(&tx, code, user_id).await)
+    async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
+        in_tx!(self, tx => codes::view(&tx, code, user_id, lock_id).await)
     }
 
     async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {

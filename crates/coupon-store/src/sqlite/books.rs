@@ -7,7 +7,7 @@ use rusqlite::{params, Connection};
 use uuid::Uuid;
 
 use super::{collect, first};
-use crate::rows::{self, lapsed_sql, BOOK_COLUMNS};
+use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS};
 use crate::{dedup_codes, AddedCodes, SearchPage, SearchQuery, StoreError, DRAW_ATTEMPTS, DRAW_CHUNK};
 
 pub(super) fn load(c: &Connection, id: Uuid) -> Result<Option<Book>, StoreError> {
@@ -15,12 +15,11 @@ pub(super) fn load(c: &Connection, id: Uuid) -> Result<Option<Book>, StoreError>
     first(&mut stmt, [id.to_string()], |r| rows::book(r, 0))
 }
 
-fn generated(c: &Connection, id: Uuid) -> Result<i64, StoreError> {
-    Ok(
-        c.query_row("SELECT generated FROM books WHERE id = ?1", [id.to_string()], |r| {
-            r.get(0)
-        })?,
-    )
+/// The book and its supply counter, for changes to its supply.
+fn load_with_supply(c: &Connection, id: Uuid) -> Result<(Book, i64), StoreError> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {BOOK_COLUMNS}, generated FROM books WHERE id = ?1"))?;
+    first(&mut stmt, [id.to_string()], |r| Ok((rows::book(r, 0)?, r.i64(25)?)))?
+        .ok_or(StoreError::not_found("coupon book"))
 }
 
 pub(super) fn create(tx: &Connection, draft: BookDraft) -> Result<Book, StoreError> {
@@ -117,8 +116,7 @@ fn bump_generated(tx: &Connection, book_id: Uuid, by: i64) -> Result<(), StoreEr
 }
 
 pub(super) fn add_codes(tx: &Connection, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-    let book = load(tx, book_id)?.ok_or(StoreError::not_found("coupon book"))?;
-    let before = generated(tx, book_id)?;
+    let (book, before) = load_with_supply(tx, book_id)?;
     book.check_room(before, 0)?;
     let added = insert_codes(tx, book_id, codes)?;
     // Refusing here rolls the inserts back: an upload past the cap writes nothing.
@@ -133,9 +131,9 @@ pub(super) fn generate_codes(
     pattern: Option<CodePattern>,
     count: u64,
 ) -> Result<u64, StoreError> {
-    let book = load(tx, book_id)?.ok_or(StoreError::not_found("coupon book"))?;
+    let (book, before) = load_with_supply(tx, book_id)?;
     let pattern = book.generation_pattern(pattern, count)?;
-    book.check_room(generated(tx, book_id)?, count as i64)?;
+    book.check_room(before, count as i64)?;
     fill(tx, book_id, &pattern, count)?;
     bump_generated(tx, book_id, count as i64)?;
     Ok(count)

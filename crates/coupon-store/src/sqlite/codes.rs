@@ -277,8 +277,8 @@ fn redeem_one(c: &Connection, req: &RedeemRequest, now: Timestamp) -> Result<Red
     Ok(redemption)
 }
 
-pub(super) fn view(c: &Connection, code: &CodeText, user: &str) -> Result<CodeView, StoreError> {
-    let code = find_for_user(c, code, user, None)?;
+pub(super) fn view(c: &Connection, code: &CodeText, user: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
+    let code = find_for_user(c, code, user, lock_id)?;
     let book = load_book(c, code.book_id)?;
     let holdings = holdings(c, book.id, user)?;
     Ok(CodeView { book, code, holdings })

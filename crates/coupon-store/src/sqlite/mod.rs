@@ -256,9 +256,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn code_view(&self, code: &CodeText, user_id: &str) -> Result<CodeView, StoreError> {
+    async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
         let (code, user_id) = (code.clone(), user_id.to_owned());
-        self.read(move |c| codes::view(c, &code, &user_id)).await
+        self.read(move |c| codes::view(c, &code, &user_id, lock_id)).await
     }
 
     async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
