@@ -124,7 +124,7 @@ impl FromRequestParts<AppState> for Caller {
 
 /// A caller with the admin role. Taken before the body, so a non-admin hears 403 before any 400.
 #[derive(Debug, Clone)]
-pub struct Admin(#[allow(dead_code)] pub Caller);
+pub struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -134,6 +134,6 @@ impl FromRequestParts<AppState> for Admin {
         if caller.role != Role::Admin {
             return Err(ApiError::Forbidden("this needs the admin role"));
         }
-        Ok(Admin(caller))
+        Ok(Admin)
     }
 }

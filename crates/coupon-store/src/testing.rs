@@ -27,12 +27,10 @@ pub enum Backend {
 /// A database that exists for one test. Dropping it removes it.
 pub struct TestDb {
     pub url: String,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
-    Database { admin_url: String, name: String },
+    /// The SQLite file's directory, removed when dropped.
+    _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL server and database to drop.
+    database: Option<(String, String)>,
 }
 
 impl TestDb {
@@ -43,7 +41,8 @@ impl TestDb {
                 let url = format!("sqlite://{}", dir.path().join("coupond.db").display());
                 TestDb {
                     url,
-                    cleanup: Cleanup::Dir(dir),
+                    _dir: Some(dir),
+                    database: None,
                 }
             }
             Backend::Postgres => {
@@ -55,7 +54,8 @@ impl TestDb {
                 let url = with_database(&admin_url, &name);
                 TestDb {
                     url,
-                    cleanup: Cleanup::Database { admin_url, name },
+                    _dir: None,
+                    database: Some((admin_url, name)),
                 }
             }
         }
@@ -69,8 +69,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Cleanup::Database { admin_url, name } = &self.cleanup {
-            let admin_url = admin_url.clone();
+        if let Some((admin_url, name)) = self.database.take() {
             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
             // Drop runs inside the test's runtime, which cannot be blocked on: use a thread of our own.
             let dropped = std::thread::spawn(move || block_on(run_admin(&admin_url, sql))).join();
