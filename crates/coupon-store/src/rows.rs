@@ -138,8 +138,8 @@ pub(crate) fn redemption(r: &impl Fields) -> Result<Redemption, StoreError> {
     })
 }
 
-/// The FTS query for free text: each word must appear (SQLite FTS5 syntax, words quoted so that
-/// user input is never read as query operators). `None` when the text has no word.
+/// The words of a free-text query, lower-cased, with everything else dropped, so that user input
+/// is never read as full-text query syntax on either backend. Every word must match.
 pub(crate) fn search_words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())

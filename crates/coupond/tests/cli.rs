@@ -112,3 +112,36 @@ fn config_redacts_secrets() {
         .unwrap();
     assert!(!short.status.success(), "a short secret is refused");
 }
+
+#[test]
+fn processes_starting_together_share_one_generated_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = (0..6)
+        .map(|_| {
+            coupond()
+                .current_dir(dir.path())
+                .args(["token", "--sub", "ops", "--role", "admin"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        files,
+        vec![std::ffi::OsString::from("jwt-secret")],
+        "no staged copies left behind"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("jwt-secret")).unwrap().len(),
+        64
+    );
+}
