@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::{books, collect, first};
 use crate::rows::{self, lapsed_sql, Fields, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
-use crate::{settle, ClaimRequest, ClaimTarget, Claimed, CodeView, LockRequest, Locked, RedeemRequest, StoreError};
-
-type Outcome<T> = Result<Result<T, CouponError>, StoreError>;
+use crate::{
+    ClaimRequest, ClaimTarget, Claimed, CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest,
+};
 
 fn load_book(c: &Connection, id: Uuid) -> Result<Book, StoreError> {
     books::load(c, id)?.ok_or(StoreError::not_found("coupon book"))
@@ -77,11 +77,7 @@ fn return_lapsed(c: &Connection, book: &Book, now: Timestamp) -> Result<(), Stor
     Ok(())
 }
 
-pub(super) fn claim(c: &Connection, req: &ClaimRequest, now: Timestamp) -> Outcome<Claimed> {
-    settle(claim_one(c, req, now))
-}
-
-fn claim_one(c: &Connection, req: &ClaimRequest, now: Timestamp) -> Result<Claimed, StoreError> {
+pub(super) fn claim(c: &Connection, req: &ClaimRequest, now: Timestamp) -> Result<Claimed, StoreError> {
     let (book, named) = match &req.target {
         ClaimTarget::Book(id) => (load_book(c, *id)?, None),
         ClaimTarget::Code(code) => {
@@ -145,59 +141,55 @@ fn claim_one(c: &Connection, req: &ClaimRequest, now: Timestamp) -> Result<Claim
     Ok(Claimed { code, book })
 }
 
-pub(super) fn lock(c: &Connection, req: &LockRequest, now: Timestamp) -> Outcome<Locked> {
-    settle((|| {
-        let inst = find_for_user(c, &req.code, &req.user_id, None)?;
-        let book = load_book(c, inst.book_id)?;
-        rules::check_lock(&book, &inst, &req.user_id, now)?;
-        let lock_id = Uuid::now_v7();
-        let until = now.plus_seconds(book.policies.lock_ttl_seconds);
-        let n = c
-            .prepare_cached(&format!(
-                "UPDATE codes SET lock_id = ?3, locked_until = ?4 \
+pub(super) fn lock(c: &Connection, req: &LockRequest, now: Timestamp) -> Result<Locked, StoreError> {
+    let inst = find_for_user(c, &req.code, &req.user_id, None)?;
+    let book = load_book(c, inst.book_id)?;
+    rules::check_lock(&book, &inst, &req.user_id, now)?;
+    let lock_id = Uuid::now_v7();
+    let until = now.plus_seconds(book.policies.lock_ttl_seconds);
+    let n = c
+        .prepare_cached(&format!(
+            "UPDATE codes SET lock_id = ?3, locked_until = ?4 \
              WHERE id = ?1 AND owner = ?2 AND status = 'active' \
                AND (locked_until IS NULL OR locked_until <= ?5) AND NOT {}",
-                lapsed_sql("", "?5")
-            ))?
-            .execute(params![
-                inst.id,
-                req.user_id,
-                lock_id.to_string(),
-                until.millis(),
-                now.millis()
-            ])?;
-        if n != 1 {
-            return Err(StoreError::Conflict("lock"));
-        }
-        Ok(Locked {
-            code: inst.code,
-            lock_id,
-            locked_until: until,
-        })
-    })())
+            lapsed_sql("", "?5")
+        ))?
+        .execute(params![
+            inst.id,
+            req.user_id,
+            lock_id.to_string(),
+            until.millis(),
+            now.millis()
+        ])?;
+    if n != 1 {
+        return Err(StoreError::Conflict("lock"));
+    }
+    Ok(Locked {
+        code: inst.code,
+        lock_id,
+        locked_until: until,
+    })
 }
 
-pub(super) fn unlock(c: &Connection, req: &crate::UnlockRequest, now: Timestamp) -> Outcome<()> {
-    settle((|| {
-        let inst = find_for_user(c, &req.code, &req.user_id, req.lock_id)?;
-        let book = load_book(c, inst.book_id)?;
-        rules::check_unlock(&book, &inst, &req.user_id, req.lock_id, now)?;
-        let n = c
-            .prepare_cached(
-                "UPDATE codes SET lock_id = NULL, locked_until = NULL \
+pub(super) fn unlock(c: &Connection, req: &UnlockRequest, now: Timestamp) -> Result<(), StoreError> {
+    let inst = find_for_user(c, &req.code, &req.user_id, req.lock_id)?;
+    let book = load_book(c, inst.book_id)?;
+    rules::check_unlock(&book, &inst, &req.user_id, req.lock_id, now)?;
+    let n = c
+        .prepare_cached(
+            "UPDATE codes SET lock_id = NULL, locked_until = NULL \
              WHERE id = ?1 AND owner = ?2 AND lock_id = ?3 AND locked_until > ?4",
-            )?
-            .execute(params![
-                inst.id,
-                req.user_id,
-                inst.lock_id.map(|l| l.to_string()),
-                now.millis()
-            ])?;
-        if n != 1 {
-            return Err(StoreError::Conflict("unlock"));
-        }
-        Ok(())
-    })())
+        )?
+        .execute(params![
+            inst.id,
+            req.user_id,
+            inst.lock_id.map(|l| l.to_string()),
+            now.millis()
+        ])?;
+    if n != 1 {
+        return Err(StoreError::Conflict("unlock"));
+    }
+    Ok(())
 }
 
 fn prior_redemption(c: &Connection, code: &str, user: &str, order_id: &str) -> Result<Option<Redemption>, StoreError> {
@@ -207,11 +199,7 @@ fn prior_redemption(c: &Connection, code: &str, user: &str, order_id: &str) -> R
     first(&mut stmt, params![code, user, order_id], |r| rows::redemption(r))
 }
 
-pub(super) fn redeem(c: &Connection, req: &RedeemRequest, now: Timestamp) -> Outcome<Redemption> {
-    settle(redeem_one(c, req, now))
-}
-
-fn redeem_one(c: &Connection, req: &RedeemRequest, now: Timestamp) -> Result<Redemption, StoreError> {
+pub(super) fn redeem(c: &Connection, req: &RedeemRequest, now: Timestamp) -> Result<Redemption, StoreError> {
     let user = req.user_id.as_str();
     let inst = find_for_user(c, &req.code, user, req.lock_id)?;
     if let Some(order_id) = &req.order_id {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::rows::Fields;
 use crate::{
-    AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage,
+    settle, AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage,
     SearchQuery, Store, StoreError, UnlockRequest,
 };
 
@@ -237,22 +237,22 @@ impl Store for SqliteStore {
     }
 
     async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
-        self.write(move |tx| batch.iter().map(|r| codes::claim(tx, r, now)).collect())
+        self.write(move |tx| batch.iter().map(|r| settle(codes::claim(tx, r, now))).collect())
             .await
     }
 
     async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {
-        self.write(move |tx| batch.iter().map(|r| codes::lock(tx, r, now)).collect())
+        self.write(move |tx| batch.iter().map(|r| settle(codes::lock(tx, r, now))).collect())
             .await
     }
 
     async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()> {
-        self.write(move |tx| batch.iter().map(|r| codes::unlock(tx, r, now)).collect())
+        self.write(move |tx| batch.iter().map(|r| settle(codes::unlock(tx, r, now))).collect())
             .await
     }
 
     async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption> {
-        self.write(move |tx| batch.iter().map(|r| codes::redeem(tx, r, now)).collect())
+        self.write(move |tx| batch.iter().map(|r| settle(codes::redeem(tx, r, now))).collect())
             .await
     }
 
