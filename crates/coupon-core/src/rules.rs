@@ -3,6 +3,8 @@
 //! conditional update; these functions decide *which* error a refused request gets, in the order
 //! clients are promised: book state first, then ownership, then locks, then limits.
 
+use std::collections::HashMap;
+
 use uuid::Uuid;
 
 use crate::{Applied, Book, CodeInstance, CouponError, StoredStatus, Timestamp};
@@ -27,6 +29,59 @@ impl Holdings {
             0
         }
     }
+
+    /// Counts one more claim made at `now`.
+    pub fn count_claim(&mut self, now: Timestamp) {
+        let today = now.utc_day();
+        self.day_claims = self.claims_on(today) + 1;
+        self.day = today;
+        self.held += 1;
+    }
+}
+
+/// How many of a batch of claims (one entry per request, in arrival order, naming its user) the
+/// rules accept, each counted against the requests before it as if it succeeded: the number of
+/// codes the batch asks for.
+pub fn codes_wanted(book: &Book, holdings: &HashMap<String, Holdings>, users: &[&str], now: Timestamp) -> usize {
+    let mut tentative = holdings.clone();
+    users
+        .iter()
+        .filter(|user| {
+            let h = tentative.entry(user.to_string()).or_default();
+            let accepted = check_claim(book, h, now).is_ok();
+            if accepted {
+                h.count_claim(now);
+            }
+            accepted
+        })
+        .count()
+}
+
+/// Hands `dealt` codes to a batch of claims in arrival order, exactly as if each request ran alone
+/// after the ones before it: a refused request gets its refusal, an accepted one the next code, or
+/// `out_of_stock` once the codes run out. Successful claims are counted in `holdings`.
+///
+/// Given `codes_wanted` codes (or all that were left), no code is left over: a request refused
+/// against tentative counts is refused here too, unless an earlier claim of its user failed, and
+/// that only happens once the codes have run out.
+pub fn hand_out<T>(
+    book: &Book,
+    holdings: &mut HashMap<String, Holdings>,
+    users: &[&str],
+    dealt: Vec<T>,
+    now: Timestamp,
+) -> Vec<Result<T, CouponError>> {
+    let mut dealt = dealt.into_iter();
+    users
+        .iter()
+        .map(|user| {
+            let h = holdings.entry(user.to_string()).or_default();
+            check_claim(book, h, now)?;
+            let code = dealt.next().ok_or(CouponError::OutOfStock)?;
+            h.count_claim(now);
+            Ok(code)
+        })
+        .collect()
 }
 
 /// May this user claim one more code of this book?
@@ -258,5 +313,48 @@ mod tests {
             check_redeem(&b, &spent, "alice", &none, None, Some(2000), at(T0)),
             Err(CouponError::AlreadyRedeemed)
         );
+    }
+
+    /// One request at a time against a stock of `stock` codes: the answers a batch must match.
+    fn one_at_a_time(b: &Book, users: &[&str], stock: usize, now: Timestamp) -> Vec<Result<usize, CouponError>> {
+        let mut holdings: HashMap<String, Holdings> = HashMap::new();
+        let mut next = 0;
+        users
+            .iter()
+            .map(|user| {
+                let h = holdings.entry(user.to_string()).or_default();
+                check_claim(b, h, now)?;
+                if next == stock {
+                    return Err(CouponError::OutOfStock);
+                }
+                h.count_claim(now);
+                next += 1;
+                Ok(next - 1)
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_batch_answers_as_one_request_at_a_time(
+            picks in proptest::collection::vec(0usize..4, 0..24),
+            stock in 0usize..30,
+            max in 1i64..3,
+            daily in proptest::option::of(1i64..3),
+        ) {
+            let b = book(json!({"max_codes_per_user": max, "claims_per_user_per_day": daily}));
+            let names = ["a", "b", "c", "d"];
+            let users: Vec<&str> = picks.iter().map(|&i| names[i]).collect();
+            let now = at(T0);
+            let mut holdings = HashMap::new();
+            let wanted = codes_wanted(&b, &holdings, &users, now);
+            let dealt: Vec<usize> = (0..wanted.min(stock)).collect();
+            let answers = hand_out(&b, &mut holdings, &users, dealt, now);
+            proptest::prop_assert_eq!(&answers, &one_at_a_time(&b, &users, stock, now));
+            // Every dealt code went to someone: nothing is left to give back.
+            let given = answers.iter().filter(|a| a.is_ok()).count();
+            proptest::prop_assert_eq!(given, wanted.min(stock));
+            proptest::prop_assert_eq!(holdings.values().map(|h| h.held).sum::<i64>() as usize, given);
+        }
     }
 }

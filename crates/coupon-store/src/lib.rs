@@ -168,7 +168,12 @@ pub trait Store: Send + Sync + 'static {
     /// Active books inside their window at `now`, newest first.
     async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError>;
 
+    /// Claims for any code of a book are decided together per book, in arrival order, as if each
+    /// ran alone after the ones before it; the whole batch commits at once.
     async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed>;
+    /// Whether a claim on the book could find a code now: codes not dealt yet, returned, or lapsed.
+    /// A hint for the sold-out fast path; claims themselves decide on locked rows.
+    async fn in_stock(&self, book_id: Uuid, now: Timestamp) -> Result<bool, StoreError>;
     async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked>;
     async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()>;
     /// Repeating a redemption (same code, user and order id) answers the first one and counts once.
@@ -212,6 +217,31 @@ fn settle<T>(outcome: Result<T, StoreError>) -> Result<Result<T, CouponError>, S
         Err(StoreError::Rejected(e)) => Ok(Err(e)),
         Err(e) => Err(e),
     }
+}
+
+/// A claim waiting for its book's turn in a batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending {
+    /// Its place in the batch.
+    pub index: usize,
+    /// For `assign/{code}`: the id of the named code's instance 0.
+    pub named: Option<i64>,
+}
+
+/// Groups a batch's claims by book, in book-id order (the order their rows are locked), given each
+/// request's book and named code (`None` when the named code does not exist, answered here).
+pub(crate) fn by_book(
+    targets: &[Option<(Uuid, Option<i64>)>],
+    answers: &mut [Option<Result<Claimed, CouponError>>],
+) -> std::collections::BTreeMap<Uuid, Vec<Pending>> {
+    let mut books: std::collections::BTreeMap<Uuid, Vec<Pending>> = Default::default();
+    for (index, target) in targets.iter().enumerate() {
+        match target {
+            Some((book, named)) => books.entry(*book).or_default().push(Pending { index, named: *named }),
+            None => answers[index] = Some(Err(CouponError::NotFound("code"))),
+        }
+    }
+    books
 }
 
 /// Drops duplicates within an upload, keeping first occurrences, and reports the repeats.

@@ -2,18 +2,16 @@
 //! (so a concurrent request waits and then sees the committed result), free codes are picked with
 //! `SKIP LOCKED`, and every write is a conditional update whose row count is checked.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use coupon_core::rules::{self, Holdings};
-use coupon_core::{Book, CodeInstance, CodeMode, CodeText, CouponError, Redemption, StoredStatus, Timestamp};
+use coupon_core::{Book, CodeInstance, CodeText, Redemption, Timestamp};
 use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
 use super::{all, books, exec, opt};
-use crate::rows::{self, lapsed_sql, Fields, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
-use crate::{
-    ClaimRequest, ClaimTarget, Claimed, CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest,
-};
+use crate::rows::{self, lapsed_sql, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
+use crate::{CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest};
 
 async fn load_book(tx: &Transaction<'_>, id: Uuid) -> Result<Book, StoreError> {
     books::load(tx, id).await?.ok_or(StoreError::not_found("coupon book"))
@@ -60,141 +58,6 @@ async fn holdings_for_update(tx: &Transaction<'_>, book_id: Uuid, user: &str) ->
         .await?
         .ok_or(StoreError::Conflict("user counters"))?;
     rows::holdings(&row)
-}
-
-/// Puts the book's lapsed claims back in the pool and returns how many each holder lost.
-///
-/// The owners are read from the rows as locked (`FOR UPDATE` re-reads a row that changed while it
-/// waited), never from an older snapshot: a code returned, claimed again and lapsed again meanwhile
-/// is charged to its latest holder. Rows another transaction holds are skipped: it is returning or
-/// using them, and the next claim returns whatever is still lapsed.
-async fn return_lapsed(tx: &Transaction<'_>, book: &Book, now: Timestamp) -> Result<BTreeMap<String, i64>, StoreError> {
-    let mut released = BTreeMap::new();
-    if book.policies.claim_ttl_seconds.is_none() {
-        return Ok(released);
-    }
-    let sql = format!(
-        "SELECT id, owner FROM codes WHERE book_id = $1 AND {} ORDER BY id FOR UPDATE SKIP LOCKED",
-        lapsed_sql("", "$2")
-    );
-    let lapsed = all(tx, &sql, &[&book.id, &now.millis()]).await?;
-    if lapsed.is_empty() {
-        return Ok(released);
-    }
-    let mut ids = Vec::with_capacity(lapsed.len());
-    for row in &lapsed {
-        ids.push(row.i64(0)?);
-        *released.entry(row.string(1)?).or_insert(0) += 1;
-    }
-    exec(
-        tx,
-        "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
-           claim_expires_at = NULL, lock_id = NULL, locked_until = NULL WHERE id = ANY($1)",
-        &[&ids],
-    )
-    .await?;
-    Ok(released)
-}
-
-/// Takes returned codes off their holders' counts and locks the claimer's counters, visiting user
-/// rows in user-id order: claims never wait on code rows (they skip locked ones), so with one order
-/// for user rows two claims cannot deadlock.
-async fn settle_users(
-    tx: &Transaction<'_>,
-    book_id: Uuid,
-    user: &str,
-    mut released: BTreeMap<String, i64>,
-) -> Result<Holdings, StoreError> {
-    released.entry(user.to_owned()).or_insert(0);
-    let mut holdings = Holdings::default();
-    for (holder, lost) in released {
-        if lost > 0 {
-            exec(
-                tx,
-                "UPDATE user_books SET held = held - $3 WHERE book_id = $1 AND user_id = $2",
-                &[&book_id, &holder, &lost],
-            )
-            .await?;
-        }
-        if holder == user {
-            holdings = holdings_for_update(tx, book_id, user).await?;
-        }
-    }
-    Ok(holdings)
-}
-
-pub(super) async fn claim(tx: &Transaction<'_>, req: &ClaimRequest, now: Timestamp) -> Result<Claimed, StoreError> {
-    let (book, named) = match &req.target {
-        ClaimTarget::Book(id) => (load_book(tx, *id).await?, None),
-        ClaimTarget::Code(code) => {
-            let inst = instance_zero(tx, code.as_str()).await?;
-            (load_book(tx, inst.book_id).await?, Some(inst))
-        }
-    };
-    book.check_claimable(now)?;
-    let released = return_lapsed(tx, &book, now).await?;
-    let user = req.user_id.as_str();
-    let holdings = settle_users(tx, book.id, user, released).await?;
-    rules::check_claim(&book, &holdings, now)?;
-
-    // A shared book holds one code text, so any free instance of the book is an instance of it.
-    let pick = match named.filter(|_| book.code_mode == CodeMode::Unique) {
-        None => opt(
-            tx,
-            "SELECT id FROM codes WHERE book_id = $1 AND status = 'available' \
-             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
-            &[&book.id],
-        )
-        .await?
-        .ok_or(CouponError::OutOfStock)?
-        .i64(0)?,
-        Some(inst) => {
-            // Locked by another transaction means claimed, used or being returned right now.
-            let row = opt(
-                tx,
-                "SELECT status FROM codes WHERE id = $1 FOR UPDATE SKIP LOCKED",
-                &[&inst.id],
-            )
-            .await?;
-            match row {
-                Some(row) if row.string(0)? == StoredStatus::Available.as_str() => inst.id,
-                _ => return Err(CouponError::CodeTaken.into()),
-            }
-        }
-    };
-
-    let expires = book
-        .policies
-        .claim_ttl_seconds
-        .map(|ttl| now.plus_seconds(ttl).millis());
-    let sql = format!(
-        "UPDATE codes SET status = 'active', owner = $2, claimed_at = $3, claim_expires_at = $4 \
-         WHERE id = $1 AND status = 'available' RETURNING {CODE_COLUMNS}"
-    );
-    let row = opt(tx, &sql, &[&pick, &user, &now.millis(), &expires])
-        .await?
-        .ok_or(StoreError::Conflict("claimed code was not available"))?;
-    let code = rows::code(&row, 0)?;
-    let counted = exec(
-        tx,
-        "UPDATE user_books SET held = held + 1, \
-           day_claims = CASE WHEN day = $3 THEN day_claims + 1 ELSE 1 END, day = $3 \
-         WHERE book_id = $1 AND user_id = $2 \
-           AND ($4::bigint IS NULL OR held < $4) \
-           AND ($5::bigint IS NULL OR day <> $3 OR day_claims < $5)",
-        &[
-            &book.id,
-            &user,
-            &now.utc_day(),
-            &book.policies.max_codes_per_user,
-            &book.policies.claims_per_user_per_day,
-        ],
-    )
-    .await?;
-    if counted != 1 {
-        return Err(StoreError::Conflict("per-user claim limits"));
-    }
-    Ok(Claimed { code, book })
 }
 
 pub(super) async fn lock(tx: &Transaction<'_>, req: &LockRequest, now: Timestamp) -> Result<Locked, StoreError> {

@@ -5,6 +5,7 @@
 //! checked. A transaction that hits a deadlock or serialization failure is run again.
 
 mod books;
+mod claims;
 mod codes;
 
 use async_trait::async_trait;
@@ -20,7 +21,10 @@ use crate::{
     SearchQuery, Store, StoreError, UnlockRequest,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_deal_cursor.sql")),
+];
 /// How long a request waits for a connection, or for a new one to open, before failing.
 const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Runs of one transaction after a deadlock or serialization failure, before giving up.
@@ -192,7 +196,14 @@ impl Store for PgStore {
     }
 
     async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
-        batch!(self, batch, codes::claim, now)
+        in_tx!(self, tx => claims::claim(&tx, &batch, now).await)
+    }
+
+    async fn in_stock(&self, book_id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&claims::in_stock_sql()).await?;
+        let row = client.query_one(&stmt, &[&book_id, &now.millis()]).await?;
+        Ok(row.try_get(0)?)
     }
 
     async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {

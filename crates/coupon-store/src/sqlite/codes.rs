@@ -2,23 +2,16 @@
 //! transaction, so the state read before deciding cannot move before the guarded write.
 
 use coupon_core::rules::{self, Holdings};
-use coupon_core::{Book, CodeInstance, CodeMode, CodeText, CouponError, Redemption, StoredStatus, Timestamp};
+use coupon_core::{Book, CodeInstance, CodeText, Redemption, Timestamp};
 use rusqlite::{params, Connection};
 use uuid::Uuid;
 
 use super::{books, collect, first};
-use crate::rows::{self, lapsed_sql, Fields, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
-use crate::{
-    ClaimRequest, ClaimTarget, Claimed, CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest,
-};
+use crate::rows::{self, lapsed_sql, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
+use crate::{CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest};
 
 fn load_book(c: &Connection, id: Uuid) -> Result<Book, StoreError> {
     books::load(c, id)?.ok_or(StoreError::not_found("coupon book"))
-}
-
-fn code_by_id(c: &Connection, id: i64) -> Result<CodeInstance, StoreError> {
-    let mut stmt = c.prepare_cached(&format!("SELECT {CODE_COLUMNS} FROM codes WHERE id = ?1"))?;
-    first(&mut stmt, [id], |r| rows::code(r, 0))?.ok_or(StoreError::Conflict("code row vanished"))
 }
 
 /// The instance of `code` that `user` acts on: one they own (an active one first, the one under
@@ -51,94 +44,6 @@ fn holdings(c: &Connection, book_id: Uuid, user: &str) -> Result<Holdings, Store
         "SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = ?1 AND user_id = ?2"
     ))?;
     Ok(first(&mut stmt, params![book_id.to_string(), user], |r| rows::holdings(r))?.unwrap_or_default())
-}
-
-/// Puts lapsed claims of the book back in the pool and takes them off their holders' counts.
-fn return_lapsed(c: &Connection, book: &Book, now: Timestamp) -> Result<(), StoreError> {
-    if book.policies.claim_ttl_seconds.is_none() {
-        return Ok(());
-    }
-    let lapsed = lapsed_sql("", "?2");
-    let mut owners = c.prepare_cached(&format!("SELECT owner FROM codes WHERE book_id = ?1 AND {lapsed}"))?;
-    let owners = collect(&mut owners, params![book.id.to_string(), now.millis()], |r| r.string(0))?;
-    if owners.is_empty() {
-        return Ok(());
-    }
-    c.prepare_cached(&format!(
-        "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
-           claim_expires_at = NULL, lock_id = NULL, locked_until = NULL \
-         WHERE book_id = ?1 AND {lapsed}"
-    ))?
-    .execute(params![book.id.to_string(), now.millis()])?;
-    let mut release = c.prepare_cached("UPDATE user_books SET held = held - 1 WHERE book_id = ?1 AND user_id = ?2")?;
-    for owner in owners {
-        release.execute(params![book.id.to_string(), owner])?;
-    }
-    Ok(())
-}
-
-pub(super) fn claim(c: &Connection, req: &ClaimRequest, now: Timestamp) -> Result<Claimed, StoreError> {
-    let (book, named) = match &req.target {
-        ClaimTarget::Book(id) => (load_book(c, *id)?, None),
-        ClaimTarget::Code(code) => {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {CODE_COLUMNS} FROM codes WHERE code = ?1 AND instance = 0"
-            ))?;
-            let inst = first(&mut stmt, [code.as_str()], |r| rows::code(r, 0))?.ok_or(StoreError::not_found("code"))?;
-            (load_book(c, inst.book_id)?, Some(inst))
-        }
-    };
-    book.check_claimable(now)?;
-    return_lapsed(c, &book, now)?;
-    let user = req.user_id.as_str();
-    rules::check_claim(&book, &holdings(c, book.id, user)?, now)?;
-
-    // A shared book holds one code text, so any free instance of the book is an instance of it.
-    let pick = match named.filter(|_| book.code_mode == CodeMode::Unique) {
-        None => {
-            let mut stmt = c.prepare_cached(
-                "SELECT id FROM codes WHERE book_id = ?1 AND status = 'available' ORDER BY id LIMIT 1",
-            )?;
-            first(&mut stmt, [book.id.to_string()], |r| r.i64(0))?.ok_or(CouponError::OutOfStock)?
-        }
-        Some(inst) => {
-            if code_by_id(c, inst.id)?.status != StoredStatus::Available {
-                return Err(CouponError::CodeTaken.into());
-            }
-            inst.id
-        }
-    };
-
-    let expires = book
-        .policies
-        .claim_ttl_seconds
-        .map(|ttl| now.plus_seconds(ttl).millis());
-    let mut take = c.prepare_cached(&format!(
-        "UPDATE codes SET status = 'active', owner = ?2, claimed_at = ?3, claim_expires_at = ?4 \
-         WHERE id = ?1 AND status = 'available' RETURNING {CODE_COLUMNS}"
-    ))?;
-    let code = first(&mut take, params![pick, user, now.millis(), expires], |r| {
-        rows::code(r, 0)
-    })?
-    .ok_or(StoreError::Conflict("claimed code was not available"))?;
-    let counted = c
-        .prepare_cached(
-            "INSERT INTO user_books (book_id, user_id, held, day, day_claims) VALUES (?1, ?2, 1, ?3, 1) \
-         ON CONFLICT (book_id, user_id) DO UPDATE SET held = held + 1, \
-           day_claims = CASE WHEN day = excluded.day THEN day_claims + 1 ELSE 1 END, day = excluded.day \
-         WHERE (?4 IS NULL OR held < ?4) AND (?5 IS NULL OR day <> excluded.day OR day_claims < ?5)",
-        )?
-        .execute(params![
-            book.id.to_string(),
-            user,
-            now.utc_day(),
-            book.policies.max_codes_per_user,
-            book.policies.claims_per_user_per_day,
-        ])?;
-    if counted != 1 {
-        return Err(StoreError::Conflict("per-user claim limits"));
-    }
-    Ok(Claimed { code, book })
 }
 
 pub(super) fn lock(c: &Connection, req: &LockRequest, now: Timestamp) -> Result<Locked, StoreError> {

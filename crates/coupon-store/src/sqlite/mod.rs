@@ -4,6 +4,7 @@
 //! blocking, so all of it runs on tokio's blocking threads.
 
 mod books;
+mod claims;
 mod codes;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +22,10 @@ use crate::{
     SearchQuery, Store, StoreError, UnlockRequest,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_deal_cursor.sql")),
+];
 const IDLE_READERS: usize = 8;
 
 /// `sqlite://coupond.db` → `coupond.db`; `sqlite:///var/lib/coupond.db` → `/var/lib/coupond.db`.
@@ -237,8 +241,11 @@ impl Store for SqliteStore {
     }
 
     async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
-        self.write(move |tx| batch.iter().map(|r| settle(codes::claim(tx, r, now))).collect())
-            .await
+        self.write(move |tx| claims::claim(tx, &batch, now)).await
+    }
+
+    async fn in_stock(&self, book_id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+        self.read(move |c| claims::in_stock(c, book_id, now)).await
     }
 
     async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {

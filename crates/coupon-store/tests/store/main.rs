@@ -1,6 +1,7 @@
 //! The behaviour suite every backend must pass: each case runs unchanged against a fresh SQLite
 //! file and a fresh PostgreSQL database.
 
+mod batches;
 mod books;
 mod claims;
 mod concurrency;
@@ -139,6 +140,9 @@ suite!(
     books::shared_codes_are_unique_across_books,
     books::patches_change_status_and_window,
     books::search_finds_active_books_newest_first,
+    batches::returned_codes_are_dealt_before_new_ones,
+    batches::a_batch_answers_as_one_request_at_a_time,
+    batches::codes_taken_by_name_ahead_of_the_cursor_are_skipped,
     claims::claims_follow_the_book_and_user_limits,
     claims::daily_limits_reset_at_utc_midnight,
     claims::a_specific_code_is_claimed_once,

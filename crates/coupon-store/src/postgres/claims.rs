@@ -1,0 +1,321 @@
+//! Claims on PostgreSQL, a batch at a time. Each book of the batch is handled set-based under its
+//! row lock, which every claim of that book takes first: lapsed claims go back to the pool, the
+//! claimers' counters are read in one statement, the rules decide every answer in arrival order,
+//! and the codes are dealt from the returned queue and then the book's cursor, in O(batch). Lock
+//! order is book, then user rows (in user-id order), then codes, so claims cannot deadlock.
+
+use std::collections::{BTreeMap, HashMap};
+
+use coupon_core::rules::{self, Holdings};
+use coupon_core::{Book, CodeInstance, CodeMode, CouponError, Timestamp};
+use deadpool_postgres::Transaction;
+use uuid::Uuid;
+
+use super::{all, opt};
+use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS, CODE_COLUMNS};
+use crate::{by_book, ClaimRequest, ClaimTarget, Claimed, Pending, StoreError};
+
+/// Whether the book has a code to deal: past its cursor, returned, or lapsed.
+pub(super) fn in_stock_sql() -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM codes WHERE book_id = $1 AND status = 'available' \
+           AND id >= (SELECT deal_cursor FROM books WHERE id = $1)) \
+         OR EXISTS (SELECT 1 FROM returned_codes WHERE book_id = $1) \
+         OR EXISTS (SELECT 1 FROM codes WHERE book_id = $1 AND {})",
+        lapsed_sql("", "$2")
+    )
+}
+
+/// Answers every request of the batch, in order; a store failure fails the whole batch.
+pub(super) async fn claim(
+    tx: &Transaction<'_>,
+    batch: &[ClaimRequest],
+    now: Timestamp,
+) -> Result<Vec<Result<Claimed, CouponError>>, StoreError> {
+    let mut targets = Vec::with_capacity(batch.len());
+    for req in batch {
+        targets.push(match &req.target {
+            ClaimTarget::Book(id) => Some((*id, None)),
+            ClaimTarget::Code(code) => {
+                let sql = "SELECT book_id, id FROM codes WHERE code = $1 AND instance = 0";
+                match opt(tx, sql, &[&code.as_str()]).await? {
+                    Some(row) => Some((row.uuid(0)?, Some(row.i64(1)?))),
+                    None => None,
+                }
+            }
+        });
+    }
+    let mut answers: Vec<Option<Result<Claimed, CouponError>>> = vec![None; batch.len()];
+    for (book_id, group) in by_book(&targets, &mut answers) {
+        let outcome = claim_in_book(tx, book_id, &group, batch, now).await?;
+        for (i, answer) in group.iter().map(|r| r.index).zip(outcome) {
+            answers[i] = Some(answer);
+        }
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.expect("every request answered"))
+        .collect())
+}
+
+async fn claim_in_book(
+    tx: &Transaction<'_>,
+    book_id: Uuid,
+    group: &[Pending],
+    batch: &[ClaimRequest],
+    now: Timestamp,
+) -> Result<Vec<Result<Claimed, CouponError>>, StoreError> {
+    let sql = format!("SELECT {BOOK_COLUMNS}, deal_cursor FROM books WHERE id = $1 FOR UPDATE");
+    let Some(row) = opt(tx, &sql, &[&book_id]).await? else {
+        return Ok(group
+            .iter()
+            .map(|_| Err(CouponError::NotFound("coupon book")))
+            .collect());
+    };
+    let book = rows::book(&row, 0)?;
+    let cursor = row.i64(25)?;
+    if let Err(e) = book.check_claimable(now) {
+        return Ok(group.iter().map(|_| Err(e.clone())).collect());
+    }
+    let released = return_lapsed(tx, &book, now).await?;
+    let users: Vec<&str> = group.iter().map(|r| batch[r.index].user_id.as_str()).collect();
+    let before = read_counters(tx, book.id, &users, &released).await?;
+    let mut holdings = before.clone();
+    for (holder, lost) in &released {
+        if let Some(h) = holdings.get_mut(holder) {
+            h.held -= lost;
+        }
+    }
+
+    // A shared book holds one code text, so a named claim there takes any free instance. Named
+    // claims go first, so that the codes they name are not dealt to others in the same batch.
+    let (named, any): (Vec<_>, Vec<_>) = group
+        .iter()
+        .enumerate()
+        .partition(|(_, r)| r.named.is_some() && book.code_mode == CodeMode::Unique);
+    let mut answers: Vec<Option<Result<i64, CouponError>>> = vec![None; group.len()];
+    let mut claimed = HashMap::new();
+    for (i, pending) in named {
+        let h = holdings.entry(users[i].to_owned()).or_default();
+        let id = pending.named.expect("partitioned on named");
+        answers[i] = Some(match rules::check_claim(&book, h, now) {
+            Err(e) => Err(e),
+            Ok(()) => match take(tx, &book, &[(id, users[i])], now).await?.remove(&id) {
+                None => Err(CouponError::CodeTaken),
+                Some(code) => {
+                    h.count_claim(now);
+                    claimed.insert(id, code);
+                    Ok(id)
+                }
+            },
+        });
+    }
+    let any_users: Vec<&str> = any.iter().map(|(i, _)| users[*i]).collect();
+    let wanted = rules::codes_wanted(&book, &holdings, &any_users, now);
+    let dealt = deal(tx, &book, cursor, wanted).await?;
+    for ((i, _), answer) in any
+        .iter()
+        .zip(rules::hand_out(&book, &mut holdings, &any_users, dealt, now))
+    {
+        answers[*i] = Some(answer);
+    }
+
+    let answers: Vec<Result<i64, CouponError>> = answers.into_iter().map(|a| a.expect("answered")).collect();
+    let dealt_to: Vec<(i64, &str)> = any
+        .iter()
+        .filter_map(|(i, _)| answers[*i].as_ref().ok().map(|id| (*id, users[*i])))
+        .collect();
+    let taken = take(tx, &book, &dealt_to, now).await?;
+    if taken.len() != dealt_to.len() {
+        return Err(StoreError::Conflict("a dealt code was not free"));
+    }
+    claimed.extend(taken);
+    write_counters(tx, &book, &before, &holdings, now).await?;
+    answers
+        .into_iter()
+        .map(|a| match a {
+            Err(e) => Ok(Err(e)),
+            Ok(id) => match claimed.remove(&id) {
+                Some(code) => Ok(Ok(Claimed {
+                    code,
+                    book: book.clone(),
+                })),
+                None => Err(StoreError::Conflict("a granted code was not taken")),
+            },
+        })
+        .collect()
+}
+
+/// Puts the book's lapsed claims back in the pool, queued to be dealt first, and returns how many
+/// each holder lost. Owners are read from the rows as locked, never from an older snapshot; rows
+/// another transaction holds (a redemption racing the lapse) are skipped until the next claim.
+async fn return_lapsed(tx: &Transaction<'_>, book: &Book, now: Timestamp) -> Result<BTreeMap<String, i64>, StoreError> {
+    let mut released = BTreeMap::new();
+    if book.policies.claim_ttl_seconds.is_none() {
+        return Ok(released);
+    }
+    let sql = format!(
+        "WITH lapsed AS (SELECT id, owner FROM codes WHERE book_id = $1 AND {} ORDER BY id FOR UPDATE SKIP LOCKED), \
+         freed AS (UPDATE codes c SET status = 'available', owner = NULL, claimed_at = NULL, \
+             claim_expires_at = NULL, lock_id = NULL, locked_until = NULL \
+           FROM lapsed WHERE c.id = lapsed.id RETURNING c.id, lapsed.owner), \
+         queued AS (INSERT INTO returned_codes (book_id, code_id) SELECT $1, id FROM freed ON CONFLICT DO NOTHING) \
+         SELECT owner, count(*) FROM freed GROUP BY owner",
+        lapsed_sql("", "$2")
+    );
+    for row in all(tx, &sql, &[&book.id, &now.millis()]).await? {
+        released.insert(row.string(0)?, row.i64(1)?);
+    }
+    Ok(released)
+}
+
+/// The counters of the batch's users and of holders who lost codes, their rows locked in user-id
+/// order (created when missing) in one statement.
+async fn read_counters(
+    tx: &Transaction<'_>,
+    book_id: Uuid,
+    users: &[&str],
+    released: &BTreeMap<String, i64>,
+) -> Result<HashMap<String, Holdings>, StoreError> {
+    let mut ids: Vec<&str> = users
+        .iter()
+        .copied()
+        .chain(released.keys().map(String::as_str))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows = all(
+        tx,
+        "INSERT INTO user_books (book_id, user_id) SELECT $1, u FROM unnest($2::text[]) AS u ORDER BY u \
+         ON CONFLICT (book_id, user_id) DO UPDATE SET held = user_books.held \
+         RETURNING user_id, held, day, day_claims, redeemed",
+        &[&book_id, &ids],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let h = Holdings {
+                held: r.i64(1)?,
+                day: r.i64(2)?,
+                day_claims: r.i64(3)?,
+                redeemed: r.i64(4)?,
+            };
+            Ok((r.string(0)?, h))
+        })
+        .collect()
+}
+
+/// Reserves up to `wanted` free codes of the book: returned ones first, then from the cursor on,
+/// moving the cursor past them. The book's row lock keeps every other claim of it out meanwhile.
+async fn deal(tx: &Transaction<'_>, book: &Book, cursor: i64, wanted: usize) -> Result<Vec<i64>, StoreError> {
+    if wanted == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = all(
+        tx,
+        "WITH popped AS (DELETE FROM returned_codes WHERE (book_id, code_id) IN \
+             (SELECT book_id, code_id FROM returned_codes WHERE book_id = $1 ORDER BY code_id LIMIT $2) \
+           RETURNING code_id) \
+         SELECT c.id FROM codes c JOIN popped ON c.id = popped.code_id WHERE c.status = 'available' ORDER BY c.id",
+        &[&book.id, &(wanted as i64)],
+    )
+    .await?;
+    let mut dealt = rows.iter().map(|r| r.i64(0)).collect::<Result<Vec<_>, _>>()?;
+    let more = (wanted - dealt.len()) as i64;
+    if more > 0 {
+        let rows = all(
+            tx,
+            "WITH picked AS (SELECT id FROM codes WHERE book_id = $1 AND id >= $2 AND status = 'available' \
+                 ORDER BY id LIMIT $3), \
+             moved AS (UPDATE books SET deal_cursor = (SELECT max(id) + 1 FROM picked) \
+                 WHERE id = $1 AND EXISTS (SELECT 1 FROM picked)) \
+             SELECT id FROM picked ORDER BY id",
+            &[&book.id, &cursor, &more],
+        )
+        .await?;
+        for row in rows {
+            dealt.push(row.i64(0)?);
+        }
+    }
+    Ok(dealt)
+}
+
+/// Gives codes to their claimers in one statement; a code no longer free is left out of the answer.
+/// Named codes are taken one request at a time (the answer decides their counts); dealt codes all
+/// at once, and they are all free: nothing else claims from the book while its row is locked.
+async fn take(
+    tx: &Transaction<'_>,
+    book: &Book,
+    codes: &[(i64, &str)],
+    now: Timestamp,
+) -> Result<HashMap<i64, CodeInstance>, StoreError> {
+    if codes.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (ids, owners): (Vec<i64>, Vec<&str>) = codes.iter().copied().unzip();
+    let expires = book
+        .policies
+        .claim_ttl_seconds
+        .map(|ttl| now.plus_seconds(ttl).millis());
+    let sql = format!(
+        "UPDATE codes SET status = 'active', owner = v.claimer, claimed_at = $3, claim_expires_at = $4 \
+         FROM unnest($1::bigint[], $2::text[]) AS v(code_id, claimer) \
+         WHERE id = v.code_id AND status = 'available' RETURNING {CODE_COLUMNS}"
+    );
+    let rows = all(tx, &sql, &[&ids, &owners, &now.millis(), &expires]).await?;
+    let taken = rows
+        .iter()
+        .map(|r| rows::code(r, 0).map(|c| (c.id, c)))
+        .collect::<Result<HashMap<_, _>, _>>()?;
+    Ok(taken)
+}
+
+/// Writes the counters' changes in one guarded statement: a row that would pass a limit is not
+/// updated, and the batch fails rather than oversell.
+async fn write_counters(
+    tx: &Transaction<'_>,
+    book: &Book,
+    before: &HashMap<String, Holdings>,
+    after: &HashMap<String, Holdings>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let (mut users, mut held, mut claims) = (Vec::new(), Vec::new(), Vec::new());
+    for (user, h) in after {
+        let old = before.get(user).copied().unwrap_or_default();
+        let gained = h.claims_on(now.utc_day()) - old.claims_on(now.utc_day());
+        if h.held != old.held || gained != 0 {
+            users.push(user.as_str());
+            held.push(h.held - old.held);
+            claims.push(gained);
+        }
+    }
+    if users.is_empty() {
+        return Ok(());
+    }
+    let updated = super::exec(
+        tx,
+        "UPDATE user_books u SET held = u.held + v.held, \
+           day_claims = CASE WHEN v.claims = 0 THEN u.day_claims \
+             WHEN u.day = $3 THEN u.day_claims + v.claims ELSE v.claims END, \
+           day = CASE WHEN v.claims = 0 THEN u.day ELSE $3 END \
+         FROM unnest($2::text[], $6::bigint[], $7::bigint[]) AS v(user_id, held, claims) \
+         WHERE u.book_id = $1 AND u.user_id = v.user_id \
+           AND ($4::bigint IS NULL OR v.claims = 0 OR u.held + v.held <= $4) \
+           AND ($5::bigint IS NULL OR v.claims = 0 \
+             OR (CASE WHEN u.day = $3 THEN u.day_claims ELSE 0 END) + v.claims <= $5)",
+        &[
+            &book.id,
+            &users,
+            &now.utc_day(),
+            &book.policies.max_codes_per_user,
+            &book.policies.claims_per_user_per_day,
+            &held,
+            &claims,
+        ],
+    )
+    .await?;
+    if updated as usize != users.len() {
+        return Err(StoreError::Conflict("per-user claim limits"));
+    }
+    Ok(())
+}
