@@ -11,6 +11,7 @@
 //! The write operations take batches: a batch runs in one transaction and each request in it gets
 //! its own answer, so a caller may group many requests into one commit.
 
+pub mod engine;
 mod error;
 pub mod postgres;
 mod rows;
@@ -114,6 +115,29 @@ impl RedeemRequest {
     }
 }
 
+/// What a claim on a book would find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stock {
+    Available,
+    /// Nothing to deal until codes are added or, if `next_lapse` is set, possibly from then on (no
+    /// held code lapses earlier; it is a lower bound, since a lock can hold a claim past its expiry).
+    SoldOut {
+        next_lapse: Option<Timestamp>,
+    },
+}
+
+impl Stock {
+    fn from_row(available: bool, next_lapse: Option<i64>) -> Self {
+        if available {
+            Stock::Available
+        } else {
+            Stock::SoldOut {
+                next_lapse: next_lapse.map(Timestamp::from_millis),
+            }
+        }
+    }
+}
+
 /// A code as one user sees it: the instance that user would lock or redeem.
 #[derive(Debug, Clone)]
 pub struct CodeView {
@@ -171,9 +195,10 @@ pub trait Store: Send + Sync + 'static {
     /// Claims for any code of a book are decided together per book, in arrival order, as if each
     /// ran alone after the ones before it; the whole batch commits at once.
     async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed>;
-    /// Whether a claim on the book could find a code now: codes not dealt yet, returned, or lapsed.
-    /// A hint for the sold-out fast path; claims themselves decide on locked rows.
-    async fn in_stock(&self, book_id: Uuid, now: Timestamp) -> Result<bool, StoreError>;
+    /// The book, and whether a claim on it could find a code now (not dealt yet, returned, or
+    /// lapsed) or else from when a held code could lapse. A hint for the sold-out fast path; claims
+    /// themselves decide on locked rows.
+    async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError>;
     async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked>;
     async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()>;
     /// Repeating a redemption (same code, user and order id) answers the first one and counts once.

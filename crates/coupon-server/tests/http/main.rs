@@ -46,8 +46,9 @@ impl App {
         let db = TestDb::new(backend).await;
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
+        // The server as `coupond serve` runs it: the claim engine in front of the backend.
         let state = AppState {
-            store: db.store().await,
+            store: Arc::new(coupon_store::engine::Engine::new(db.store().await)),
             clock: clock.clone(),
             secret: secret.clone(),
         };

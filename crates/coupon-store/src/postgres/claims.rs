@@ -15,13 +15,17 @@ use super::{all, opt};
 use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS, CODE_COLUMNS};
 use crate::{by_book, ClaimRequest, ClaimTarget, Claimed, Pending, StoreError};
 
-/// Whether the book has a code to deal: past its cursor, returned, or lapsed.
-pub(super) fn in_stock_sql() -> String {
+/// The book, whether it has a code to deal (past its cursor, returned, or lapsed), and the
+/// earliest claim expiry among its held codes.
+pub(super) fn stock_sql() -> String {
     format!(
-        "SELECT EXISTS (SELECT 1 FROM codes WHERE book_id = $1 AND status = 'available' \
-           AND id >= (SELECT deal_cursor FROM books WHERE id = $1)) \
-         OR EXISTS (SELECT 1 FROM returned_codes WHERE book_id = $1) \
-         OR EXISTS (SELECT 1 FROM codes WHERE book_id = $1 AND {})",
+        "SELECT {BOOK_COLUMNS}, \
+           EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND status = 'available' AND id >= deal_cursor) \
+           OR EXISTS (SELECT 1 FROM returned_codes WHERE book_id = books.id) \
+           OR EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND {}), \
+           (SELECT min(claim_expires_at) FROM codes \
+             WHERE book_id = books.id AND status = 'active' AND claim_expires_at IS NOT NULL) \
+         FROM books WHERE id = $1",
         lapsed_sql("", "$2")
     )
 }

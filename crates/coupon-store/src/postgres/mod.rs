@@ -15,10 +15,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
-use crate::rows::Fields;
+use crate::rows::{self, Fields};
 use crate::{
     settle, AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage,
-    SearchQuery, Store, StoreError, UnlockRequest,
+    SearchQuery, Stock, Store, StoreError, UnlockRequest,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -199,11 +199,17 @@ impl Store for PgStore {
         in_tx!(self, tx => claims::claim(&tx, &batch, now).await)
     }
 
-    async fn in_stock(&self, book_id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+    async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
         let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&claims::in_stock_sql()).await?;
-        let row = client.query_one(&stmt, &[&book_id, &now.millis()]).await?;
-        Ok(row.try_get(0)?)
+        let stmt = client.prepare_cached(&claims::stock_sql()).await?;
+        let row = client
+            .query_opt(&stmt, &[&book_id, &now.millis()])
+            .await?
+            .ok_or(StoreError::not_found("coupon book"))?;
+        Ok((
+            rows::book(&row, 0)?,
+            Stock::from_row(row.try_get(25)?, row.try_get(26)?),
+        ))
     }
 
     async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {

@@ -12,18 +12,26 @@ use uuid::Uuid;
 
 use super::{collect, first};
 use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS, CODE_COLUMNS, HOLDINGS_COLUMNS};
-use crate::{by_book, ClaimRequest, ClaimTarget, Claimed, Pending, StoreError};
+use crate::{by_book, ClaimRequest, ClaimTarget, Claimed, Pending, Stock, StoreError};
 
-pub(super) fn in_stock(c: &Connection, book_id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
+/// The book, whether it has a code to deal (past its cursor, returned, or lapsed), and the
+/// earliest claim expiry among its held codes.
+pub(super) fn stock(c: &Connection, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
     let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM codes WHERE book_id = ?1 AND status = 'available' \
-           AND id >= (SELECT deal_cursor FROM books WHERE id = ?1)) \
-         OR EXISTS (SELECT 1 FROM returned_codes WHERE book_id = ?1) \
-         OR EXISTS (SELECT 1 FROM codes WHERE book_id = ?1 AND {})",
+        "SELECT {BOOK_COLUMNS}, \
+           EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND status = 'available' AND id >= deal_cursor) \
+           OR EXISTS (SELECT 1 FROM returned_codes WHERE book_id = books.id) \
+           OR EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND {}), \
+           (SELECT min(claim_expires_at) FROM codes \
+             WHERE book_id = books.id AND status = 'active' AND claim_expires_at IS NOT NULL) \
+         FROM books WHERE id = ?1",
         lapsed_sql("", "?2")
     );
     let mut stmt = c.prepare_cached(&sql)?;
-    Ok(first(&mut stmt, params![book_id.to_string(), now.millis()], |r| r.i64(0))? == Some(1))
+    first(&mut stmt, params![book_id.to_string(), now.millis()], |r| {
+        Ok((rows::book(r, 0)?, Stock::from_row(r.i64(25)? == 1, r.opt_i64(26)?)))
+    })?
+    .ok_or(StoreError::not_found("coupon book"))
 }
 
 /// Answers every request of the batch, in order; a store failure fails the whole batch.

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::rows::Fields;
 use crate::{
     settle, AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage,
-    SearchQuery, Store, StoreError, UnlockRequest,
+    SearchQuery, Stock, Store, StoreError, UnlockRequest,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -244,8 +244,8 @@ impl Store for SqliteStore {
         self.write(move |tx| claims::claim(tx, &batch, now)).await
     }
 
-    async fn in_stock(&self, book_id: Uuid, now: Timestamp) -> Result<bool, StoreError> {
-        self.read(move |c| claims::in_stock(c, book_id, now)).await
+    async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
+        self.read(move |c| claims::stock(c, book_id, now)).await
     }
 
     async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {

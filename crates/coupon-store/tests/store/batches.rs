@@ -2,7 +2,7 @@
 //! codes first, and tells the sold-out fast path the truth.
 
 use coupon_core::CodeText;
-use coupon_store::{ClaimRequest, ClaimTarget};
+use coupon_store::{ClaimRequest, ClaimTarget, Stock};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -48,9 +48,15 @@ pub async fn returned_codes_are_dealt_before_new_ones(cx: Ctx) {
         answers(&cx, vec![any(book.id, "a"), any(book.id, "b")], 61).await,
         ["ok:R4", "out_of_stock"]
     );
-    assert!(!cx.store.in_stock(book.id, at(61)).await.unwrap());
-    assert!(
-        cx.store.in_stock(book.id, at(120)).await.unwrap(),
+    assert_eq!(
+        cx.store.stock(book.id, at(61)).await.unwrap().1,
+        Stock::SoldOut {
+            next_lapse: Some(at(120))
+        }
+    );
+    assert_eq!(
+        cx.store.stock(book.id, at(120)).await.unwrap().1,
+        Stock::Available,
         "claims from t=60 lapse at t=120"
     );
 }
@@ -96,7 +102,10 @@ pub async fn a_batch_answers_as_one_request_at_a_time(cx: Ctx) {
     let mine = cx.store.user_codes("a").await.unwrap();
     assert_eq!(mine.len(), 3);
     // The counters were written: a and b are at their limit (b's failed named claim did not count).
-    cx.store.add_codes(book.id, vec!["M6".into(), "M7".into()]).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["M6".into(), "M7".into()])
+        .await
+        .unwrap();
     assert_eq!(
         answers(&cx, vec![any(book.id, "a"), any(book.id, "b"), any(book.id, "c")], 1).await,
         ["user_limit_reached", "user_limit_reached", "ok:M6"]
@@ -109,13 +118,16 @@ pub async fn codes_taken_by_name_ahead_of_the_cursor_are_skipped(cx: Ctx) {
     let codes: Vec<String> = ["K1", "K2", "K3"].map(String::from).to_vec();
     cx.store.add_codes(book.id, codes).await.unwrap();
     assert_eq!(answers(&cx, vec![named("K2", "x")], 0).await, ["ok:K2"]);
-    assert!(cx.store.in_stock(book.id, at(0)).await.unwrap());
+    assert_eq!(cx.store.stock(book.id, at(0)).await.unwrap().1, Stock::Available);
     let got = answers(&cx, vec![any(book.id, "a"), any(book.id, "b"), any(book.id, "c")], 1).await;
     assert_eq!(got, ["ok:K1", "ok:K3", "out_of_stock"]);
-    assert!(!cx.store.in_stock(book.id, at(1)).await.unwrap());
+    assert_eq!(
+        cx.store.stock(book.id, at(1)).await.unwrap().1,
+        Stock::SoldOut { next_lapse: None }
+    );
     // Supply added later is dealt from where the cursor stopped.
     cx.store.add_codes(book.id, vec!["K4".into()]).await.unwrap();
-    assert!(cx.store.in_stock(book.id, at(2)).await.unwrap());
+    assert_eq!(cx.store.stock(book.id, at(2)).await.unwrap().1, Stock::Available);
     assert_eq!(
         answers(&cx, vec![any(book.id, "c"), any(book.id, "d")], 2).await,
         ["ok:K4", "out_of_stock"]

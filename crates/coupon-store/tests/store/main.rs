@@ -5,6 +5,7 @@ mod batches;
 mod books;
 mod claims;
 mod concurrency;
+mod engine;
 mod redemptions;
 
 use coupon_core::{Book, BookStats, CodeText, CouponError, NewBook, Redemption, Timestamp};
@@ -111,27 +112,56 @@ async fn ctx(backend: Backend) -> Ctx {
     }
 }
 
-/// Generates one test per case and backend.
-macro_rules! suite {
-    ($($module:ident :: $case:ident),* $(,)?) => {
-        mod sqlite {
+/// The backend behind the claim engine, as the server runs it.
+async fn engine(backend: Backend) -> Ctx {
+    let db = TestDb::new(backend).await;
+    Ctx {
+        store: std::sync::Arc::new(coupon_store::engine::Engine::new(db.store().await)),
+        _db: db,
+    }
+}
+
+/// Generates module `$name`: one test per case, each on a fresh `$make(Backend::$backend)`.
+macro_rules! variant {
+    ($name:ident, $make:ident, $backend:ident, $($module:ident :: $case:ident),*) => {
+        mod $name {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    super::$module::$case(super::ctx(coupon_store::testing::Backend::Sqlite).await).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$module::$case(super::ctx(coupon_store::testing::Backend::Postgres).await).await
+                    super::$module::$case(super::$make(coupon_store::testing::Backend::$backend).await).await
                 }
             )*
         }
     };
 }
+
+/// Cases every store passes: both backends, alone and behind the claim engine.
+macro_rules! suite {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        variant!(sqlite, ctx, Sqlite, $($module::$case),*);
+        variant!(postgres, ctx, Postgres, $($module::$case),*);
+        variant!(engine_sqlite, engine, Sqlite, $($module::$case),*);
+        variant!(engine_postgres, engine, Postgres, $($module::$case),*);
+    };
+}
+
+// How one backend decides a batch it is given (the engine forms batches of its own).
+variant!(
+    sqlite_batches,
+    ctx,
+    Sqlite,
+    batches::returned_codes_are_dealt_before_new_ones,
+    batches::a_batch_answers_as_one_request_at_a_time,
+    batches::codes_taken_by_name_ahead_of_the_cursor_are_skipped
+);
+variant!(
+    postgres_batches,
+    ctx,
+    Postgres,
+    batches::returned_codes_are_dealt_before_new_ones,
+    batches::a_batch_answers_as_one_request_at_a_time,
+    batches::codes_taken_by_name_ahead_of_the_cursor_are_skipped
+);
 
 suite!(
     books::pattern_books_have_their_codes_at_creation,
@@ -140,9 +170,6 @@ suite!(
     books::shared_codes_are_unique_across_books,
     books::patches_change_status_and_window,
     books::search_finds_active_books_newest_first,
-    batches::returned_codes_are_dealt_before_new_ones,
-    batches::a_batch_answers_as_one_request_at_a_time,
-    batches::codes_taken_by_name_ahead_of_the_cursor_are_skipped,
     claims::claims_follow_the_book_and_user_limits,
     claims::daily_limits_reset_at_utc_midnight,
     claims::a_specific_code_is_claimed_once,
@@ -163,6 +190,38 @@ suite!(
     concurrency::concurrent_repeats_of_one_redemption_count_once,
     concurrency::random_concurrent_traffic_keeps_every_invariant,
 );
+
+/// The engine's own cases, each on both backends.
+macro_rules! engine_cases {
+    ($($case:ident),* $(,)?) => {
+        mod engine_only {
+            $(
+                mod $case {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn sqlite() {
+                        crate::engine::$case(coupon_store::testing::Backend::Sqlite).await
+                    }
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn postgres() {
+                        crate::engine::$case(coupon_store::testing::Backend::Postgres).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+engine_cases!(
+    concurrent_claims_share_commits,
+    a_failed_batch_is_retried_request_by_request,
+    sold_out_books_are_answered_from_memory,
+    lapsed_claims_reopen_a_sold_out_book,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn another_instance_restocks_a_sold_out_book() {
+    engine::another_instance_restocks_a_sold_out_book().await
+}
 
 /// Several instances starting at once against one fresh PostgreSQL database all migrate it safely.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

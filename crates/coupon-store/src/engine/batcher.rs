@@ -1,0 +1,107 @@
+//! Group commit in the application: requests queue up while the previous batch runs, and the next
+//! batch takes all of them (up to a maximum) the moment that batch's commit returns. A lone request
+//! goes at once; nothing ever waits on a timer. Each caller is answered after its batch committed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use coupon_core::{CouponError, Timestamp};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{BatchResult, StoreError};
+
+/// One request's answer: its own outcome, or the failure of the store.
+pub type Answer<T> = Result<Result<T, CouponError>, StoreError>;
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Runs a batch against the store: one transaction, one answer per request.
+pub type RunBatch<R, T> = Arc<dyn Fn(Vec<R>, Timestamp) -> BoxFuture<BatchResult<T>> + Send + Sync>;
+
+struct Job<R, T> {
+    req: R,
+    now: Timestamp,
+    reply: oneshot::Sender<Answer<T>>,
+}
+
+pub struct Batcher<R, T> {
+    jobs: mpsc::UnboundedSender<Job<R, T>>,
+}
+
+impl<R, T> Batcher<R, T>
+where
+    R: Clone + Send + 'static,
+    T: Send + 'static,
+{
+    /// Starts the worker; it stops when the batcher is dropped, or after `idle` without work.
+    pub fn start(max: usize, idle: Option<std::time::Duration>, run: RunBatch<R, T>) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        tokio::spawn(work(queue, max, idle, run));
+        Batcher { jobs }
+    }
+
+    /// Queues the request for the next batch and waits for its answer. `None` when the worker has
+    /// stopped (idle); the caller then runs the request on its own.
+    pub async fn submit(&self, req: R, now: Timestamp) -> Option<Answer<T>> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { req, now, reply }).ok()?;
+        answer.await.ok()
+    }
+}
+
+async fn work<R: Clone, T>(
+    mut queue: mpsc::UnboundedReceiver<Job<R, T>>,
+    max: usize,
+    idle: Option<std::time::Duration>,
+    run: RunBatch<R, T>,
+) {
+    loop {
+        let first = match idle {
+            Some(idle) => match tokio::time::timeout(idle, queue.recv()).await {
+                Ok(job) => job,
+                // Idle: stop taking work. A job that raced in is still answered below.
+                Err(_) => {
+                    queue.close();
+                    queue.recv().await
+                }
+            },
+            None => queue.recv().await,
+        };
+        let Some(first) = first else { return };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        settle(&run, batch).await;
+    }
+}
+
+/// Runs the batch; if the store fails it, runs each request alone so that one bad request (or a
+/// conflict with another instance) does not fail the others.
+async fn settle<R: Clone, T>(run: &RunBatch<R, T>, batch: Vec<Job<R, T>>) {
+    // Time only moves forward: the batch runs at the latest of its requests' clocks.
+    let now = batch.iter().map(|j| j.now).max().expect("a batch is never empty");
+    let reqs = batch.iter().map(|j| j.req.clone()).collect();
+    match run(reqs, now).await {
+        Ok(answers) => {
+            for (job, answer) in batch.into_iter().zip(answers) {
+                let _ = job.reply.send(Ok(answer));
+            }
+        }
+        Err(e) if batch.len() == 1 => {
+            let job = batch.into_iter().next().expect("one job");
+            let _ = job.reply.send(Err(e));
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, size = batch.len(), "batch failed; running its requests one by one");
+            for job in batch {
+                let answer = run(vec![job.req], job.now).await.map(|mut a| a.remove(0));
+                let _ = job.reply.send(answer);
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The claim engine over each backend: batches form under load, a failed batch fails nobody
+//! innocent, and a sold-out book is answered from memory until stock comes back.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError};
+use coupon_core::{Redemption, Timestamp};
+use coupon_store::engine::Engine;
+use coupon_store::testing::{Backend, TestDb};
+use coupon_store::{
+    AddedCodes, BatchResult, ClaimRequest, ClaimTarget, Claimed, CodeView, DynStore, LockRequest, Locked,
+    RedeemRequest, SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::{at, Ctx};
+
+/// A real backend that counts the claim batches and stock checks reaching it, and can refuse
+/// every batch of more than one request (as a conflict with another instance would).
+struct Counted {
+    inner: DynStore,
+    claim_batches: AtomicUsize,
+    stock_checks: AtomicUsize,
+    fail_shared_batches: bool,
+}
+
+#[async_trait]
+impl Store for Counted {
+    async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
+        self.inner.create_book(draft).await
+    }
+    async fn book(&self, id: Uuid) -> Result<Book, StoreError> {
+        self.inner.book(id).await
+    }
+    async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
+        self.inner.update_book(id, patch, now).await
+    }
+    async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
+        self.inner.book_with_stats(id, now).await
+    }
+    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
+        self.inner.add_codes(book_id, codes).await
+    }
+    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError> {
+        self.inner.generate_codes(book_id, pattern, count).await
+    }
+    async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
+        self.inner.search_books(query, now).await
+    }
+    async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
+        self.claim_batches.fetch_add(1, Ordering::SeqCst);
+        if self.fail_shared_batches && batch.len() > 1 {
+            return Err(StoreError::Conflict("injected: batches of several fail"));
+        }
+        self.inner.claim(batch, now).await
+    }
+    async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
+        self.stock_checks.fetch_add(1, Ordering::SeqCst);
+        self.inner.stock(book_id, now).await
+    }
+    async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {
+        self.inner.lock(batch, now).await
+    }
+    async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()> {
+        self.inner.unlock(batch, now).await
+    }
+    async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption> {
+        self.inner.redeem(batch, now).await
+    }
+    async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
+        self.inner.code_view(code, user_id, lock_id).await
+    }
+    async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
+        self.inner.user_codes(user_id).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+struct Bench {
+    counted: Arc<Counted>,
+    cx: Ctx,
+}
+
+async fn counted(backend: Backend, fail_shared_batches: bool) -> Bench {
+    let db = TestDb::new(backend).await;
+    let counted = Arc::new(Counted {
+        inner: db.store().await,
+        claim_batches: AtomicUsize::new(0),
+        stock_checks: AtomicUsize::new(0),
+        fail_shared_batches,
+    });
+    let store: DynStore = Arc::new(Engine::new(counted.clone()));
+    Bench {
+        counted,
+        cx: Ctx { store, _db: db },
+    }
+}
+
+/// `n` claims on the book at once, each by its own user; the answers' codes.
+async fn rush(store: &DynStore, book: Uuid, n: usize, now: Timestamp) -> Vec<Result<Claimed, CouponError>> {
+    let claims = (0..n).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let req = ClaimRequest {
+                target: ClaimTarget::Book(book),
+                user_id: format!("user-{i}"),
+            };
+            store.claim(vec![req], now).await.expect("store works").remove(0)
+        })
+    });
+    let mut answers = Vec::with_capacity(n);
+    for claim in futures::future::join_all(claims).await {
+        answers.push(claim.expect("claim task"));
+    }
+    answers
+}
+
+fn count(answers: &[Result<Claimed, CouponError>]) -> (usize, usize) {
+    let ok = answers.iter().filter(|a| a.is_ok()).count();
+    let out = answers
+        .iter()
+        .filter(|a| a.as_ref().err() == Some(&CouponError::OutOfStock))
+        .count();
+    (ok, out)
+}
+
+/// Waits until the engine has finished the stock checks it started.
+async fn settle_checks(b: &Bench) {
+    let mut seen = usize::MAX;
+    while b.counted.stock_checks.load(Ordering::SeqCst) != seen {
+        seen = b.counted.stock_checks.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn concurrent_claims_share_commits(backend: Backend) {
+    let b = counted(backend, false).await;
+    let book =
+        b.cx.book(json!({"code_pattern": "RUSH-*****", "total_codes": 100}))
+            .await;
+    let answers = rush(&b.cx.store, book.id, 300, at(1)).await;
+    assert_eq!(count(&answers), (100, 200));
+    let mut codes: Vec<&str> = answers.iter().flatten().map(|c| c.code.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), 100, "no code went out twice");
+    assert_eq!(b.cx.stats(book.id, at(1)).await.total_assigned, 100);
+    let batches = b.counted.claim_batches.load(Ordering::SeqCst);
+    assert!(batches < 300, "300 claims arriving together ran in {batches} batches");
+}
+
+pub async fn a_failed_batch_is_retried_request_by_request(backend: Backend) {
+    let b = counted(backend, true).await;
+    let book =
+        b.cx.book(json!({"code_pattern": "SPLIT-*****", "total_codes": 40}))
+            .await;
+    let answers = rush(&b.cx.store, book.id, 60, at(1)).await;
+    assert_eq!(count(&answers), (40, 20), "every request answered on its own merits");
+    assert_eq!(b.cx.stats(book.id, at(1)).await.total_assigned, 40);
+}
+
+pub async fn sold_out_books_are_answered_from_memory(backend: Backend) {
+    let b = counted(backend, false).await;
+    let book = b.cx.book(json!({})).await;
+    let codes = (1..=5).map(|i| format!("GONE{i}")).collect();
+    b.cx.store.add_codes(book.id, codes).await.unwrap();
+    assert_eq!(count(&rush(&b.cx.store, book.id, 6, at(1)).await), (5, 1));
+    settle_checks(&b).await;
+    let before = b.counted.claim_batches.load(Ordering::SeqCst);
+    assert_eq!(count(&rush(&b.cx.store, book.id, 200, at(2)).await), (0, 200));
+    assert_eq!(
+        b.counted.claim_batches.load(Ordering::SeqCst),
+        before,
+        "no claim reached the database"
+    );
+    // Supply added through the engine reopens the book at once.
+    b.cx.store.add_codes(book.id, vec!["MORE1".into()]).await.unwrap();
+    let again = b.cx.claim(&book, "late", at(3)).await.unwrap();
+    assert_eq!(again.code.code, "MORE1");
+}
+
+pub async fn lapsed_claims_reopen_a_sold_out_book(backend: Backend) {
+    let b = counted(backend, false).await;
+    let book =
+        b.cx.book(json!({"code_pattern": "TTL-*****", "total_codes": 2, "claim_ttl_seconds": 60}))
+            .await;
+    assert_eq!(count(&rush(&b.cx.store, book.id, 3, at(0)).await), (2, 1));
+    settle_checks(&b).await;
+    assert_eq!(
+        b.cx.claim(&book, "early", at(59)).await.unwrap_err(),
+        CouponError::OutOfStock
+    );
+    // The stock check learned when the first claim can lapse: from then on claims go through.
+    assert!(b.cx.claim(&book, "on-time", at(60)).await.is_ok());
+}
+
+/// Two instances on one PostgreSQL database: supply added through one reaches the other's
+/// sold-out book within a stock check.
+pub async fn another_instance_restocks_a_sold_out_book() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let first: DynStore = Arc::new(Engine::new(db.store().await));
+    let second: DynStore = Arc::new(Engine::new(coupon_store::connect(&db.url, 2).await.unwrap()));
+    let cx = Ctx {
+        store: first.clone(),
+        _db: db,
+    };
+    let book = cx.book(json!({})).await;
+    first.add_codes(book.id, vec!["FROM-ONE".into()]).await.unwrap();
+    assert_eq!(count(&rush(&first, book.id, 2, at(1)).await), (1, 1));
+    second.add_codes(book.id, vec!["FROM-TWO".into()]).await.unwrap();
+    let mut claimed = None;
+    for _ in 0..200 {
+        let late = ClaimRequest {
+            target: ClaimTarget::Book(book.id),
+            user_id: "late".into(),
+        };
+        match first.claim(vec![late], at(2)).await.unwrap().remove(0) {
+            Ok(c) => {
+                claimed = Some(c);
+                break;
+            }
+            Err(e) => assert_eq!(e, CouponError::OutOfStock),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        claimed.expect("the first instance saw the new code").code.code,
+        "FROM-TWO"
+    );
+}
