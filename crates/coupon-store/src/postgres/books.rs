@@ -4,7 +4,9 @@ use std::collections::HashSet;
 
 use coupon_core::discount::DiscountType;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeMode, CodePattern, CouponError, Timestamp};
+use bytes::{BufMut, BytesMut};
 use deadpool_postgres::Transaction;
+use futures::SinkExt;
 use uuid::Uuid;
 
 use super::{all, exec, opt};
@@ -126,13 +128,33 @@ async fn bump_generated(tx: &Transaction<'_>, book_id: Uuid, by: i64) -> Result<
 }
 
 /// Draws from the pattern, a chunk at a time, until `count` new codes are in; codes that collide
-/// with existing ones are simply drawn again.
+/// with existing ones are simply drawn again. Each chunk is streamed with COPY into a scratch table
+/// and moved into `codes` in index order by one statement that skips codes already taken.
 async fn fill(tx: &Transaction<'_>, book_id: Uuid, pattern: &CodePattern, count: u64) -> Result<(), StoreError> {
+    tx.batch_execute("CREATE TEMP TABLE IF NOT EXISTS drawn (code TEXT NOT NULL); TRUNCATE drawn")
+        .await?;
     let mut missing = count;
     let mut stalled = 0;
     while missing > 0 {
         let drawn = pattern.draw_distinct(missing.min(DRAW_CHUNK) as usize, &mut rand::rng());
-        let inserted = insert_codes(tx, book_id, drawn).await?.inserted;
+        // Code texts are [A-Z0-9_-]: nothing in them needs escaping in COPY's text format.
+        let mut lines = BytesMut::with_capacity(drawn.len() * (pattern.as_str().len() + 1));
+        for code in &drawn {
+            lines.put_slice(code.as_bytes());
+            lines.put_u8(b'\n');
+        }
+        let sink = tx.copy_in("COPY drawn (code) FROM STDIN").await?;
+        futures::pin_mut!(sink);
+        sink.send(lines.freeze()).await?;
+        sink.finish().await?;
+        let inserted = exec(
+            tx,
+            "INSERT INTO codes (book_id, code, instance, status) \
+             SELECT $1, code, 0, 'available' FROM drawn ORDER BY code ON CONFLICT (code, instance) DO NOTHING",
+            &[&book_id],
+        )
+        .await?;
+        tx.batch_execute("TRUNCATE drawn").await?;
         missing -= inserted;
         stalled = if inserted == 0 { stalled + 1 } else { 0 };
         if stalled == DRAW_ATTEMPTS {

@@ -140,13 +140,23 @@ pub(super) fn generate_codes(
 }
 
 /// Draws from the pattern, a chunk at a time, until `count` new codes are in; codes that collide
-/// with existing ones are simply drawn again.
+/// with existing ones are simply drawn again. A chunk goes in sorted, so the unique index on code
+/// texts is written in order rather than at random pages.
 fn fill(tx: &Connection, book_id: Uuid, pattern: &CodePattern, count: u64) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO codes (book_id, code, instance, status) VALUES (?1, ?2, 0, 'available') \
+         ON CONFLICT (code, instance) DO NOTHING",
+    )?;
+    let book = book_id.to_string();
     let mut missing = count;
     let mut stalled = 0;
     while missing > 0 {
-        let drawn = pattern.draw_distinct(missing.min(DRAW_CHUNK) as usize, &mut rand::rng());
-        let inserted = insert_codes(tx, book_id, drawn)?.inserted;
+        let mut drawn = pattern.draw_distinct(missing.min(DRAW_CHUNK) as usize, &mut rand::rng());
+        drawn.sort_unstable();
+        let mut inserted = 0;
+        for code in &drawn {
+            inserted += insert.execute(params![book, code])? as u64;
+        }
         missing -= inserted;
         stalled = if inserted == 0 { stalled + 1 } else { 0 };
         if stalled == DRAW_ATTEMPTS {

@@ -89,6 +89,8 @@ impl SqliteStore {
     pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
         blocking(move || {
             let mut writer = open_connection(&path)?;
+            // The writer walks the code index for every insert and claim: keep it in memory.
+            writer.execute_batch("PRAGMA cache_size = -65536")?;
             migrate(&mut writer)?;
             Ok(SqliteStore {
                 inner: Arc::new(Inner {
