@@ -23,6 +23,15 @@ pub(crate) const HOLDINGS_COLUMNS: &str = "held, day, day_claims, redeemed";
 pub(crate) const REDEMPTION_COLUMNS: &str = "id, code, book_id, user_id, order_id, order_amount, \
     discount_applied, final_price, redeemed_at";
 
+/// A column list with each column qualified by a table alias, for joins.
+pub(crate) fn qualified(columns: &str, alias: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Typed access to one row's columns by position.
 pub(crate) trait Fields {
     fn i64(&self, i: usize) -> Result<i64, StoreError>;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use coupon_core::discount::DiscountType;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeMode, CodePattern, CouponError, Timestamp};
 use bytes::{BufMut, BytesMut};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use futures::SinkExt;
 use uuid::Uuid;
 
@@ -13,7 +13,7 @@ use super::{all, exec, opt};
 use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS};
 use crate::{dedup_codes, AddedCodes, SearchPage, SearchQuery, StoreError, DRAW_ATTEMPTS, DRAW_CHUNK};
 
-pub(super) async fn load(tx: &Transaction<'_>, id: Uuid) -> Result<Option<Book>, StoreError> {
+pub(super) async fn load(tx: &impl GenericClient, id: Uuid) -> Result<Option<Book>, StoreError> {
     let sql = format!("SELECT {BOOK_COLUMNS} FROM books WHERE id = $1");
     opt(tx, &sql, &[&id]).await?.map(|r| rows::book(&r, 0)).transpose()
 }
@@ -218,7 +218,7 @@ pub(super) async fn update(
 }
 
 pub(super) async fn with_stats(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     id: Uuid,
     now: Timestamp,
 ) -> Result<(Book, BookStats), StoreError> {
@@ -238,7 +238,7 @@ pub(super) async fn with_stats(
     Ok((book, rows::stats(&r)?))
 }
 
-pub(super) async fn search(tx: &Transaction<'_>, q: &SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
+pub(super) async fn search(tx: &impl GenericClient, q: &SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
     let words = q.text.as_deref().map(rows::search_words).unwrap_or_default();
     let text = (!words.is_empty()).then(|| words.join(" "));
     let (after_ts, after_id) = match q.after {

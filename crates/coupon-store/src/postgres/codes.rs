@@ -2,22 +2,20 @@
 //! (so a concurrent request waits and then sees the committed result), free codes are picked with
 //! `SKIP LOCKED`, and every write is a conditional update whose row count is checked.
 
-use std::collections::HashMap;
-
 use coupon_core::rules::{self, Holdings};
 use coupon_core::{Book, CodeInstance, CodeText, Redemption, Timestamp};
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
 
 use super::{all, books, exec, opt};
-use crate::rows::{self, lapsed_sql, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
+use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
 use crate::{CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest};
 
-async fn load_book(tx: &Transaction<'_>, id: Uuid) -> Result<Book, StoreError> {
+async fn load_book(tx: &impl GenericClient, id: Uuid) -> Result<Book, StoreError> {
     books::load(tx, id).await?.ok_or(StoreError::not_found("coupon book"))
 }
 
-async fn instance_zero(tx: &Transaction<'_>, code: &str) -> Result<CodeInstance, StoreError> {
+async fn instance_zero(tx: &impl GenericClient, code: &str) -> Result<CodeInstance, StoreError> {
     let sql = format!("SELECT {CODE_COLUMNS} FROM codes WHERE code = $1 AND instance = 0");
     let row = opt(tx, &sql, &[&code]).await?.ok_or(StoreError::not_found("code"))?;
     rows::code(&row, 0)
@@ -27,7 +25,7 @@ async fn instance_zero(tx: &Transaction<'_>, code: &str) -> Result<CodeInstance,
 /// under `lock_id` first among those), else instance 0 (unlocked) so the caller can tell why it is
 /// not theirs.
 async fn find_for_user(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     code: &CodeText,
     user: &str,
     lock_id: Option<Uuid>,
@@ -191,38 +189,53 @@ pub(super) async fn redeem(
     Ok(redemption)
 }
 
+/// The code as `user` sees it, its book and the user's counters, in one statement: an instance
+/// they own (as `find_for_user` orders them), else instance 0.
 pub(super) async fn view(
-    tx: &Transaction<'_>,
+    c: &impl GenericClient,
     code: &CodeText,
     user: &str,
     lock_id: Option<Uuid>,
 ) -> Result<CodeView, StoreError> {
-    let code = find_for_user(tx, code, user, lock_id, false).await?;
-    let book = load_book(tx, code.book_id).await?;
-    let sql = format!("SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = $1 AND user_id = $2");
-    let holdings = match opt(tx, &sql, &[&book.id, &user]).await? {
-        Some(row) => rows::holdings(&row)?,
+    let sql = format!(
+        "SELECT {}, {}, u.held, u.day, u.day_claims, u.redeemed FROM codes c \
+           JOIN books b ON b.id = c.book_id \
+           LEFT JOIN user_books u ON u.book_id = c.book_id AND u.user_id = $2 \
+         WHERE c.code = $1 AND (c.owner = $2 OR c.instance = 0) \
+         ORDER BY coalesce(c.owner = $2, false) DESC, c.status = 'active' DESC, \
+           coalesce(c.lock_id = $3, false) DESC, c.claimed_at DESC LIMIT 1",
+        rows::qualified(CODE_COLUMNS, "c"),
+        rows::qualified(BOOK_COLUMNS, "b"),
+    );
+    let row = opt(c, &sql, &[&code.as_str(), &user, &lock_id])
+        .await?
+        .ok_or(StoreError::not_found("code"))?;
+    let holdings = match row.opt_i64(36)? {
         None => Holdings::default(),
+        Some(held) => Holdings {
+            held,
+            day: row.i64(37)?,
+            day_claims: row.i64(38)?,
+            redeemed: row.i64(39)?,
+        },
     };
-    Ok(CodeView { book, code, holdings })
+    Ok(CodeView {
+        code: rows::code(&row, 0)?,
+        book: rows::book(&row, 11)?,
+        holdings,
+    })
 }
 
-pub(super) async fn of_user(tx: &Transaction<'_>, user: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
-    let sql = format!("SELECT {CODE_COLUMNS} FROM codes WHERE owner = $1 ORDER BY claimed_at DESC, id DESC");
-    let codes = all(tx, &sql, &[&user]).await?;
-    let mut books: HashMap<Uuid, Book> = HashMap::new();
-    let mut out = Vec::with_capacity(codes.len());
-    for row in codes {
-        let code = rows::code(&row, 0)?;
-        let book = match books.get(&code.book_id) {
-            Some(book) => book.clone(),
-            None => {
-                let book = load_book(tx, code.book_id).await?;
-                books.insert(book.id, book.clone());
-                book
-            }
-        };
-        out.push((code, book));
-    }
-    Ok(out)
+/// Every code the user has owned, with its book, in one indexed statement.
+pub(super) async fn of_user(c: &impl GenericClient, user: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
+    let sql = format!(
+        "SELECT {}, {} FROM codes c JOIN books b ON b.id = c.book_id \
+         WHERE c.owner = $1 ORDER BY c.claimed_at DESC, c.id DESC",
+        rows::qualified(CODE_COLUMNS, "c"),
+        rows::qualified(BOOK_COLUMNS, "b"),
+    );
+    let rows = all(c, &sql, &[&user]).await?;
+    rows.iter()
+        .map(|r| Ok((rows::code(r, 0)?, rows::book(r, 11)?)))
+        .collect()
 }

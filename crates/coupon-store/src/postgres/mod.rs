@@ -10,7 +10,7 @@ mod codes;
 
 use async_trait::async_trait;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, Redemption, Timestamp};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
@@ -37,17 +37,17 @@ pub struct PgStore {
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// The first row of a cached statement, if any.
-pub(crate) async fn opt(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
+pub(crate) async fn opt(tx: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
     let stmt = tx.prepare_cached(sql).await?;
     Ok(tx.query_opt(&stmt, params).await?)
 }
 
-pub(crate) async fn all(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
+pub(crate) async fn all(tx: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
     let stmt = tx.prepare_cached(sql).await?;
     Ok(tx.query(&stmt, params).await?)
 }
 
-pub(crate) async fn exec(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+pub(crate) async fn exec(tx: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
     let stmt = tx.prepare_cached(sql).await?;
     Ok(tx.execute(&stmt, params).await?)
 }
@@ -81,6 +81,16 @@ macro_rules! in_tx {
                 done => break done,
             }
         }
+    }};
+}
+
+/// Runs `$body` on a pooled connection outside any transaction: one round trip for a read that is
+/// one statement.
+macro_rules! read {
+    ($store:expr, $client:ident => $body:expr) => {{
+        let $client = $store.pool.get().await?;
+        let outcome: Result<_, StoreError> = async { $body }.await;
+        outcome
     }};
 }
 
@@ -172,7 +182,7 @@ impl Store for PgStore {
     }
 
     async fn book(&self, id: Uuid) -> Result<Book, StoreError> {
-        in_tx!(self, tx => books::load(&tx, id).await?.ok_or(StoreError::not_found("coupon book")))
+        read!(self, c => books::load(&c, id).await?.ok_or(StoreError::not_found("coupon book")))
     }
 
     async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
@@ -192,7 +202,7 @@ impl Store for PgStore {
     }
 
     async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
-        in_tx!(self, tx => books::search(&tx, &query, now).await)
+        read!(self, c => books::search(&c, &query, now).await)
     }
 
     async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
@@ -225,11 +235,11 @@ impl Store for PgStore {
     }
 
     async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
-        in_tx!(self, tx => codes::view(&tx, code, user_id, lock_id).await)
+        read!(self, c => codes::view(&c, code, user_id, lock_id).await)
     }
 
     async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
-        in_tx!(self, tx => codes::of_user(&tx, user_id).await)
+        read!(self, c => codes::of_user(&c, user_id).await)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
