@@ -2,9 +2,9 @@
 
 use std::collections::HashSet;
 
+use bytes::{BufMut, BytesMut};
 use coupon_core::discount::DiscountType;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeMode, CodePattern, CouponError, Timestamp};
-use bytes::{BufMut, BytesMut};
 use deadpool_postgres::{GenericClient, Transaction};
 use futures::SinkExt;
 use uuid::Uuid;

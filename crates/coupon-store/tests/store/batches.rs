@@ -133,3 +133,30 @@ pub async fn codes_taken_by_name_ahead_of_the_cursor_are_skipped(cx: Ctx) {
         ["ok:K4", "out_of_stock"]
     );
 }
+
+pub async fn a_redemption_batch_never_uses_a_code_twice(cx: Ctx) {
+    let book = cx.book(json!({})).await;
+    cx.store
+        .add_codes(book.id, vec!["P1".into(), "P2".into()])
+        .await
+        .unwrap();
+    answers(&cx, vec![any(book.id, "a"), any(book.id, "b")], 0).await;
+    let batch = vec![
+        crate::redeem_req("P1", "a", Some("o1"), Some(1000), None),
+        crate::redeem_req("P2", "b", Some("o2"), Some(1000), None),
+        crate::redeem_req("P1", "a", Some("o3"), Some(1000), None),
+    ];
+    // A backend may answer the repeat as used, or fail the whole batch (nothing written) for the
+    // engine to run its requests one by one; it never redeems P1 twice.
+    match cx.store.redeem(batch, at(1)).await {
+        Ok(answers) => {
+            assert!(answers[0].is_ok() && answers[1].is_ok());
+            assert_eq!(
+                answers[2].as_ref().unwrap_err(),
+                &coupon_core::CouponError::AlreadyRedeemed
+            );
+            assert_eq!(cx.stats(book.id, at(1)).await.total_redemptions, 2);
+        }
+        Err(_) => assert_eq!(cx.stats(book.id, at(1)).await.total_redemptions, 0),
+    }
+}

@@ -152,7 +152,8 @@ variant!(
     Sqlite,
     batches::returned_codes_are_dealt_before_new_ones,
     batches::a_batch_answers_as_one_request_at_a_time,
-    batches::codes_taken_by_name_ahead_of_the_cursor_are_skipped
+    batches::codes_taken_by_name_ahead_of_the_cursor_are_skipped,
+    batches::a_redemption_batch_never_uses_a_code_twice
 );
 variant!(
     postgres_batches,
@@ -160,7 +161,8 @@ variant!(
     Postgres,
     batches::returned_codes_are_dealt_before_new_ones,
     batches::a_batch_answers_as_one_request_at_a_time,
-    batches::codes_taken_by_name_ahead_of_the_cursor_are_skipped
+    batches::codes_taken_by_name_ahead_of_the_cursor_are_skipped,
+    batches::a_redemption_batch_never_uses_a_code_twice
 );
 
 suite!(
