@@ -33,6 +33,16 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     #[arg(long, env = "COUPOND_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// How writes reach the database: `batched` (concurrent requests share transactions) or `naive`
+    /// (one transaction per request; the baseline the benchmark compares with).
+    #[arg(long, env = "COUPOND_CLAIM_STRATEGY", value_enum, default_value_t = ClaimStrategy::Batched, global = true)]
+    pub claim_strategy: ClaimStrategy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClaimStrategy {
+    Batched,
+    Naive,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,7 +76,8 @@ impl Config {
 
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\ndb_pool_size = {}\ndata_dir = {}\njwt_secret = {}\nlog_format = {:?}",
+            "listen = {}\ndatabase_url = {}\ndb_pool_size = {}\ndata_dir = {}\njwt_secret = {}\nlog_format = {:?}\n\
+             claim_strategy = {:?}",
             self.listen,
             self.redacted_database_url(),
             self.db_pool_size,
@@ -77,6 +88,7 @@ impl Config {
                 "<generated in data_dir>"
             },
             self.log_format,
+            self.claim_strategy,
         )
     }
 }

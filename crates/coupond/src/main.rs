@@ -1,4 +1,4 @@
-//! The coupond binary: `serve`, `migrate`, `token` and `config`, around the library crates.
+//! The coupond binary: `serve`, `migrate`, `token`, `config` and `bench`, around the library crates.
 
 mod config;
 mod secret;
@@ -9,9 +9,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use coupon_core::{Clock, SystemClock};
 use coupon_server::{AppState, Claims};
+use coupon_store::engine::Engine;
+use coupon_store::DynStore;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, LogFormat, RoleArg};
+use crate::config::{ClaimStrategy, Config, LogFormat, RoleArg};
 
 #[derive(Debug, Parser)]
 #[command(name = "coupond", version, about = "Self-hosted coupon service")]
@@ -41,6 +43,9 @@ enum Command {
     },
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Load-test coupond servers started from this binary, then check the invariants in the database.
+    #[command(subcommand)]
+    Bench(coupon_bench::Bench),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,6 +77,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Serve => runtime()?.block_on(serve(cli.config)),
+        Command::Bench(bench) => runtime()?.block_on(coupon_bench::run(bench)),
     }
 }
 
@@ -95,12 +101,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let store = coupon_store::connect(&config.database_url, config.db_pool_size.into())
         .await
         .with_context(|| format!("opening {}", config.redacted_database_url()))?;
+    let store: DynStore = match config.claim_strategy {
+        ClaimStrategy::Batched => Arc::new(Engine::new(store)),
+        ClaimStrategy::Naive => store,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(
         listen = %listener.local_addr()?,
         database = %config.redacted_database_url(),
+        strategy = ?config.claim_strategy,
         "coupond serving"
     );
     let state = AppState {

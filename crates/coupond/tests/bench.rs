@@ -1,0 +1,120 @@
+//! `coupond bench flash-sale` at toy scale on both backends: it runs every phase, every user gets an
+//! answer, and the invariants it checks in the database hold. No timing is asserted.
+
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+const CODES: u64 = 200;
+const USERS: u64 = 600;
+
+fn flash_sale(backend: &str, extra: &[&str]) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coupond"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("COUPOND_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.args(["bench", "flash-sale", "--backend", backend])
+        .args(["--codes", &CODES.to_string(), "--users", &USERS.to_string()])
+        .args([
+            "--connections",
+            "8",
+            "--noop-secs",
+            "1",
+            "--naive-secs",
+            "1",
+            "--read-secs",
+            "1",
+        ])
+        .arg("--json")
+        .args(extra);
+    let out = cmd.output().expect("coupond runs");
+    assert!(
+        out.status.success(),
+        "coupond bench flash-sale --backend {backend} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).expect("--json prints one JSON document")
+}
+
+fn assert_sold_right(report: &Value) {
+    let failed: Vec<&Value> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["passed"] != Value::Bool(true))
+        .collect();
+    assert!(failed.is_empty(), "failed checks: {failed:#?}");
+    assert!(
+        report["checks"].as_array().unwrap().len() >= 10,
+        "both books were checked"
+    );
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["claims_acknowledged"], CODES);
+    assert_eq!(
+        report["out_of_stock_answers"],
+        USERS - CODES,
+        "every user got an answer"
+    );
+    assert_eq!(report["redeems_acknowledged"], CODES);
+    assert_eq!(
+        report["naive_claims_acknowledged"],
+        report["naive_redeems_acknowledged"]
+    );
+    assert_eq!(report["errors"], 0);
+    let phases: Vec<&str> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "noop",
+            "naive claim",
+            "naive redeem",
+            "claim",
+            "out_of_stock",
+            "read",
+            "redeem"
+        ]
+    );
+}
+
+/// A database name no other run uses, so test binaries may run at once.
+fn unique_db_name() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("coupond_bench_test_{}_{nanos}", std::process::id())
+}
+
+#[test]
+fn flash_sale_on_sqlite() {
+    let report = flash_sale("sqlite", &[]);
+    assert_eq!(report["backend"], "sqlite");
+    assert_sold_right(&report);
+}
+
+#[test]
+fn flash_sale_on_postgres() {
+    // The server the other PostgreSQL tests use (TEST_DATABASE_URL or the default), started as a
+    // throwaway cluster if none answers; it panics saying how to fix it if that fails too.
+    let pg_url = coupon_store::testing::admin_url();
+    let report = flash_sale(
+        "postgres",
+        &[
+            "--pg-url",
+            pg_url,
+            "--db-name",
+            &unique_db_name(),
+            "--idle-connections",
+            "100",
+        ],
+    );
+    assert_eq!(report["backend"], "postgres");
+    assert_sold_right(&report);
+    assert_eq!(report["idle_connections"]["opened"], 100);
+}
