@@ -4,7 +4,7 @@
 //! and the codes are dealt from the returned queue and then the book's cursor, in O(batch). Lock
 //! order is book, then user rows (in user-id order), then codes, so claims cannot deadlock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use coupon_core::rules::{self, Holdings};
 use coupon_core::{Book, CodeInstance, CodeMode, CouponError, Timestamp};
@@ -81,27 +81,27 @@ async fn claim_in_book(
     if let Err(e) = book.check_claimable(now) {
         return Ok(group.iter().map(|_| Err(e.clone())).collect());
     }
-    let released = return_lapsed(tx, &book, now).await?;
+    return_lapsed(tx, &book, now).await?;
     let users: Vec<&str> = group.iter().map(|r| batch[r.index].user_id.as_str()).collect();
-    let before = read_counters(tx, book.id, &users, &released).await?;
-    let mut holdings = before.clone();
-    for (holder, lost) in &released {
-        if let Some(h) = holdings.get_mut(holder) {
-            h.held -= lost;
-        }
-    }
-
-    // A shared book holds one code text, so a named claim there takes any free instance. Named
-    // claims go first, so that the codes they name are not dealt to others in the same batch.
+    // A shared book holds one code text, so a named claim there takes any free instance.
     let (named, any): (Vec<_>, Vec<_>) = group
         .iter()
         .enumerate()
         .partition(|(_, r)| r.named.is_some() && book.code_mode == CodeMode::Unique);
+
+    // The counters and a code for every claim are read at once (pipelined on the connection); the
+    // rules then decide how many of those codes go out, and the rest are queued again.
+    let (before, mut dealt) =
+        tokio::try_join!(read_counters(tx, book.id, &users), deal(tx, book.id, cursor, any.len()),)?;
+    let mut holdings = before.clone();
+
+    // Named claims go first: a code they name is not dealt to anyone else in the batch.
     let mut answers: Vec<Option<Result<i64, CouponError>>> = vec![None; group.len()];
     let mut claimed = HashMap::new();
     for (i, pending) in named {
         let h = holdings.entry(users[i].to_owned()).or_default();
         let id = pending.named.expect("partitioned on named");
+        dealt.ids.retain(|dealt| *dealt != id);
         answers[i] = Some(match rules::check_claim(&book, h, now) {
             Err(e) => Err(e),
             Ok(()) => match take(tx, &book, &[(id, users[i])], now).await?.remove(&id) {
@@ -116,10 +116,14 @@ async fn claim_in_book(
     }
     let any_users: Vec<&str> = any.iter().map(|(i, _)| users[*i]).collect();
     let wanted = rules::codes_wanted(&book, &holdings, &any_users, now);
-    let dealt = deal(tx, &book, cursor, wanted).await?;
+    if dealt.ids.len() < wanted && !dealt.exhausted {
+        let more = deal(tx, book.id, dealt.cursor, wanted - dealt.ids.len()).await?;
+        dealt.ids.extend(more.ids);
+    }
+    let unused = dealt.ids.split_off(wanted.min(dealt.ids.len()));
     for ((i, _), answer) in any
         .iter()
-        .zip(rules::hand_out(&book, &mut holdings, &any_users, dealt, now))
+        .zip(rules::hand_out(&book, &mut holdings, &any_users, dealt.ids, now))
     {
         answers[*i] = Some(answer);
     }
@@ -129,12 +133,15 @@ async fn claim_in_book(
         .iter()
         .filter_map(|(i, _)| answers[*i].as_ref().ok().map(|id| (*id, users[*i])))
         .collect();
-    let taken = take(tx, &book, &dealt_to, now).await?;
+    let (taken, (), ()) = tokio::try_join!(
+        take(tx, &book, &dealt_to, now),
+        write_counters(tx, &book, &before, &holdings, now),
+        requeue(tx, book.id, &unused),
+    )?;
     if taken.len() != dealt_to.len() {
         return Err(StoreError::Conflict("a dealt code was not free"));
     }
     claimed.extend(taken);
-    write_counters(tx, &book, &before, &holdings, now).await?;
     answers
         .into_iter()
         .map(|a| match a {
@@ -150,49 +157,42 @@ async fn claim_in_book(
         .collect()
 }
 
-/// Puts the book's lapsed claims back in the pool, queued to be dealt first, and returns how many
-/// each holder lost. Owners are read from the rows as locked, never from an older snapshot; rows
-/// another transaction holds (a redemption racing the lapse) are skipped until the next claim.
-async fn return_lapsed(tx: &Transaction<'_>, book: &Book, now: Timestamp) -> Result<BTreeMap<String, i64>, StoreError> {
-    let mut released = BTreeMap::new();
+/// Puts the book's lapsed claims back in the pool, queued to be dealt first, and takes them off
+/// their holders' counts, in one statement. Owners are read from the rows as locked, never from an
+/// older snapshot; rows another transaction holds (a redemption racing the lapse) are skipped until
+/// the next claim.
+async fn return_lapsed(tx: &Transaction<'_>, book: &Book, now: Timestamp) -> Result<(), StoreError> {
     if book.policies.claim_ttl_seconds.is_none() {
-        return Ok(released);
+        return Ok(());
     }
     let sql = format!(
         "WITH lapsed AS (SELECT id, owner FROM codes WHERE book_id = $1 AND {} ORDER BY id FOR UPDATE SKIP LOCKED), \
          freed AS (UPDATE codes c SET status = 'available', owner = NULL, claimed_at = NULL, \
              claim_expires_at = NULL, lock_id = NULL, locked_until = NULL \
            FROM lapsed WHERE c.id = lapsed.id RETURNING c.id, lapsed.owner), \
-         queued AS (INSERT INTO returned_codes (book_id, code_id) SELECT $1, id FROM freed ON CONFLICT DO NOTHING) \
-         SELECT owner, count(*) FROM freed GROUP BY owner",
+         queued AS (INSERT INTO returned_codes (book_id, code_id) SELECT $1, id FROM freed ON CONFLICT DO NOTHING), \
+         lost AS (SELECT owner, count(*) AS n FROM freed GROUP BY owner) \
+         UPDATE user_books u SET held = u.held - lost.n FROM lost WHERE u.book_id = $1 AND u.user_id = lost.owner",
         lapsed_sql("", "$2")
     );
-    for row in all(tx, &sql, &[&book.id, &now.millis()]).await? {
-        released.insert(row.string(0)?, row.i64(1)?);
-    }
-    Ok(released)
+    super::exec(tx, &sql, &[&book.id, &now.millis()]).await?;
+    Ok(())
 }
 
-/// The counters of the batch's users and of holders who lost codes, their rows locked in user-id
-/// order (created when missing) in one statement.
+/// The counters of the batch's users that exist yet, their rows locked in user-id order. Missing
+/// rows are created by `write_counters`.
 async fn read_counters(
     tx: &Transaction<'_>,
     book_id: Uuid,
     users: &[&str],
-    released: &BTreeMap<String, i64>,
 ) -> Result<HashMap<String, Holdings>, StoreError> {
-    let mut ids: Vec<&str> = users
-        .iter()
-        .copied()
-        .chain(released.keys().map(String::as_str))
-        .collect();
+    let mut ids = users.to_vec();
     ids.sort_unstable();
     ids.dedup();
     let rows = all(
         tx,
-        "INSERT INTO user_books (book_id, user_id) SELECT $1, u FROM unnest($2::text[]) AS u ORDER BY u \
-         ON CONFLICT (book_id, user_id) DO UPDATE SET held = user_books.held \
-         RETURNING user_id, held, day, day_claims, redeemed",
+        "SELECT user_id, held, day, day_claims, redeemed FROM user_books \
+         WHERE book_id = $1 AND user_id = ANY($2) ORDER BY user_id FOR UPDATE",
         &[&book_id, &ids],
     )
     .await?;
@@ -209,39 +209,66 @@ async fn read_counters(
         .collect()
 }
 
-/// Reserves up to `wanted` free codes of the book: returned ones first, then from the cursor on,
-/// moving the cursor past them. The book's row lock keeps every other claim of it out meanwhile.
-async fn deal(tx: &Transaction<'_>, book: &Book, cursor: i64, wanted: usize) -> Result<Vec<i64>, StoreError> {
+/// Codes reserved for a batch, and where the book's cursor now stands.
+struct Dealt {
+    ids: Vec<i64>,
+    cursor: i64,
+    /// Fewer than asked: the book has nothing more to deal.
+    exhausted: bool,
+}
+
+/// Reserves up to `wanted` free codes of the book in one statement: returned ones first, then from
+/// the cursor on, moving the cursor past them. The book's row lock keeps every other claim of it
+/// out meanwhile; a reserved code that is not handed out must be queued again (`requeue`).
+async fn deal(tx: &Transaction<'_>, book_id: Uuid, cursor: i64, wanted: usize) -> Result<Dealt, StoreError> {
     if wanted == 0 {
-        return Ok(Vec::new());
+        return Ok(Dealt {
+            ids: Vec::new(),
+            cursor,
+            exhausted: false,
+        });
     }
     let rows = all(
         tx,
         "WITH popped AS (DELETE FROM returned_codes WHERE (book_id, code_id) IN \
-             (SELECT book_id, code_id FROM returned_codes WHERE book_id = $1 ORDER BY code_id LIMIT $2) \
-           RETURNING code_id) \
-         SELECT c.id FROM codes c JOIN popped ON c.id = popped.code_id WHERE c.status = 'available' ORDER BY c.id",
-        &[&book.id, &(wanted as i64)],
+             (SELECT book_id, code_id FROM returned_codes WHERE book_id = $1 ORDER BY code_id LIMIT $3::bigint) \
+           RETURNING code_id), \
+         returned AS (SELECT c.id FROM codes c JOIN popped ON c.id = popped.code_id \
+           WHERE c.status = 'available'), \
+         fresh AS (SELECT id FROM codes WHERE book_id = $1 AND id >= $2 AND status = 'available' \
+           ORDER BY id LIMIT greatest($3::bigint - (SELECT count(*) FROM returned), 0)), \
+         moved AS (UPDATE books SET deal_cursor = (SELECT max(id) + 1 FROM fresh) \
+           WHERE id = $1 AND EXISTS (SELECT 1 FROM fresh)) \
+         SELECT id, false FROM returned UNION ALL SELECT id, true FROM fresh ORDER BY 2, 1",
+        &[&book_id, &cursor, &(wanted as i64)],
     )
     .await?;
-    let mut dealt = rows.iter().map(|r| r.i64(0)).collect::<Result<Vec<_>, _>>()?;
-    let more = (wanted - dealt.len()) as i64;
-    if more > 0 {
-        let rows = all(
-            tx,
-            "WITH picked AS (SELECT id FROM codes WHERE book_id = $1 AND id >= $2 AND status = 'available' \
-                 ORDER BY id LIMIT $3), \
-             moved AS (UPDATE books SET deal_cursor = (SELECT max(id) + 1 FROM picked) \
-                 WHERE id = $1 AND EXISTS (SELECT 1 FROM picked)) \
-             SELECT id FROM picked ORDER BY id",
-            &[&book.id, &cursor, &more],
-        )
-        .await?;
-        for row in rows {
-            dealt.push(row.i64(0)?);
+    let mut dealt = Dealt {
+        ids: Vec::with_capacity(rows.len()),
+        cursor,
+        exhausted: rows.len() < wanted,
+    };
+    for row in rows {
+        let id = row.i64(0)?;
+        if row.try_get::<_, bool>(1)? {
+            dealt.cursor = dealt.cursor.max(id + 1);
         }
+        dealt.ids.push(id);
     }
     Ok(dealt)
+}
+
+/// Queues reserved codes that went to nobody, to be dealt first next time.
+async fn requeue(tx: &Transaction<'_>, book_id: Uuid, ids: &[i64]) -> Result<(), StoreError> {
+    if !ids.is_empty() {
+        super::exec(
+            tx,
+            "INSERT INTO returned_codes (book_id, code_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
+            &[&book_id, &ids],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Gives codes to their claimers in one statement; a code no longer free is left out of the answer.
@@ -274,8 +301,8 @@ async fn take(
     Ok(taken)
 }
 
-/// Writes the counters' changes in one guarded statement: a row that would pass a limit is not
-/// updated, and the batch fails rather than oversell.
+/// Writes the counters' changes in one guarded statement, creating missing rows: a row that would
+/// pass a limit is neither created nor updated, and the batch fails rather than oversell.
 async fn write_counters(
     tx: &Transaction<'_>,
     book: &Book,
@@ -283,10 +310,11 @@ async fn write_counters(
     after: &HashMap<String, Holdings>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let today = now.utc_day();
     let (mut users, mut held, mut claims) = (Vec::new(), Vec::new(), Vec::new());
     for (user, h) in after {
         let old = before.get(user).copied().unwrap_or_default();
-        let gained = h.claims_on(now.utc_day()) - old.claims_on(now.utc_day());
+        let gained = h.claims_on(today) - old.claims_on(today);
         if h.held != old.held || gained != 0 {
             users.push(user.as_str());
             held.push(h.held - old.held);
@@ -296,21 +324,24 @@ async fn write_counters(
     if users.is_empty() {
         return Ok(());
     }
-    let updated = super::exec(
+    let written = all(
         tx,
-        "UPDATE user_books u SET held = u.held + v.held, \
-           day_claims = CASE WHEN v.claims = 0 THEN u.day_claims \
-             WHEN u.day = $3 THEN u.day_claims + v.claims ELSE v.claims END, \
-           day = CASE WHEN v.claims = 0 THEN u.day ELSE $3 END \
+        "INSERT INTO user_books AS u (book_id, user_id, held, day, day_claims) \
+         SELECT $1, v.user_id, v.held, CASE WHEN v.claims = 0 THEN 0 ELSE $3::bigint END, v.claims \
          FROM unnest($2::text[], $6::bigint[], $7::bigint[]) AS v(user_id, held, claims) \
-         WHERE u.book_id = $1 AND u.user_id = v.user_id \
-           AND ($4::bigint IS NULL OR v.claims = 0 OR u.held + v.held <= $4) \
-           AND ($5::bigint IS NULL OR v.claims = 0 \
-             OR (CASE WHEN u.day = $3 THEN u.day_claims ELSE 0 END) + v.claims <= $5)",
+         WHERE ($4::bigint IS NULL OR v.held <= $4) AND ($5::bigint IS NULL OR v.claims <= $5) \
+         ON CONFLICT (book_id, user_id) DO UPDATE SET held = u.held + excluded.held, \
+           day_claims = CASE WHEN excluded.day_claims = 0 THEN u.day_claims \
+             WHEN u.day = $3 THEN u.day_claims + excluded.day_claims ELSE excluded.day_claims END, \
+           day = CASE WHEN excluded.day_claims = 0 THEN u.day ELSE $3 END \
+         WHERE ($4::bigint IS NULL OR excluded.day_claims = 0 OR u.held + excluded.held <= $4) \
+           AND ($5::bigint IS NULL OR excluded.day_claims = 0 \
+             OR (CASE WHEN u.day = $3 THEN u.day_claims ELSE 0 END) + excluded.day_claims <= $5) \
+         RETURNING user_id",
         &[
             &book.id,
             &users,
-            &now.utc_day(),
+            &today,
             &book.policies.max_codes_per_user,
             &book.policies.claims_per_user_per_day,
             &held,
@@ -318,7 +349,7 @@ async fn write_counters(
         ],
     )
     .await?;
-    if updated as usize != users.len() {
+    if written.len() != users.len() {
         return Err(StoreError::Conflict("per-user claim limits"));
     }
     Ok(())

@@ -26,7 +26,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_deal_cursor.sql")),
 ];
-const IDLE_READERS: usize = 8;
+/// Reader connections: reads beyond this many wait for one to come back rather than open more.
+const READERS: usize = 8;
 
 /// `sqlite://coupond.db` → `coupond.db`; `sqlite:///var/lib/coupond.db` → `/var/lib/coupond.db`.
 /// An in-memory database is refused: its reader connections would each see a database of their own.
@@ -47,6 +48,7 @@ struct Inner {
     // A std Mutex: it is only ever held on a blocking thread, never across an await.
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    reader_permits: tokio::sync::Semaphore,
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
@@ -97,6 +99,7 @@ impl SqliteStore {
                     path,
                     writer: Mutex::new(writer),
                     readers: Mutex::new(Vec::new()),
+                    reader_permits: tokio::sync::Semaphore::new(READERS),
                 }),
             })
         })
@@ -127,6 +130,12 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
+        let _permit = self
+            .inner
+            .reader_permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?;
         blocking(move || {
             let pooled = inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let mut conn = match pooled {
@@ -139,10 +148,7 @@ impl SqliteStore {
                 tx.finish()?;
                 out
             };
-            let mut idle = inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < IDLE_READERS {
-                idle.push(conn);
-            }
+            inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
             out
         })
         .await

@@ -59,8 +59,9 @@ impl Store for Counted {
         self.inner.claim(batch, now).await
     }
     async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
+        let stock = self.inner.stock(book_id, now).await;
         self.stock_checks.fetch_add(1, Ordering::SeqCst);
-        self.inner.stock(book_id, now).await
+        stock
     }
     async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {
         self.inner.lock(batch, now).await
@@ -130,7 +131,7 @@ fn count(answers: &[Result<Claimed, CouponError>]) -> (usize, usize) {
     (ok, out)
 }
 
-/// Waits until the engine has finished the stock checks it started.
+/// Waits until the engine's stock checks have finished (none completed for a while).
 async fn settle_checks(b: &Bench) {
     let mut seen = usize::MAX;
     while b.counted.stock_checks.load(Ordering::SeqCst) != seen {
