@@ -76,6 +76,9 @@ pub struct FlashSale {
     /// The servers' PostgreSQL pool size (COUPOND_DB_POOL_SIZE).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub pool_size: u16,
+    /// The servers' log filter (COUPOND_LOG), e.g. `coupon_store=debug` to see batch sizes.
+    #[arg(long, default_value = "warn")]
+    pub server_log: String,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -131,6 +134,7 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
         data_dir: db.data_dir(),
         pool_size: args.pool_size,
         strategy,
+        log: &args.server_log,
     };
     let mut phases = Vec::new();
 

@@ -40,6 +40,8 @@ pub struct Settings<'a> {
     pub data_dir: &'a Path,
     pub pool_size: u16,
     pub strategy: Strategy,
+    /// The servers' log filter (COUPOND_LOG).
+    pub log: &'a str,
 }
 
 /// A running `coupond serve`. Dropping it kills the process if it was not stopped.
@@ -68,7 +70,7 @@ impl Server {
             .env("COUPOND_DATA_DIR", settings.data_dir)
             .env("COUPOND_DB_POOL_SIZE", settings.pool_size.to_string())
             .env("COUPOND_CLAIM_STRATEGY", settings.strategy.as_env())
-            .env("COUPOND_LOG", "warn")
+            .env("COUPOND_LOG", settings.log)
             .stdin(Stdio::null())
             // The server logs to stdout, which belongs to the report (--json): send it to stderr.
             .stdout(Stdio::from(io::stderr()));

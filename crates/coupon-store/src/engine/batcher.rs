@@ -86,7 +86,14 @@ async fn settle<R: Clone, T>(run: &RunBatch<R, T>, batch: Vec<Job<R, T>>) {
     // Time only moves forward: the batch runs at the latest of its requests' clocks.
     let now = batch.iter().map(|j| j.now).max().expect("a batch is never empty");
     let reqs = batch.iter().map(|j| j.req.clone()).collect();
-    match run(reqs, now).await {
+    let started = std::time::Instant::now();
+    let outcome = run(reqs, now).await;
+    tracing::debug!(
+        size = batch.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "batch ran"
+    );
+    match outcome {
         Ok(answers) => {
             for (job, answer) in batch.into_iter().zip(answers) {
                 let _ = job.reply.send(Ok(answer));

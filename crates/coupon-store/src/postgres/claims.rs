@@ -119,8 +119,10 @@ async fn claim_in_book(
     if dealt.ids.len() < wanted && !dealt.exhausted {
         let more = deal(tx, book.id, dealt.cursor, wanted - dealt.ids.len()).await?;
         dealt.ids.extend(more.ids);
+        dealt.spare.extend(more.spare);
     }
-    let unused = dealt.ids.split_off(wanted.min(dealt.ids.len()));
+    let mut unused = dealt.ids.split_off(wanted.min(dealt.ids.len()));
+    unused.append(&mut dealt.spare);
     for ((i, _), answer) in any
         .iter()
         .zip(rules::hand_out(&book, &mut holdings, &any_users, dealt.ids, now))
@@ -191,8 +193,9 @@ async fn read_counters(
     ids.dedup();
     let rows = all(
         tx,
-        "SELECT user_id, held, day, day_claims, redeemed FROM user_books \
-         WHERE book_id = $1 AND user_id = ANY($2) ORDER BY user_id FOR UPDATE",
+        "SELECT u.user_id, u.held, u.day, u.day_claims, u.redeemed \
+         FROM unnest($2::text[]) AS v(user_id) JOIN user_books u ON u.book_id = $1 AND u.user_id = v.user_id \
+         ORDER BY u.user_id FOR UPDATE OF u",
         &[&book_id, &ids],
     )
     .await?;
@@ -212,6 +215,8 @@ async fn read_counters(
 /// Codes reserved for a batch, and where the book's cursor now stands.
 struct Dealt {
     ids: Vec<i64>,
+    /// Reserved beyond what was asked for: to be queued again.
+    spare: Vec<i64>,
     cursor: i64,
     /// Fewer than asked: the book has nothing more to deal.
     exhausted: bool,
@@ -219,11 +224,14 @@ struct Dealt {
 
 /// Reserves up to `wanted` free codes of the book in one statement: returned ones first, then from
 /// the cursor on, moving the cursor past them. The book's row lock keeps every other claim of it
-/// out meanwhile; a reserved code that is not handed out must be queued again (`requeue`).
+/// out meanwhile; a reserved code that is not handed out must be queued again (`requeue`), which is
+/// also where fresh codes go when returned ones covered the need. Every part is an index range
+/// scan with a plain `LIMIT`, so the plan does not depend on how many codes were claimed before.
 async fn deal(tx: &Transaction<'_>, book_id: Uuid, cursor: i64, wanted: usize) -> Result<Dealt, StoreError> {
     if wanted == 0 {
         return Ok(Dealt {
             ids: Vec::new(),
+            spare: Vec::new(),
             cursor,
             exhausted: false,
         });
@@ -231,20 +239,20 @@ async fn deal(tx: &Transaction<'_>, book_id: Uuid, cursor: i64, wanted: usize) -
     let rows = all(
         tx,
         "WITH popped AS (DELETE FROM returned_codes WHERE (book_id, code_id) IN \
-             (SELECT book_id, code_id FROM returned_codes WHERE book_id = $1 ORDER BY code_id LIMIT $3::bigint) \
+             (SELECT book_id, code_id FROM returned_codes WHERE book_id = $1 ORDER BY book_id, code_id LIMIT $3) \
            RETURNING code_id), \
-         returned AS (SELECT c.id FROM codes c JOIN popped ON c.id = popped.code_id \
-           WHERE c.status = 'available'), \
          fresh AS (SELECT id FROM codes WHERE book_id = $1 AND id >= $2 AND status = 'available' \
-           ORDER BY id LIMIT greatest($3::bigint - (SELECT count(*) FROM returned), 0)), \
+           ORDER BY book_id, id LIMIT $3), \
          moved AS (UPDATE books SET deal_cursor = (SELECT max(id) + 1 FROM fresh) \
            WHERE id = $1 AND EXISTS (SELECT 1 FROM fresh)) \
-         SELECT id, false FROM returned UNION ALL SELECT id, true FROM fresh ORDER BY 2, 1",
+         SELECT c.id, false FROM codes c JOIN popped ON c.id = popped.code_id WHERE c.status = 'available' \
+         UNION ALL SELECT id, true FROM fresh ORDER BY 2, 1",
         &[&book_id, &cursor, &(wanted as i64)],
     )
     .await?;
     let mut dealt = Dealt {
-        ids: Vec::with_capacity(rows.len()),
+        ids: Vec::with_capacity(wanted),
+        spare: Vec::new(),
         cursor,
         exhausted: rows.len() < wanted,
     };
@@ -253,7 +261,11 @@ async fn deal(tx: &Transaction<'_>, book_id: Uuid, cursor: i64, wanted: usize) -
         if row.try_get::<_, bool>(1)? {
             dealt.cursor = dealt.cursor.max(id + 1);
         }
-        dealt.ids.push(id);
+        if dealt.ids.len() < wanted {
+            dealt.ids.push(id);
+        } else {
+            dealt.spare.push(id);
+        }
     }
     Ok(dealt)
 }
