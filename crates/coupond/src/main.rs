@@ -102,7 +102,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening {}", config.redacted_database_url()))?;
     let store: DynStore = match config.claim_strategy {
-        ClaimStrategy::Batched => Arc::new(Engine::new(store)),
+        ClaimStrategy::Batched if config.database_url.starts_with("sqlite") => Arc::new(Engine::new(store)?),
+        // PostgreSQL: the engine's batches get a pool of their own, driven on the engine's thread.
+        ClaimStrategy::Batched => {
+            let (url, pool) = (config.database_url.clone(), config.db_pool_size.into());
+            Arc::new(Engine::with_writes(store, move || async move { coupon_store::connect(&url, pool).await }).await?)
+        }
         ClaimStrategy::Naive => store,
     };
     let listener = TcpListener::bind(config.listen)

@@ -48,7 +48,7 @@ impl App {
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
         // The server as `coupond serve` runs it: the claim engine in front of the backend.
         let state = AppState {
-            store: Arc::new(coupon_store::engine::Engine::new(db.store().await)),
+            store: Arc::new(coupon_store::engine::Engine::new(db.store().await).expect("engine starts")),
             clock: clock.clone(),
             secret: secret.clone(),
         };

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use coupon_core::{CouponError, Timestamp};
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{BatchResult, StoreError};
@@ -34,10 +35,11 @@ where
     R: Clone + Send + 'static,
     T: Send + 'static,
 {
-    /// Starts the worker; it stops when the batcher is dropped, or after `idle` without work.
-    pub fn start(max: usize, idle: Option<std::time::Duration>, run: RunBatch<R, T>) -> Self {
+    /// Starts the worker on `runtime`; it stops when the batcher is dropped, or after `idle`
+    /// without work.
+    pub fn start(runtime: &Handle, max: usize, idle: Option<std::time::Duration>, run: RunBatch<R, T>) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(work(queue, max, idle, run));
+        runtime.spawn(work(queue, max, idle, run));
         Batcher { jobs }
     }
 

@@ -14,6 +14,7 @@
 mod batcher;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError};
 use coupon_core::{Redemption, Timestamp};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::{
@@ -39,7 +42,11 @@ const BOOK_IDLE: Duration = Duration::from_secs(60);
 const RECHECK: Duration = Duration::from_millis(20);
 
 pub struct Engine {
+    /// Reads and book changes go straight here.
     store: DynStore,
+    /// Batches and stock checks run against this one, on the lane.
+    writes: DynStore,
+    lane: Lane,
     books: Mutex<HashMap<Uuid, Arc<BookLine>>>,
     locks: Batcher<LockRequest, Locked>,
     unlocks: Batcher<UnlockRequest, ()>,
@@ -91,15 +98,70 @@ macro_rules! runner {
     }};
 }
 
+/// The engine's own single-threaded runtime: a batch waits on several database round trips, and on
+/// the server's runtime each of them would queue behind the HTTP work of thousands of connections.
+/// It stops when the engine is dropped.
+struct Lane {
+    runtime: Handle,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Lane {
+    fn start() -> Result<Lane, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("coupond-engine".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                })
+            })
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        Ok(Lane {
+            runtime: handle,
+            _stop: stop,
+        })
+    }
+}
+
 impl Engine {
-    /// Starts the engine's workers (on the current tokio runtime) in front of `store`.
-    pub fn new(store: DynStore) -> Self {
+    /// Starts the engine in front of `store`, its batches running on a thread of their own.
+    pub fn new(store: DynStore) -> Result<Self, StoreError> {
+        let lane = Lane::start()?;
+        Ok(Engine::on_lane(lane, store.clone(), store))
+    }
+
+    /// Like `new`, with the store the batches use opened on the engine's thread by `open`, so that
+    /// its connections are driven there too (PostgreSQL: a pool of its own).
+    pub async fn with_writes<F, Fut>(store: DynStore, open: F) -> Result<Self, StoreError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<DynStore, StoreError>> + Send + 'static,
+    {
+        let lane = Lane::start()?;
+        let writes = lane
+            .runtime
+            .spawn(open())
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(Engine::on_lane(lane, store, writes))
+    }
+
+    fn on_lane(lane: Lane, store: DynStore, writes: DynStore) -> Self {
+        let rt = &lane.runtime;
         Engine {
-            locks: Batcher::start(MAX_CODE_OPS, None, runner!(store, lock)),
-            unlocks: Batcher::start(MAX_CODE_OPS, None, runner!(store, unlock)),
-            redeems: Batcher::start(MAX_CODE_OPS, None, runner!(store, redeem)),
+            locks: Batcher::start(rt, MAX_CODE_OPS, None, runner!(writes, lock)),
+            unlocks: Batcher::start(rt, MAX_CODE_OPS, None, runner!(writes, unlock)),
+            redeems: Batcher::start(rt, MAX_CODE_OPS, None, runner!(writes, redeem)),
             books: Mutex::new(HashMap::new()),
             store,
+            writes,
+            lane,
         }
     }
 
@@ -107,7 +169,12 @@ impl Engine {
         let mut books = self.books.lock().unwrap_or_else(PoisonError::into_inner);
         let line = books.entry(book_id).or_insert_with(|| {
             Arc::new(BookLine {
-                claims: Batcher::start(MAX_CLAIMS, Some(BOOK_IDLE), runner!(self.store, claim)),
+                claims: Batcher::start(
+                    &self.lane.runtime,
+                    MAX_CLAIMS,
+                    Some(BOOK_IDLE),
+                    runner!(self.writes, claim),
+                ),
                 sold_out: Mutex::new(None),
                 restocks: AtomicU64::new(0),
                 checking: AtomicBool::new(false),
@@ -136,7 +203,7 @@ impl Engine {
     async fn claim_one(&self, req: ClaimRequest, now: Timestamp) -> Answer<Claimed> {
         let ClaimTarget::Book(book_id) = req.target else {
             // Claims of a named code are rare (a code typed in); they run on their own.
-            return self.store.claim(vec![req], now).await.map(|mut a| a.remove(0));
+            return self.writes.claim(vec![req], now).await.map(|mut a| a.remove(0));
         };
         loop {
             let line = self.line(book_id);
@@ -165,9 +232,9 @@ impl Engine {
         if line.checking.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (store, line) = (self.store.clone(), line.clone());
+        let (store, line) = (self.writes.clone(), line.clone());
         let restocks = line.restocks.load(Ordering::Acquire);
-        tokio::spawn(async move {
+        self.lane.runtime.spawn(async move {
             let checked = Instant::now();
             match store.stock(book_id, now).await {
                 Ok(_) if line.restocks.load(Ordering::Acquire) != restocks => {}

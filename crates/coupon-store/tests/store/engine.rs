@@ -96,7 +96,7 @@ async fn counted(backend: Backend, fail_shared_batches: bool) -> Bench {
         stock_checks: AtomicUsize::new(0),
         fail_shared_batches,
     });
-    let store: DynStore = Arc::new(Engine::new(counted.clone()));
+    let store: DynStore = Arc::new(Engine::new(counted.clone()).expect("engine starts"));
     Bench {
         counted,
         cx: Ctx { store, _db: db },
@@ -205,8 +205,9 @@ pub async fn lapsed_claims_reopen_a_sold_out_book(backend: Backend) {
 /// sold-out book within a stock check.
 pub async fn another_instance_restocks_a_sold_out_book() {
     let db = TestDb::new(Backend::Postgres).await;
-    let first: DynStore = Arc::new(Engine::new(db.store().await));
-    let second: DynStore = Arc::new(Engine::new(coupon_store::connect(&db.url, 2).await.unwrap()));
+    let first: DynStore = Arc::new(Engine::new(db.store().await).expect("engine starts"));
+    let second: DynStore =
+        Arc::new(Engine::new(coupon_store::connect(&db.url, 2).await.unwrap()).expect("engine starts"));
     let cx = Ctx {
         store: first.clone(),
         _db: db,

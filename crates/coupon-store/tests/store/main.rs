@@ -116,7 +116,7 @@ async fn ctx(backend: Backend) -> Ctx {
 async fn engine(backend: Backend) -> Ctx {
     let db = TestDb::new(backend).await;
     Ctx {
-        store: std::sync::Arc::new(coupon_store::engine::Engine::new(db.store().await)),
+        store: std::sync::Arc::new(coupon_store::engine::Engine::new(db.store().await).expect("engine starts")),
         _db: db,
     }
 }
