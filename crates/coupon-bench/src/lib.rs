@@ -85,6 +85,9 @@ pub struct FlashSale {
     /// At the end, hold this many idle keep-alive connections and read the server's memory (0: skip).
     #[arg(long, default_value_t = 0)]
     pub idle_connections: usize,
+    /// Codes in a separate book created from a pattern on the default server, timed (0: skip).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub generate: u64,
 }
 
 pub async fn run(bench: Bench) -> anyhow::Result<()> {
@@ -155,6 +158,18 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
         usage(started, server.process().sample()),
     ));
     bar.finish_and_clear();
+
+    let generation = if args.generate > 0 {
+        progress::note(&format!("creating a book of {} pattern codes", args.generate));
+        let clock = Instant::now();
+        claim::create_book(&admin, "Generated", "GN", args.generate).await?;
+        Some(report::Generation {
+            codes: args.generate,
+            seconds: clock.elapsed().as_secs_f64(),
+        })
+    } else {
+        None
+    };
 
     progress::note("starting the baseline server (COUPOND_CLAIM_STRATEGY=naive)");
     let baseline = Server::start(&settings(Strategy::Naive)).await?;
@@ -314,6 +329,7 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
         naive_redeems_acknowledged: naive_redeems.answers(),
         errors,
         idle_connections: idle,
+        generation,
         passed: checks.iter().all(|c| c.passed),
         checks,
     })

@@ -21,14 +21,7 @@ pub async fn noop(target: &Arc<Target>, connections: usize, run_for: Duration, p
             let mut connection = Connection::new(target);
             let mut tally = Tally::new();
             while Instant::now() < deadline {
-                match connection.get("/healthz").await {
-                    Ok(answer) if answer.status == StatusCode::OK => tally.record(answer.latency),
-                    Ok(_) => tally.errors += 1,
-                    Err(_) => {
-                        tally.errors += 1;
-                        back_off().await;
-                    }
-                }
+                get_counted(&mut connection, "/healthz", &mut tally).await;
                 progress.inc(1);
             }
             tally
@@ -68,14 +61,7 @@ pub async fn read_mix(
                     )
                 };
                 list = !list;
-                match connection.get(&path).await {
-                    Ok(answer) if answer.status == StatusCode::OK => tally.record(answer.latency),
-                    Ok(_) => tally.errors += 1,
-                    Err(_) => {
-                        tally.errors += 1;
-                        back_off().await;
-                    }
-                }
+                get_counted(&mut connection, &path, &mut tally).await;
                 progress.inc(1);
             }
             tally
@@ -83,6 +69,18 @@ pub async fn read_mix(
     })
     .await;
     Tally::merge(tallies)
+}
+
+/// Sends one GET and counts its answer: a 200 is timed, anything else is an error.
+async fn get_counted(connection: &mut Connection, path: &str, tally: &mut Tally) {
+    match connection.get(path).await {
+        Ok(answer) if answer.status == StatusCode::OK => tally.record(answer.latency),
+        Ok(_) => tally.errors += 1,
+        Err(_) => {
+            tally.errors += 1;
+            back_off().await;
+        }
+    }
 }
 
 /// What many open, quiet keep-alive connections cost the server.

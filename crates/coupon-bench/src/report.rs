@@ -74,6 +74,13 @@ pub struct Ratios {
     pub redeem_vs_naive_redeem: Option<f64>,
 }
 
+/// `POST /coupons` with `total_codes` drawn from a pattern, timed by the client.
+#[derive(Debug, Clone, Serialize)]
+pub struct Generation {
+    pub codes: u64,
+    pub seconds: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub backend: &'static str,
@@ -91,6 +98,8 @@ pub struct Report {
     /// Every phase's errors, idle connections that failed included.
     pub errors: u64,
     pub idle_connections: Option<IdleConnections>,
+    /// Creating a book whose codes are drawn from a pattern and stored before the answer.
+    pub generation: Option<Generation>,
     pub checks: Vec<Check>,
     pub passed: bool,
 }
@@ -173,6 +182,15 @@ impl Report {
             self.naive_redeems_acknowledged,
             self.errors
         );
+        if let Some(g) = &self.generation {
+            let _ = writeln!(
+                out,
+                "generation: a book of {} pattern codes created in {:.2} s ({:.0} codes/s)",
+                g.codes,
+                g.seconds,
+                g.codes as f64 / g.seconds
+            );
+        }
         if let Some(idle) = &self.idle_connections {
             let per_connection =
                 idle.server_rss_bytes.saturating_sub(idle.server_rss_before_bytes) as f64 / idle.opened.max(1) as f64;

@@ -27,6 +27,8 @@ fn flash_sale(backend: &str, extra: &[&str]) -> Value {
             "1",
             "--read-secs",
             "1",
+            "--generate",
+            "2000",
         ])
         .arg("--json")
         .args(extra);
@@ -65,6 +67,7 @@ fn assert_sold_right(report: &Value) {
         report["naive_redeems_acknowledged"]
     );
     assert_eq!(report["errors"], 0);
+    assert_eq!(report["generation"]["codes"], 2000);
     let phases: Vec<&str> = report["phases"]
         .as_array()
         .unwrap()
