@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use coupon_core::{CouponError, Timestamp};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::{BatchResult, StoreError};
 
@@ -19,6 +19,18 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Runs a batch against the store: one transaction, one answer per request.
 pub type RunBatch<R, T> = Arc<dyn Fn(Vec<R>, Timestamp) -> BoxFuture<BatchResult<T>> + Send + Sync>;
+
+/// How a queue forms and runs its batches.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Requests per batch at most.
+    pub max: usize,
+    /// Batches running at once: each takes its own connection and transaction. A batch closes when
+    /// it is full or when a running one finishes.
+    pub in_flight: usize,
+    /// The worker stops after this long without work.
+    pub idle: Option<std::time::Duration>,
+}
 
 struct Job<R, T> {
     req: R,
@@ -35,11 +47,11 @@ where
     R: Clone + Send + 'static,
     T: Send + 'static,
 {
-    /// Starts the worker on `runtime`; it stops when the batcher is dropped, or after `idle`
-    /// without work.
-    pub fn start(runtime: &Handle, max: usize, idle: Option<std::time::Duration>, run: RunBatch<R, T>) -> Self {
+    /// Starts the worker on `runtime`, with at most `in_flight` batches running at once; it stops
+    /// when the batcher is dropped, or after `idle` without work.
+    pub fn start(runtime: &Handle, shape: Shape, run: RunBatch<R, T>) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
-        runtime.spawn(work(queue, max, idle, run));
+        runtime.spawn(work(queue, shape, run));
         Batcher { jobs }
     }
 
@@ -52,14 +64,14 @@ where
     }
 }
 
-async fn work<R: Clone, T>(
-    mut queue: mpsc::UnboundedReceiver<Job<R, T>>,
-    max: usize,
-    idle: Option<std::time::Duration>,
-    run: RunBatch<R, T>,
-) {
+async fn work<R, T>(mut queue: mpsc::UnboundedReceiver<Job<R, T>>, shape: Shape, run: RunBatch<R, T>)
+where
+    R: Clone + Send + 'static,
+    T: Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(shape.in_flight.max(1)));
     loop {
-        let first = match idle {
+        let first = match shape.idle {
             Some(idle) => match tokio::time::timeout(idle, queue.recv()).await {
                 Ok(job) => job,
                 // Idle: stop taking work. A job that raced in is still answered below.
@@ -71,14 +83,22 @@ async fn work<R: Clone, T>(
             None => queue.recv().await,
         };
         let Some(first) = first else { return };
+        // Wait for a free slot first: whatever queues meanwhile joins this batch.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let mut batch = vec![first];
-        while batch.len() < max {
+        while batch.len() < shape.max {
             match queue.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        settle(&run, batch).await;
+        let run = run.clone();
+        tokio::spawn(async move {
+            settle(&run, batch).await;
+            drop(slot);
+        });
     }
 }
 

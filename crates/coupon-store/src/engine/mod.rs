@@ -30,14 +30,23 @@ use crate::{
     AddedCodes, BatchResult, ClaimRequest, ClaimTarget, Claimed, CodeView, DynStore, LockRequest, Locked,
     RedeemRequest, SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
 };
-use batcher::{Answer, Batcher, RunBatch};
+use batcher::{Answer, Batcher, RunBatch, Shape};
 
-/// Claims per batch: past a few hundred, a bigger batch saves little and makes its callers wait.
-const MAX_CLAIMS: usize = 1000;
-/// Locks, unlocks or redemptions per batch; each one still reads and writes its own rows.
-const MAX_CODE_OPS: usize = 256;
-/// A book's worker stops after this long without claims (and starts again with the next one).
-const BOOK_IDLE: Duration = Duration::from_secs(60);
+/// A book's claims: one batch at a time, since every batch of a book queues on its row lock (two
+/// or four at once measured slower); past a few hundred, a bigger batch saves little. The worker
+/// stops after a minute without claims and starts again with the next one.
+const CLAIMS: Shape = Shape {
+    max: 1000,
+    in_flight: 1,
+    idle: Some(Duration::from_secs(60)),
+};
+/// Locks, unlocks or redemptions: each still reads and writes its own rows, so several batches
+/// run at once on their own connections (PostgreSQL then uses more than one backend).
+const CODE_OPS: Shape = Shape {
+    max: 256,
+    in_flight: 4,
+    idle: None,
+};
 /// How old a sold-out book's stock check may grow while claims on it are answered from memory.
 const RECHECK: Duration = Duration::from_millis(20);
 
@@ -155,9 +164,9 @@ impl Engine {
     fn on_lane(lane: Lane, store: DynStore, writes: DynStore) -> Self {
         let rt = &lane.runtime;
         Engine {
-            locks: Batcher::start(rt, MAX_CODE_OPS, None, runner!(writes, lock)),
-            unlocks: Batcher::start(rt, MAX_CODE_OPS, None, runner!(writes, unlock)),
-            redeems: Batcher::start(rt, MAX_CODE_OPS, None, runner!(writes, redeem)),
+            locks: Batcher::start(rt, CODE_OPS, runner!(writes, lock)),
+            unlocks: Batcher::start(rt, CODE_OPS, runner!(writes, unlock)),
+            redeems: Batcher::start(rt, CODE_OPS, runner!(writes, redeem)),
             books: Mutex::new(HashMap::new()),
             store,
             writes,
@@ -169,12 +178,7 @@ impl Engine {
         let mut books = self.books.lock().unwrap_or_else(PoisonError::into_inner);
         let line = books.entry(book_id).or_insert_with(|| {
             Arc::new(BookLine {
-                claims: Batcher::start(
-                    &self.lane.runtime,
-                    MAX_CLAIMS,
-                    Some(BOOK_IDLE),
-                    runner!(self.writes, claim),
-                ),
+                claims: Batcher::start(&self.lane.runtime, CLAIMS, runner!(self.writes, claim)),
                 sold_out: Mutex::new(None),
                 restocks: AtomicU64::new(0),
                 checking: AtomicBool::new(false),
