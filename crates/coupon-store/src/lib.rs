@@ -11,6 +11,7 @@
 //! The write operations take batches: a batch runs in one transaction and each request in it gets
 //! its own answer, so a caller may group many requests into one commit.
 
+mod claim_batch;
 pub mod engine;
 mod error;
 pub mod postgres;
@@ -242,31 +243,6 @@ fn settle<T>(outcome: Result<T, StoreError>) -> Result<Result<T, CouponError>, S
         Err(StoreError::Rejected(e)) => Ok(Err(e)),
         Err(e) => Err(e),
     }
-}
-
-/// A claim waiting for its book's turn in a batch.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Pending {
-    /// Its place in the batch.
-    pub index: usize,
-    /// For `assign/{code}`: the id of the named code's instance 0.
-    pub named: Option<i64>,
-}
-
-/// Groups a batch's claims by book, in book-id order (the order their rows are locked), given each
-/// request's book and named code (`None` when the named code does not exist, answered here).
-pub(crate) fn by_book(
-    targets: &[Option<(Uuid, Option<i64>)>],
-    answers: &mut [Option<Result<Claimed, CouponError>>],
-) -> std::collections::BTreeMap<Uuid, Vec<Pending>> {
-    let mut books: std::collections::BTreeMap<Uuid, Vec<Pending>> = Default::default();
-    for (index, target) in targets.iter().enumerate() {
-        match target {
-            Some((book, named)) => books.entry(*book).or_default().push(Pending { index, named: *named }),
-            None => answers[index] = Some(Err(CouponError::NotFound("code"))),
-        }
-    }
-    books
 }
 
 /// Drops duplicates within an upload, keeping first occurrences, and reports the repeats.

@@ -12,8 +12,9 @@ use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
 use super::{all, opt};
+use crate::claim_batch::{by_book, granted_per_user, Pending};
 use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS, CODE_COLUMNS};
-use crate::{by_book, ClaimRequest, ClaimTarget, Claimed, Pending, StoreError};
+use crate::{ClaimRequest, ClaimTarget, Claimed, StoreError};
 
 /// The book, whether it has a code to deal (past its cursor, returned, or lapsed), and the
 /// earliest claim expiry among its held codes.
@@ -91,9 +92,8 @@ async fn claim_in_book(
 
     // The counters and a code for every claim are read at once (pipelined on the connection); the
     // rules then decide how many of those codes go out, and the rest are queued again.
-    let (before, mut dealt) =
-        tokio::try_join!(read_counters(tx, book.id, &users), deal(tx, book.id, cursor, any.len()),)?;
-    let mut holdings = before.clone();
+    let (mut holdings, mut dealt) =
+        tokio::try_join!(read_counters(tx, book.id, &users), deal(tx, book.id, cursor, any.len()))?;
 
     // Named claims go first: a code they name is not dealt to anyone else in the batch.
     let mut answers: Vec<Option<Result<i64, CouponError>>> = vec![None; group.len()];
@@ -135,9 +135,10 @@ async fn claim_in_book(
         .iter()
         .filter_map(|(i, _)| answers[*i].as_ref().ok().map(|id| (*id, users[*i])))
         .collect();
+    let granted = granted_per_user(answers.iter().zip(&users).filter(|(a, _)| a.is_ok()).map(|(_, u)| *u));
     let (taken, (), ()) = tokio::try_join!(
         take(tx, &book, &dealt_to, now),
-        write_counters(tx, &book, &before, &holdings, now),
+        write_counters(tx, &book, &granted, now),
         requeue(tx, book.id, &unused),
     )?;
     if taken.len() != dealt_to.len() {
@@ -313,51 +314,35 @@ async fn take(
     Ok(taken)
 }
 
-/// Writes the counters' changes in one guarded statement, creating missing rows: a row that would
+/// Counts the granted claims in one guarded statement, creating missing rows: a row that would
 /// pass a limit is neither created nor updated, and the batch fails rather than oversell.
 async fn write_counters(
     tx: &Transaction<'_>,
     book: &Book,
-    before: &HashMap<String, Holdings>,
-    after: &HashMap<String, Holdings>,
+    granted: &[(&str, i64)],
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let today = now.utc_day();
-    let (mut users, mut held, mut claims) = (Vec::new(), Vec::new(), Vec::new());
-    for (user, h) in after {
-        let old = before.get(user).copied().unwrap_or_default();
-        let gained = h.claims_on(today) - old.claims_on(today);
-        if h.held != old.held || gained != 0 {
-            users.push(user.as_str());
-            held.push(h.held - old.held);
-            claims.push(gained);
-        }
-    }
-    if users.is_empty() {
+    if granted.is_empty() {
         return Ok(());
     }
+    let (users, counts): (Vec<&str>, Vec<i64>) = granted.iter().copied().unzip();
     let written = all(
         tx,
         "INSERT INTO user_books AS u (book_id, user_id, held, day, day_claims) \
-         SELECT $1, v.user_id, v.held, CASE WHEN v.claims = 0 THEN 0 ELSE $3::bigint END, v.claims \
-         FROM unnest($2::text[], $6::bigint[], $7::bigint[]) AS v(user_id, held, claims) \
-         WHERE ($4::bigint IS NULL OR v.held <= $4) AND ($5::bigint IS NULL OR v.claims <= $5) \
+         SELECT $1, v.user_id, v.n, $3::bigint, v.n FROM unnest($2::text[], $6::bigint[]) AS v(user_id, n) \
+         WHERE ($4::bigint IS NULL OR v.n <= $4) AND ($5::bigint IS NULL OR v.n <= $5) \
          ON CONFLICT (book_id, user_id) DO UPDATE SET held = u.held + excluded.held, \
-           day_claims = CASE WHEN excluded.day_claims = 0 THEN u.day_claims \
-             WHEN u.day = $3 THEN u.day_claims + excluded.day_claims ELSE excluded.day_claims END, \
-           day = CASE WHEN excluded.day_claims = 0 THEN u.day ELSE $3 END \
-         WHERE ($4::bigint IS NULL OR excluded.day_claims = 0 OR u.held + excluded.held <= $4) \
-           AND ($5::bigint IS NULL OR excluded.day_claims = 0 \
-             OR (CASE WHEN u.day = $3 THEN u.day_claims ELSE 0 END) + excluded.day_claims <= $5) \
+           day_claims = (CASE WHEN u.day = $3 THEN u.day_claims ELSE 0 END) + excluded.day_claims, day = $3 \
+         WHERE ($4::bigint IS NULL OR u.held + excluded.held <= $4) \
+           AND ($5::bigint IS NULL OR (CASE WHEN u.day = $3 THEN u.day_claims ELSE 0 END) + excluded.day_claims <= $5) \
          RETURNING user_id",
         &[
             &book.id,
             &users,
-            &today,
+            &now.utc_day(),
             &book.policies.max_codes_per_user,
             &book.policies.claims_per_user_per_day,
-            &held,
-            &claims,
+            &counts,
         ],
     )
     .await?;

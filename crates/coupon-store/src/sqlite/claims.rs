@@ -3,7 +3,7 @@
 //! rules in arrival order, codes dealt from the returned queue and then the book's cursor), with
 //! per-row statements, which cost little in-process. One commit covers the whole batch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use coupon_core::rules::{self, Holdings};
 use coupon_core::{Book, CodeInstance, CodeMode, CouponError, Timestamp};
@@ -11,8 +11,9 @@ use rusqlite::{params, Connection};
 use uuid::Uuid;
 
 use super::{collect, first};
+use crate::claim_batch::{by_book, granted_per_user, Pending};
 use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS, CODE_COLUMNS, HOLDINGS_COLUMNS};
-use crate::{by_book, ClaimRequest, ClaimTarget, Claimed, Pending, Stock, StoreError};
+use crate::{ClaimRequest, ClaimTarget, Claimed, Stock, StoreError};
 
 /// The book, whether it has a code to deal (past its cursor, returned, or lapsed), and the
 /// earliest claim expiry among its held codes.
@@ -81,15 +82,9 @@ fn claim_in_book(
     if let Err(e) = book.check_claimable(now) {
         return Ok(group.iter().map(|_| Err(e.clone())).collect());
     }
-    let released = return_lapsed(c, &book, now)?;
+    return_lapsed(c, &book, now)?;
     let users: Vec<&str> = group.iter().map(|r| batch[r.index].user_id.as_str()).collect();
-    let before = read_counters(c, book.id, &users, &released)?;
-    let mut holdings = before.clone();
-    for (holder, lost) in &released {
-        if let Some(h) = holdings.get_mut(holder) {
-            h.held -= lost;
-        }
-    }
+    let mut holdings = read_counters(c, book.id, &users)?;
 
     // A shared book holds one code text, so a named claim there takes any free instance. Named
     // claims go first, so that the codes they name are not dealt to others in the same batch.
@@ -124,22 +119,23 @@ fn claim_in_book(
             Ok(id) => Ok(take(c, &book, id, users[*i], now)?.ok_or(StoreError::Conflict("a dealt code was not free"))?),
         });
     }
-    write_counters(c, &book, &before, &holdings, now)?;
-    Ok(answers.into_iter().map(|a| a.expect("answered")).collect())
+    let answers: Vec<Result<Claimed, CouponError>> = answers.into_iter().map(|a| a.expect("answered")).collect();
+    let granted = granted_per_user(answers.iter().zip(&users).filter(|(a, _)| a.is_ok()).map(|(_, u)| *u));
+    write_counters(c, &book, &granted, now)?;
+    Ok(answers)
 }
 
-/// Puts the book's lapsed claims back in the pool, queued to be dealt first, and returns how many
-/// each holder lost.
-fn return_lapsed(c: &Connection, book: &Book, now: Timestamp) -> Result<BTreeMap<String, i64>, StoreError> {
-    let mut released = BTreeMap::new();
+/// Puts the book's lapsed claims back in the pool, queued to be dealt first, and takes them off
+/// their holders' counts.
+fn return_lapsed(c: &Connection, book: &Book, now: Timestamp) -> Result<(), StoreError> {
     if book.policies.claim_ttl_seconds.is_none() {
-        return Ok(released);
+        return Ok(());
     }
-    let mut owners = c.prepare_cached(&format!(
+    let mut lapsed = c.prepare_cached(&format!(
         "SELECT id, owner FROM codes WHERE book_id = ?1 AND {}",
         lapsed_sql("", "?2")
     ))?;
-    let freed = collect(&mut owners, params![book.id.to_string(), now.millis()], |r| {
+    let freed = collect(&mut lapsed, params![book.id.to_string(), now.millis()], |r| {
         Ok((r.i64(0)?, r.string(1)?))
     })?;
     let mut free = c.prepare_cached(
@@ -147,34 +143,27 @@ fn return_lapsed(c: &Connection, book: &Book, now: Timestamp) -> Result<BTreeMap
            claim_expires_at = NULL, lock_id = NULL, locked_until = NULL WHERE id = ?1",
     )?;
     let mut queue = c.prepare_cached("INSERT OR IGNORE INTO returned_codes (book_id, code_id) VALUES (?1, ?2)")?;
+    let mut charge = c.prepare_cached("UPDATE user_books SET held = held - 1 WHERE book_id = ?1 AND user_id = ?2")?;
     for (id, owner) in freed {
         free.execute([id])?;
         queue.execute(params![book.id.to_string(), id])?;
-        *released.entry(owner).or_insert(0) += 1;
+        charge.execute(params![book.id.to_string(), owner])?;
     }
-    Ok(released)
+    Ok(())
 }
 
-/// The counters of the batch's users and of holders who lost codes (rows created when missing).
-fn read_counters(
-    c: &Connection,
-    book_id: Uuid,
-    users: &[&str],
-    released: &BTreeMap<String, i64>,
-) -> Result<HashMap<String, Holdings>, StoreError> {
-    let mut create = c.prepare_cached("INSERT OR IGNORE INTO user_books (book_id, user_id) VALUES (?1, ?2)")?;
+/// The counters of the batch's users that exist yet; missing rows are created by `write_counters`.
+fn read_counters(c: &Connection, book_id: Uuid, users: &[&str]) -> Result<HashMap<String, Holdings>, StoreError> {
     let mut read = c.prepare_cached(&format!(
         "SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = ?1 AND user_id = ?2"
     ))?;
     let mut out = HashMap::new();
-    for user in users.iter().copied().chain(released.keys().map(String::as_str)) {
-        if out.contains_key(user) {
-            continue;
+    for user in users {
+        if !out.contains_key(*user) {
+            if let Some(h) = first(&mut read, params![book_id.to_string(), user], |r| rows::holdings(r))? {
+                out.insert(user.to_string(), h);
+            }
         }
-        create.execute(params![book_id.to_string(), user])?;
-        let h = first(&mut read, params![book_id.to_string(), user], |r| rows::holdings(r))?
-            .ok_or(StoreError::Conflict("user counters"))?;
-        out.insert(user.to_owned(), h);
     }
     Ok(out)
 }
@@ -234,40 +223,28 @@ fn take(c: &Connection, book: &Book, id: i64, user: &str, now: Timestamp) -> Res
     }))
 }
 
-/// Writes each changed user's counters with a guarded update: a row that would pass a limit is not
-/// updated, and the batch fails rather than oversell.
-fn write_counters(
-    c: &Connection,
-    book: &Book,
-    before: &HashMap<String, Holdings>,
-    after: &HashMap<String, Holdings>,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let today = now.utc_day();
+/// Counts the granted claims with a guarded upsert per user, creating missing rows: a row that
+/// would pass a limit is neither created nor updated, and the batch fails rather than oversell.
+fn write_counters(c: &Connection, book: &Book, granted: &[(&str, i64)], now: Timestamp) -> Result<(), StoreError> {
     let mut stmt = c.prepare_cached(
-        "UPDATE user_books SET held = held + ?3, \
-           day_claims = CASE WHEN ?4 = 0 THEN day_claims WHEN day = ?5 THEN day_claims + ?4 ELSE ?4 END, \
-           day = CASE WHEN ?4 = 0 THEN day ELSE ?5 END \
-         WHERE book_id = ?1 AND user_id = ?2 \
-           AND (?6 IS NULL OR ?4 = 0 OR held + ?3 <= ?6) \
-           AND (?7 IS NULL OR ?4 = 0 OR (CASE WHEN day = ?5 THEN day_claims ELSE 0 END) + ?4 <= ?7)",
+        "INSERT INTO user_books (book_id, user_id, held, day, day_claims) \
+         SELECT ?1, ?2, ?3, ?4, ?3 WHERE (?5 IS NULL OR ?3 <= ?5) AND (?6 IS NULL OR ?3 <= ?6) \
+         ON CONFLICT (book_id, user_id) DO UPDATE SET held = held + excluded.held, \
+           day_claims = (CASE WHEN day = excluded.day THEN day_claims ELSE 0 END) + excluded.day_claims, \
+           day = excluded.day \
+         WHERE (?5 IS NULL OR held + excluded.held <= ?5) \
+           AND (?6 IS NULL OR (CASE WHEN day = excluded.day THEN day_claims ELSE 0 END) + excluded.day_claims <= ?6)",
     )?;
-    for (user, h) in after {
-        let old = before.get(user).copied().unwrap_or_default();
-        let (held, claims) = (h.held - old.held, h.claims_on(today) - old.claims_on(today));
-        if held == 0 && claims == 0 {
-            continue;
-        }
-        let n = stmt.execute(params![
+    for (user, n) in granted {
+        let written = stmt.execute(params![
             book.id.to_string(),
             user,
-            held,
-            claims,
-            today,
+            n,
+            now.utc_day(),
             book.policies.max_codes_per_user,
             book.policies.claims_per_user_per_day,
         ])?;
-        if n != 1 {
+        if written != 1 {
             return Err(StoreError::Conflict("per-user claim limits"));
         }
     }
