@@ -164,3 +164,19 @@ pub(crate) fn lapsed_sql(t: &str, now: &str) -> String {
          AND {t}claim_expires_at <= {now} AND ({t}locked_until IS NULL OR {t}locked_until <= {now}))"
     )
 }
+
+/// The sold-out check in SQL, for both backends: the book, whether it has a code to deal (past its
+/// cursor, returned, or lapsed at `now`), and the earliest claim expiry among its held codes.
+/// `book` and `now` are the backend's placeholders.
+pub(crate) fn stock_sql(book: &str, now: &str) -> String {
+    format!(
+        "SELECT {BOOK_COLUMNS}, \
+           EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND status = 'available' AND id >= deal_cursor) \
+           OR EXISTS (SELECT 1 FROM returned_codes WHERE book_id = books.id) \
+           OR EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND {}), \
+           (SELECT min(claim_expires_at) FROM codes \
+             WHERE book_id = books.id AND status = 'active' AND claim_expires_at IS NOT NULL) \
+         FROM books WHERE id = {book}",
+        lapsed_sql("", now)
+    )
+}

@@ -16,21 +16,6 @@ use crate::claim_batch::{by_book, granted_per_user, Pending};
 use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS, CODE_COLUMNS};
 use crate::{ClaimRequest, ClaimTarget, Claimed, StoreError};
 
-/// The book, whether it has a code to deal (past its cursor, returned, or lapsed), and the
-/// earliest claim expiry among its held codes.
-pub(super) fn stock_sql() -> String {
-    format!(
-        "SELECT {BOOK_COLUMNS}, \
-           EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND status = 'available' AND id >= deal_cursor) \
-           OR EXISTS (SELECT 1 FROM returned_codes WHERE book_id = books.id) \
-           OR EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND {}), \
-           (SELECT min(claim_expires_at) FROM codes \
-             WHERE book_id = books.id AND status = 'active' AND claim_expires_at IS NOT NULL) \
-         FROM books WHERE id = $1",
-        lapsed_sql("", "$2")
-    )
-}
-
 /// Answers every request of the batch, in order; a store failure fails the whole batch.
 pub(super) async fn claim(
     tx: &Transaction<'_>,

@@ -211,16 +211,12 @@ impl Store for PgStore {
     }
 
     async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&claims::stock_sql()).await?;
-        let row = client
-            .query_opt(&stmt, &[&book_id, &now.millis()])
-            .await?
-            .ok_or(StoreError::not_found("coupon book"))?;
-        Ok((
-            rows::book(&row, 0)?,
-            Stock::from_row(row.try_get(25)?, row.try_get(26)?),
-        ))
+        read!(self, c => {
+            let row = opt(&c, &rows::stock_sql("$1", "$2"), &[&book_id, &now.millis()])
+                .await?
+                .ok_or(StoreError::not_found("coupon book"))?;
+            Ok((rows::book(&row, 0)?, Stock::from_row(row.try_get(25)?, row.opt_i64(26)?)))
+        })
     }
 
     async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {

@@ -15,20 +15,9 @@ use crate::claim_batch::{by_book, granted_per_user, Pending};
 use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS, CODE_COLUMNS, HOLDINGS_COLUMNS};
 use crate::{ClaimRequest, ClaimTarget, Claimed, Stock, StoreError};
 
-/// The book, whether it has a code to deal (past its cursor, returned, or lapsed), and the
-/// earliest claim expiry among its held codes.
+/// The book, and what a claim on it would find now (`rows::stock_sql`).
 pub(super) fn stock(c: &Connection, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
-    let sql = format!(
-        "SELECT {BOOK_COLUMNS}, \
-           EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND status = 'available' AND id >= deal_cursor) \
-           OR EXISTS (SELECT 1 FROM returned_codes WHERE book_id = books.id) \
-           OR EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND {}), \
-           (SELECT min(claim_expires_at) FROM codes \
-             WHERE book_id = books.id AND status = 'active' AND claim_expires_at IS NOT NULL) \
-         FROM books WHERE id = ?1",
-        lapsed_sql("", "?2")
-    );
-    let mut stmt = c.prepare_cached(&sql)?;
+    let mut stmt = c.prepare_cached(&rows::stock_sql("?1", "?2"))?;
     first(&mut stmt, params![book_id.to_string(), now.millis()], |r| {
         Ok((rows::book(r, 0)?, Stock::from_row(r.i64(25)? == 1, r.opt_i64(26)?)))
     })?
