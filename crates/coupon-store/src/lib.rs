@@ -218,7 +218,7 @@ pub type DynStore = Arc<dyn Store>;
 /// Opens (and migrates) the backend named by the URL: `postgres://…`/`postgresql://…`, or
 /// `sqlite://path` (`sqlite://coupond.db` is a file in the working directory).
 pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_postgres(url) {
         Ok(Arc::new(postgres::PgStore::connect(url, pool_size).await?))
     } else if let Some(path) = sqlite::path_from_url(url) {
         Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
@@ -227,6 +227,24 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError
             "the database URL must be postgres://…, postgresql://… or sqlite://<file path>".into(),
         ))
     }
+}
+
+/// Opens the backend behind the claim engine, as `coupond serve` runs by default. On PostgreSQL the
+/// engine's batches get a pool of their own, opened on the engine's thread; SQLite's one writer is
+/// shared.
+pub async fn connect_engine(url: &str, pool_size: usize) -> Result<DynStore, StoreError> {
+    let store = connect(url, pool_size).await?;
+    let engine = if is_postgres(url) {
+        let url = url.to_owned();
+        engine::Engine::with_writes(store, move || async move { connect(&url, pool_size).await }).await?
+    } else {
+        engine::Engine::new(store)?
+    };
+    Ok(Arc::new(engine))
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Applies the backend's migrations without starting anything else (`coupond migrate`).

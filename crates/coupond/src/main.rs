@@ -9,8 +9,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use coupon_core::{Clock, SystemClock};
 use coupon_server::{AppState, Claims};
-use coupon_store::engine::Engine;
-use coupon_store::DynStore;
 use tokio::net::TcpListener;
 
 use crate::config::{ClaimStrategy, Config, LogFormat, RoleArg};
@@ -98,18 +96,12 @@ fn init_tracing(format: LogFormat) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let secret = secret::load(&config)?;
-    let store = coupon_store::connect(&config.database_url, config.db_pool_size.into())
-        .await
-        .with_context(|| format!("opening {}", config.redacted_database_url()))?;
-    let store: DynStore = match config.claim_strategy {
-        ClaimStrategy::Batched if config.database_url.starts_with("sqlite") => Arc::new(Engine::new(store)?),
-        // PostgreSQL: the engine's batches get a pool of their own, driven on the engine's thread.
-        ClaimStrategy::Batched => {
-            let (url, pool) = (config.database_url.clone(), config.db_pool_size.into());
-            Arc::new(Engine::with_writes(store, move || async move { coupon_store::connect(&url, pool).await }).await?)
-        }
-        ClaimStrategy::Naive => store,
-    };
+    let (url, pool) = (config.database_url.as_str(), config.db_pool_size.into());
+    let store = match config.claim_strategy {
+        ClaimStrategy::Batched => coupon_store::connect_engine(url, pool).await,
+        ClaimStrategy::Naive => coupon_store::connect(url, pool).await,
+    }
+    .with_context(|| format!("opening {}", config.redacted_database_url()))?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

@@ -219,10 +219,8 @@ impl Engine {
             }
             match line.claims.submit(req.clone(), now).await {
                 Some(answer) => {
-                    match &answer {
-                        Ok(Err(CouponError::OutOfStock)) => self.check_stock(&line, book_id, now),
-                        Ok(Ok(_)) => line.set(None),
-                        _ => {}
+                    if let Ok(Err(CouponError::OutOfStock)) = &answer {
+                        self.check_stock(&line, book_id, now);
                     }
                     return answer;
                 }
