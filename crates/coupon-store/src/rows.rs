@@ -180,3 +180,52 @@ pub(crate) fn stock_sql(book: &str, now: &str) -> String {
         lapsed_sql("", now)
     )
 }
+
+/// A code as one user sees it, its book and that user's counters, in one statement: an instance
+/// the user owns (an active one first, the one under the given lock first among those, the latest
+/// claim first), else instance 0. Placeholders: the code, the user, the lock id.
+pub(crate) fn code_view_sql(code: &str, user: &str, lock: &str) -> String {
+    format!(
+        "SELECT {}, {}, u.held, u.day, u.day_claims, u.redeemed FROM codes c \
+           JOIN books b ON b.id = c.book_id \
+           LEFT JOIN user_books u ON u.book_id = c.book_id AND u.user_id = {user} \
+         WHERE c.code = {code} AND (c.owner = {user} OR c.instance = 0) \
+         ORDER BY coalesce(c.owner = {user}, false) DESC, c.status = 'active' DESC, \
+           coalesce(c.lock_id = {lock}, false) DESC, c.claimed_at DESC LIMIT 1",
+        qualified(CODE_COLUMNS, "c"),
+        qualified(BOOK_COLUMNS, "b"),
+    )
+}
+
+/// A row of `code_view_sql`.
+pub(crate) fn code_view(r: &impl Fields) -> Result<crate::CodeView, StoreError> {
+    let holdings = match r.opt_i64(36)? {
+        None => Holdings::default(),
+        Some(held) => Holdings {
+            held,
+            day: r.i64(37)?,
+            day_claims: r.i64(38)?,
+            redeemed: r.i64(39)?,
+        },
+    };
+    Ok(crate::CodeView {
+        code: code(r, 0)?,
+        book: book(r, 11)?,
+        holdings,
+    })
+}
+
+/// Every code a user has owned, with its book, newest claim first. Placeholder: the user.
+pub(crate) fn user_codes_sql(user: &str) -> String {
+    format!(
+        "SELECT {}, {} FROM codes c JOIN books b ON b.id = c.book_id \
+         WHERE c.owner = {user} ORDER BY c.claimed_at DESC, c.id DESC",
+        qualified(CODE_COLUMNS, "c"),
+        qualified(BOOK_COLUMNS, "b"),
+    )
+}
+
+/// A row of `user_codes_sql`.
+pub(crate) fn user_code(r: &impl Fields) -> Result<(CodeInstance, Book), StoreError> {
+    Ok((code(r, 0)?, book(r, 11)?))
+}

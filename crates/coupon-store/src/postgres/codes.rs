@@ -2,13 +2,15 @@
 //! (so a concurrent request waits and then sees the committed result), free codes are picked with
 //! `SKIP LOCKED`, and every write is a conditional update whose row count is checked.
 
+use std::sync::LazyLock;
+
 use coupon_core::rules::{self, Holdings};
 use coupon_core::{Book, CodeInstance, CodeText, Redemption, Timestamp};
 use deadpool_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
 
 use super::{all, books, exec, opt};
-use crate::rows::{self, lapsed_sql, Fields, BOOK_COLUMNS, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
+use crate::rows::{self, lapsed_sql, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
 use crate::{CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest};
 
 async fn load_book(tx: &impl GenericClient, id: Uuid) -> Result<Book, StoreError> {
@@ -189,53 +191,22 @@ pub(super) async fn redeem(
     Ok(redemption)
 }
 
-/// The code as `user` sees it, its book and the user's counters, in one statement: an instance
-/// they own (as `find_for_user` orders them), else instance 0.
+/// The code as `user` sees it, with its book and the user's counters (`rows::code_view_sql`).
 pub(super) async fn view(
     c: &impl GenericClient,
     code: &CodeText,
     user: &str,
     lock_id: Option<Uuid>,
 ) -> Result<CodeView, StoreError> {
-    let sql = format!(
-        "SELECT {}, {}, u.held, u.day, u.day_claims, u.redeemed FROM codes c \
-           JOIN books b ON b.id = c.book_id \
-           LEFT JOIN user_books u ON u.book_id = c.book_id AND u.user_id = $2 \
-         WHERE c.code = $1 AND (c.owner = $2 OR c.instance = 0) \
-         ORDER BY coalesce(c.owner = $2, false) DESC, c.status = 'active' DESC, \
-           coalesce(c.lock_id = $3, false) DESC, c.claimed_at DESC LIMIT 1",
-        rows::qualified(CODE_COLUMNS, "c"),
-        rows::qualified(BOOK_COLUMNS, "b"),
-    );
-    let row = opt(c, &sql, &[&code.as_str(), &user, &lock_id])
+    static SQL: LazyLock<String> = LazyLock::new(|| rows::code_view_sql("$1", "$2", "$3"));
+    let row = opt(c, &SQL, &[&code.as_str(), &user, &lock_id])
         .await?
         .ok_or(StoreError::not_found("code"))?;
-    let holdings = match row.opt_i64(36)? {
-        None => Holdings::default(),
-        Some(held) => Holdings {
-            held,
-            day: row.i64(37)?,
-            day_claims: row.i64(38)?,
-            redeemed: row.i64(39)?,
-        },
-    };
-    Ok(CodeView {
-        code: rows::code(&row, 0)?,
-        book: rows::book(&row, 11)?,
-        holdings,
-    })
+    rows::code_view(&row)
 }
 
-/// Every code the user has owned, with its book, in one indexed statement.
+/// Every code the user has owned, with its book (`rows::user_codes_sql`).
 pub(super) async fn of_user(c: &impl GenericClient, user: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
-    let sql = format!(
-        "SELECT {}, {} FROM codes c JOIN books b ON b.id = c.book_id \
-         WHERE c.owner = $1 ORDER BY c.claimed_at DESC, c.id DESC",
-        rows::qualified(CODE_COLUMNS, "c"),
-        rows::qualified(BOOK_COLUMNS, "b"),
-    );
-    let rows = all(c, &sql, &[&user]).await?;
-    rows.iter()
-        .map(|r| Ok((rows::code(r, 0)?, rows::book(r, 11)?)))
-        .collect()
+    static SQL: LazyLock<String> = LazyLock::new(|| rows::user_codes_sql("$1"));
+    all(c, &SQL, &[&user]).await?.iter().map(rows::user_code).collect()
 }

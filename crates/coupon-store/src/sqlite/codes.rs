@@ -1,6 +1,8 @@
 //! Claim, lock, unlock and redeem on SQLite. Each runs inside the store's single write
 //! transaction, so the state read before deciding cannot move before the guarded write.
 
+use std::sync::LazyLock;
+
 use coupon_core::rules::{self, Holdings};
 use coupon_core::{Book, CodeInstance, CodeText, Redemption, Timestamp};
 use rusqlite::{params, Connection};
@@ -170,27 +172,21 @@ pub(super) fn redeem(c: &Connection, req: &RedeemRequest, now: Timestamp) -> Res
     Ok(redemption)
 }
 
+/// The code as `user` sees it, with its book and the user's counters (`rows::code_view_sql`).
 pub(super) fn view(c: &Connection, code: &CodeText, user: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
-    let code = find_for_user(c, code, user, lock_id)?;
-    let book = load_book(c, code.book_id)?;
-    let holdings = holdings(c, book.id, user)?;
-    Ok(CodeView { book, code, holdings })
+    static SQL: LazyLock<String> = LazyLock::new(|| rows::code_view_sql("?1", "?2", "?3"));
+    let mut stmt = c.prepare_cached(&SQL)?;
+    first(
+        &mut stmt,
+        params![code.as_str(), user, lock_id.map(|l| l.to_string())],
+        |r| rows::code_view(r),
+    )?
+    .ok_or(StoreError::not_found("code"))
 }
 
+/// Every code the user has owned, with its book (`rows::user_codes_sql`).
 pub(super) fn of_user(c: &Connection, user: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {CODE_COLUMNS} FROM codes WHERE owner = ?1 ORDER BY claimed_at DESC, id DESC"
-    ))?;
-    let codes = collect(&mut stmt, [user], |r| rows::code(r, 0))?;
-    let mut books: std::collections::HashMap<Uuid, Book> = Default::default();
-    codes
-        .into_iter()
-        .map(|code| {
-            let book = match books.entry(code.book_id) {
-                std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(load_book(c, code.book_id)?).clone(),
-            };
-            Ok((code, book))
-        })
-        .collect()
+    static SQL: LazyLock<String> = LazyLock::new(|| rows::user_codes_sql("?1"));
+    let mut stmt = c.prepare_cached(&SQL)?;
+    collect(&mut stmt, [user], |r| rows::user_code(r))
 }
