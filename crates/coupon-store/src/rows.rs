@@ -181,19 +181,26 @@ pub(crate) fn stock_sql(book: &str, now: &str) -> String {
     )
 }
 
+/// The order in which a user's instances of one code are tried: an active one first, the one under
+/// the given lock (a placeholder) first among those, the latest claim first. `t` qualifies the
+/// columns, as in `lapsed_sql`.
+pub(crate) fn instance_order(t: &str, lock: &str) -> String {
+    format!("{t}status = 'active' DESC, coalesce({t}lock_id = {lock}, false) DESC, {t}claimed_at DESC")
+}
+
 /// A code as one user sees it, its book and that user's counters, in one statement: an instance
-/// the user owns (an active one first, the one under the given lock first among those, the latest
-/// claim first), else instance 0. Placeholders: the code, the user, the lock id.
+/// the user owns (in `instance_order`), else instance 0. Placeholders: the code, the user, the
+/// lock id.
 pub(crate) fn code_view_sql(code: &str, user: &str, lock: &str) -> String {
     format!(
         "SELECT {}, {}, u.held, u.day, u.day_claims, u.redeemed FROM codes c \
            JOIN books b ON b.id = c.book_id \
            LEFT JOIN user_books u ON u.book_id = c.book_id AND u.user_id = {user} \
          WHERE c.code = {code} AND (c.owner = {user} OR c.instance = 0) \
-         ORDER BY coalesce(c.owner = {user}, false) DESC, c.status = 'active' DESC, \
-           coalesce(c.lock_id = {lock}, false) DESC, c.claimed_at DESC LIMIT 1",
+         ORDER BY coalesce(c.owner = {user}, false) DESC, {} LIMIT 1",
         qualified(CODE_COLUMNS, "c"),
         qualified(BOOK_COLUMNS, "b"),
+        instance_order("c.", lock),
     )
 }
 

@@ -23,23 +23,21 @@ async fn instance_zero(tx: &impl GenericClient, code: &str) -> Result<CodeInstan
     rows::code(&row, 0)
 }
 
-/// The instance of `code` that `user` acts on, locked: one they own (an active one first, the one
-/// under `lock_id` first among those), else instance 0 (unlocked) so the caller can tell why it is
-/// not theirs.
+/// The instance of `code` that `user` acts on, locked: one they own (in `rows::instance_order`),
+/// else instance 0 (unlocked) so the caller can tell why it is not theirs.
 async fn find_for_user(
     tx: &impl GenericClient,
     code: &CodeText,
     user: &str,
     lock_id: Option<Uuid>,
-    for_update: bool,
 ) -> Result<CodeInstance, StoreError> {
-    let sql = format!(
-        "SELECT {CODE_COLUMNS} FROM codes WHERE code = $1 AND owner = $2 \
-         ORDER BY status = 'active' DESC, coalesce(lock_id = $3, false) DESC, claimed_at DESC \
-         LIMIT 1{}",
-        if for_update { " FOR UPDATE" } else { "" }
-    );
-    match opt(tx, &sql, &[&code.as_str(), &user, &lock_id]).await? {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {CODE_COLUMNS} FROM codes WHERE code = $1 AND owner = $2 ORDER BY {} LIMIT 1 FOR UPDATE",
+            rows::instance_order("", "$3")
+        )
+    });
+    match opt(tx, &SQL, &[&code.as_str(), &user, &lock_id]).await? {
         Some(row) => rows::code(&row, 0),
         None => instance_zero(tx, code.as_str()).await,
     }
@@ -61,7 +59,7 @@ async fn holdings_for_update(tx: &Transaction<'_>, book_id: Uuid, user: &str) ->
 }
 
 pub(super) async fn lock(tx: &Transaction<'_>, req: &LockRequest, now: Timestamp) -> Result<Locked, StoreError> {
-    let inst = find_for_user(tx, &req.code, &req.user_id, None, true).await?;
+    let inst = find_for_user(tx, &req.code, &req.user_id, None).await?;
     let book = load_book(tx, inst.book_id).await?;
     rules::check_lock(&book, &inst, &req.user_id, now)?;
     let lock_id = Uuid::now_v7();
@@ -89,7 +87,7 @@ pub(super) async fn lock(tx: &Transaction<'_>, req: &LockRequest, now: Timestamp
 }
 
 pub(super) async fn unlock(tx: &Transaction<'_>, req: &UnlockRequest, now: Timestamp) -> Result<(), StoreError> {
-    let inst = find_for_user(tx, &req.code, &req.user_id, req.lock_id, true).await?;
+    let inst = find_for_user(tx, &req.code, &req.user_id, req.lock_id).await?;
     let book = load_book(tx, inst.book_id).await?;
     rules::check_unlock(&book, &inst, &req.user_id, req.lock_id, now)?;
     let n = exec(
@@ -126,7 +124,7 @@ pub(super) async fn redeem(
 ) -> Result<Redemption, StoreError> {
     let user = req.user_id.as_str();
     // Locking the code first serializes repeats of one redemption: the second sees the first's record.
-    let inst = find_for_user(tx, &req.code, user, req.lock_id, true).await?;
+    let inst = find_for_user(tx, &req.code, user, req.lock_id).await?;
     if let Some(order_id) = &req.order_id {
         if let Some(prior) = prior_redemption(tx, &inst.code, user, order_id).await? {
             return Ok(prior);

@@ -16,18 +16,21 @@ fn load_book(c: &Connection, id: Uuid) -> Result<Book, StoreError> {
     books::load(c, id)?.ok_or(StoreError::not_found("coupon book"))
 }
 
-/// The instance of `code` that `user` acts on: one they own (an active one first, the one under
-/// `lock_id` first among those), else instance 0 so the caller can tell why it is not theirs.
+/// The instance of `code` that `user` acts on: one they own (in `rows::instance_order`), else
+/// instance 0 so the caller can tell why it is not theirs.
 fn find_for_user(
     c: &Connection,
     code: &CodeText,
     user: &str,
     lock_id: Option<Uuid>,
 ) -> Result<CodeInstance, StoreError> {
-    let mut owned = c.prepare_cached(&format!(
-        "SELECT {CODE_COLUMNS} FROM codes WHERE code = ?1 AND owner = ?2 \
-         ORDER BY status = 'active' DESC, coalesce(lock_id = ?3, 0) DESC, claimed_at DESC LIMIT 1"
-    ))?;
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {CODE_COLUMNS} FROM codes WHERE code = ?1 AND owner = ?2 ORDER BY {} LIMIT 1",
+            rows::instance_order("", "?3")
+        )
+    });
+    let mut owned = c.prepare_cached(&SQL)?;
     if let Some(found) = first(
         &mut owned,
         params![code.as_str(), user, lock_id.map(|l| l.to_string())],
