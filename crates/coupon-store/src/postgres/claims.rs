@@ -57,15 +57,12 @@ async fn claim_in_book(
 ) -> Result<Vec<Result<Claimed, CouponError>>, StoreError> {
     let sql = format!("SELECT {BOOK_COLUMNS}, deal_cursor FROM books WHERE id = $1 FOR UPDATE");
     let Some(row) = opt(tx, &sql, &[&book_id]).await? else {
-        return Ok(group
-            .iter()
-            .map(|_| Err(CouponError::NotFound("coupon book")))
-            .collect());
+        return Ok(vec![Err(CouponError::NotFound("coupon book")); group.len()]);
     };
     let book = rows::book(&row, 0)?;
     let cursor = row.i64(25)?;
     if let Err(e) = book.check_claimable(now) {
-        return Ok(group.iter().map(|_| Err(e.clone())).collect());
+        return Ok(vec![Err(e); group.len()]);
     }
     return_lapsed(tx, &book, now).await?;
     let users: Vec<&str> = group.iter().map(|r| batch[r.index].user_id.as_str()).collect();

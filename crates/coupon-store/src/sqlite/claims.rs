@@ -63,13 +63,10 @@ fn claim_in_book(
         Ok((rows::book(r, 0)?, r.i64(25)?))
     })?
     else {
-        return Ok(group
-            .iter()
-            .map(|_| Err(CouponError::NotFound("coupon book")))
-            .collect());
+        return Ok(vec![Err(CouponError::NotFound("coupon book")); group.len()]);
     };
     if let Err(e) = book.check_claimable(now) {
-        return Ok(group.iter().map(|_| Err(e.clone())).collect());
+        return Ok(vec![Err(e); group.len()]);
     }
     return_lapsed(c, &book, now)?;
     let users: Vec<&str> = group.iter().map(|r| batch[r.index].user_id.as_str()).collect();
