@@ -235,8 +235,8 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError
 pub async fn connect_engine(url: &str, pool_size: usize) -> Result<DynStore, StoreError> {
     let store = connect(url, pool_size).await?;
     let engine = if is_postgres(url) {
-        let url = url.to_owned();
-        engine::Engine::with_writes(store, move || async move { connect(&url, pool_size).await }).await?
+        // `connect` migrated the database; this pool only opens connections, on the engine's thread.
+        engine::Engine::with_writes(store, Arc::new(postgres::PgStore::pool(url, pool_size)?))?
     } else {
         engine::Engine::new(store)?
     };

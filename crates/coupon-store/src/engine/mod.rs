@@ -14,7 +14,6 @@
 mod batcher;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -141,29 +140,16 @@ impl Lane {
 impl Engine {
     /// Starts the engine in front of `store`, its batches running on a thread of their own.
     pub fn new(store: DynStore) -> Result<Self, StoreError> {
-        let lane = Lane::start()?;
-        Ok(Engine::on_lane(lane, store.clone(), store))
+        Engine::with_writes(store.clone(), store)
     }
 
-    /// Like `new`, with the store the batches use opened on the engine's thread by `open`, so that
-    /// its connections are driven there too (PostgreSQL: a pool of its own).
-    pub async fn with_writes<F, Fut>(store: DynStore, open: F) -> Result<Self, StoreError>
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<DynStore, StoreError>> + Send + 'static,
-    {
+    /// Like `new`, with the batches and stock checks going to `writes`. A PostgreSQL pool of its
+    /// own opens its connections from the engine's thread (a connection is driven where it was
+    /// opened), so their round trips never wait on the server's runtime.
+    pub fn with_writes(store: DynStore, writes: DynStore) -> Result<Self, StoreError> {
         let lane = Lane::start()?;
-        let writes = lane
-            .runtime
-            .spawn(open())
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))??;
-        Ok(Engine::on_lane(lane, store, writes))
-    }
-
-    fn on_lane(lane: Lane, store: DynStore, writes: DynStore) -> Self {
         let rt = &lane.runtime;
-        Engine {
+        Ok(Engine {
             locks: Batcher::start(rt, CODE_OPS, runner!(writes, lock)),
             unlocks: Batcher::start(rt, CODE_OPS, runner!(writes, unlock)),
             redeems: Batcher::start(rt, CODE_OPS, runner!(writes, redeem)),
@@ -171,7 +157,7 @@ impl Engine {
             store,
             writes,
             lane,
-        }
+        })
     }
 
     fn line(&self, book_id: Uuid) -> Arc<BookLine> {

@@ -111,6 +111,13 @@ macro_rules! batch {
 impl PgStore {
     /// Connects and applies the migrations (serialized across instances by an advisory lock).
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let store = PgStore::pool(url, pool_size)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A pool on a database that is already migrated; connections open when first used.
+    pub fn pool(url: &str, pool_size: usize) -> Result<Self, StoreError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
@@ -128,9 +135,7 @@ impl PgStore {
             .create_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
-        let store = PgStore { pool };
-        store.migrate().await?;
-        Ok(store)
+        Ok(PgStore { pool })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
