@@ -4,19 +4,25 @@
 //! Every invariant that money depends on is enforced by the database, not by the caller: a code has
 //! one owner column and moves out of `available` only through a conditional update; a book's supply
 //! is a counter with a CHECK against `total_codes`; per-user limits are conditional updates of a
-//! per-user row; redemptions are unique per (code, user, order). Each request runs in one
-//! transaction. The pure rules in `coupon_core::rules` decide *which* error a refused request gets,
-//! on state read under a row lock (PostgreSQL) or in a serialized write transaction (SQLite).
+//! per-user row; redemptions are unique per (code, user, order). The pure rules in
+//! `coupon_core::rules` decide *which* error a refused request gets, on state read under a row lock
+//! (PostgreSQL) or in a serialized write transaction (SQLite).
 //!
-//! The write operations take batches: a batch runs in one transaction and each request in it gets
-//! its own answer, so a caller may group many requests into one commit.
+//! Each operation's decision flow is one script (`script/`) written once for both backends; a
+//! backend (`postgres/`, `sqlite/`) supplies connections, transactions with their retry rules, and
+//! the SQL text of the named statements (`statements.rs`) in its dialect. The write operations take
+//! batches: a batch runs in one transaction and each request in it gets its own answer, so a caller
+//! (the claim engine, `engine/`) may group many requests into one commit.
 
-mod claim_batch;
+mod backend;
 pub mod engine;
 mod error;
 pub mod postgres;
 mod rows;
+mod script;
 pub mod sqlite;
+mod statements;
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -32,15 +38,10 @@ use coupon_core::{
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use store::SqlStore;
 
 /// Per-request answers of a batch: each request succeeds or is refused on its own.
 pub type BatchResult<T> = Result<Vec<Result<T, CouponError>>, StoreError>;
-
-/// Rounds in a row in which a pattern may draw nothing new before generation gives up. With the
-/// space at least 1000 times the draw, a round rarely loses more than a thousandth to collisions.
-const DRAW_ATTEMPTS: usize = 20;
-/// Codes drawn and inserted per round, so a large generation never holds them all in memory.
-const DRAW_CHUNK: u64 = 50_000;
 
 /// What an upload or generation added.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -125,18 +126,6 @@ pub enum Stock {
     SoldOut {
         next_lapse: Option<Timestamp>,
     },
-}
-
-impl Stock {
-    fn from_row(available: bool, next_lapse: Option<i64>) -> Self {
-        if available {
-            Stock::Available
-        } else {
-            Stock::SoldOut {
-                next_lapse: next_lapse.map(Timestamp::from_millis),
-            }
-        }
-    }
 }
 
 /// A code as one user sees it: the instance that user would lock or redeem.
@@ -235,8 +224,10 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError
 pub async fn connect_engine(url: &str, pool_size: usize) -> Result<DynStore, StoreError> {
     let store = connect(url, pool_size).await?;
     let engine = if is_postgres(url) {
-        // `connect` migrated the database; this pool only opens connections, on the engine's thread.
-        engine::Engine::with_writes(store, Arc::new(postgres::PgStore::pool(url, pool_size)?))?
+        // `connect` migrated the database; this pool only opens connections, on the engine's thread,
+        // and plans each batch's statements afresh.
+        let writes = postgres::PgStore::pool(url, pool_size, postgres::Plans::Fresh)?;
+        engine::Engine::with_writes(store, Arc::new(writes))?
     } else {
         engine::Engine::new(store)?
     };
@@ -250,29 +241,4 @@ fn is_postgres(url: &str) -> bool {
 /// Applies the backend's migrations without starting anything else (`coupond migrate`).
 pub async fn migrate(url: &str) -> Result<(), StoreError> {
     connect(url, 1).await.map(|_| ())
-}
-
-/// Splits one request's outcome into a refusal (answered to that request) or a store failure
-/// (which fails the whole batch). Requests decide before they write, so a refusal leaves nothing
-/// behind in the batch's transaction.
-fn settle<T>(outcome: Result<T, StoreError>) -> Result<Result<T, CouponError>, StoreError> {
-    match outcome {
-        Ok(v) => Ok(Ok(v)),
-        Err(StoreError::Rejected(e)) => Ok(Err(e)),
-        Err(e) => Err(e),
-    }
-}
-
-/// Drops duplicates within an upload, keeping first occurrences, and reports the repeats.
-fn dedup_codes(codes: Vec<String>) -> (Vec<String>, Vec<String>) {
-    let mut seen = std::collections::HashSet::with_capacity(codes.len());
-    let (mut unique, mut repeats) = (Vec::with_capacity(codes.len()), Vec::new());
-    for code in codes {
-        if seen.insert(code.clone()) {
-            unique.push(code);
-        } else {
-            repeats.push(code);
-        }
-    }
-    (unique, repeats)
 }

@@ -1,25 +1,23 @@
 //! The production backend: PostgreSQL through a deadpool of tokio-postgres connections with cached
-//! prepared statements. Transactions run at READ COMMITTED; the state a decision rests on is read
-//! with `FOR UPDATE`, free codes are picked with `FOR UPDATE SKIP LOCKED` so concurrent claims never
-//! queue behind one another, and every write is still a conditional update whose row count is
-//! checked. A transaction that hits a deadlock or serialization failure is run again.
+//! prepared statements. Transactions run at READ COMMITTED; the rows a decision rests on are read
+//! `FOR UPDATE` (claims of one book queue on the book's row by design: one batch per book writes
+//! at a time), and every write is still a conditional update whose row count is checked. A
+//! transaction that hits a deadlock or serialization failure is run again.
 
-mod books;
-mod claims;
-mod codes;
+pub(crate) mod sql;
 
-use async_trait::async_trait;
-use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, Redemption, Timestamp};
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use std::error::Error;
+
+use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
+use tokio_postgres::types::{IsNull, ToSql, Type};
+use tokio_postgres::{NoTls, Row, Statement};
 use uuid::Uuid;
 
-use crate::rows::{self, Fields};
-use crate::{
-    settle, AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage,
-    SearchQuery, Stock, Store, StoreError, UnlockRequest,
-};
+use crate::backend::{Arg, Backend, Fields, Script, Tx};
+use crate::statements::Q;
+use crate::store::SqlStore;
+use crate::StoreError;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
@@ -30,97 +28,45 @@ const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Runs of one transaction after a deadlock or serialization failure, before giving up.
 const ATTEMPTS: usize = 4;
 
-pub struct PgStore {
+/// How the pool's connections plan their prepared statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plans {
+    /// PostgreSQL's default: a statement may keep a generic plan. Right for one-row reads.
+    Cached,
+    /// Every execution is planned for its parameters and the tables' current size. A claim batch
+    /// can afford it, and a plan kept from when the tables were empty would cost it far more.
+    Fresh,
+}
+
+pub struct PgBackend {
     pool: Pool,
 }
 
-type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
-
-/// The first row of a cached statement, if any.
-pub(crate) async fn opt(tx: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Option<Row>, StoreError> {
-    let stmt = tx.prepare_cached(sql).await?;
-    Ok(tx.query_opt(&stmt, params).await?)
-}
-
-pub(crate) async fn all(tx: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
-    let stmt = tx.prepare_cached(sql).await?;
-    Ok(tx.query(&stmt, params).await?)
-}
-
-pub(crate) async fn exec(tx: &impl GenericClient, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
-    let stmt = tx.prepare_cached(sql).await?;
-    Ok(tx.execute(&stmt, params).await?)
-}
-
-fn retryable(e: &StoreError) -> bool {
-    use tokio_postgres::error::SqlState;
-    match e {
-        StoreError::Postgres(e) => matches!(
-            e.code(),
-            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
-        ),
-        _ => false,
-    }
-}
-
-/// Runs `$body` in one transaction bound to `$tx`, committing on `Ok` and rolling back on `Err`,
-/// and runs it again after a deadlock or serialization failure.
-macro_rules! in_tx {
-    ($store:expr, $tx:ident => $body:expr) => {{
-        let mut attempt = 1;
-        loop {
-            let mut client = $store.pool.get().await?;
-            let $tx = client.transaction().await?;
-            let outcome: Result<_, StoreError> = async { $body }.await;
-            let outcome = match outcome {
-                Ok(v) => $tx.commit().await.map(|_| v).map_err(StoreError::from),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Err(e) if retryable(&e) && attempt < ATTEMPTS => attempt += 1,
-                done => break done,
-            }
-        }
-    }};
-}
-
-/// Runs `$body` on a pooled connection outside any transaction: one round trip for a read that is
-/// one statement.
-macro_rules! read {
-    ($store:expr, $client:ident => $body:expr) => {{
-        let $client = $store.pool.get().await?;
-        let outcome: Result<_, StoreError> = async { $body }.await;
-        outcome
-    }};
-}
-
-/// Runs a batch's requests inside one transaction, all at once: their statements are pipelined on
-/// the connection instead of waiting a round trip each. Requests of one batch that touch the same
-/// rows cannot corrupt anything (every write is guarded); the loser's guard fails, the batch rolls
-/// back, and the engine runs its requests one by one.
-macro_rules! batch {
-    ($store:expr, $batch:expr, $op:path, $now:expr) => {
-        in_tx!($store, tx => {
-            let tx = &tx;
-            let outcomes = futures::future::join_all($batch.iter().map(|req| $op(tx, req, $now))).await;
-            outcomes.into_iter().map(settle).collect::<Result<Vec<_>, _>>()
-        })
-    };
-}
+pub type PgStore = SqlStore<PgBackend>;
 
 impl PgStore {
     /// Connects and applies the migrations (serialized across instances by an advisory lock).
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
-        let store = PgStore::pool(url, pool_size)?;
-        store.migrate().await?;
-        Ok(store)
+        let backend = PgBackend::pool(url, pool_size, Plans::Cached)?;
+        backend.migrate().await?;
+        Ok(SqlStore::new(backend))
     }
 
     /// A pool on a database that is already migrated; connections open when first used.
-    pub fn pool(url: &str, pool_size: usize) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url
+    pub fn pool(url: &str, pool_size: usize, plans: Plans) -> Result<Self, StoreError> {
+        Ok(SqlStore::new(PgBackend::pool(url, pool_size, plans)?))
+    }
+}
+
+impl PgBackend {
+    fn pool(url: &str, pool_size: usize, plans: Plans) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
+        if plans == Plans::Fresh {
+            let options = config.get_options().unwrap_or_default();
+            config.options(format!("{options} -c plan_cache_mode=force_custom_plan").trim());
+        }
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -135,118 +81,173 @@ impl PgStore {
             .create_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
-        Ok(PgStore { pool })
+        Ok(PgBackend { pool })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        in_tx!(self, tx => {
-            tx.batch_execute(
-                "SELECT pg_advisory_xact_lock(7269342); \
-                 CREATE TABLE IF NOT EXISTS coupond_migrations \
-                   (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-            )
-            .await?;
-            for (version, sql) in MIGRATIONS {
-                let applied = tx
-                    .query_opt("SELECT version FROM coupond_migrations WHERE version = $1", &[version])
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.batch_execute(
+            "SELECT pg_advisory_xact_lock(7269342); \
+             CREATE TABLE IF NOT EXISTS coupond_migrations \
+               (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await?;
+        for (version, sql) in MIGRATIONS {
+            let applied = tx
+                .query_opt("SELECT version FROM coupond_migrations WHERE version = $1", &[version])
+                .await?;
+            if applied.is_none() {
+                tx.batch_execute(sql).await?;
+                tx.execute("INSERT INTO coupond_migrations (version) VALUES ($1)", &[version])
                     .await?;
-                if applied.is_none() {
-                    tx.batch_execute(sql).await?;
-                    tx.execute("INSERT INTO coupond_migrations (version) VALUES ($1)", &[version]).await?;
-                }
             }
-            Ok(())
-        })
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 
-impl Fields for Row {
-    fn i64(&self, i: usize) -> Result<i64, StoreError> {
-        Ok(self.try_get(i)?)
-    }
-    fn opt_i64(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        Ok(self.try_get(i)?)
-    }
-    fn string(&self, i: usize) -> Result<String, StoreError> {
-        Ok(self.try_get(i)?)
-    }
-    fn opt_string(&self, i: usize) -> Result<Option<String>, StoreError> {
-        Ok(self.try_get(i)?)
-    }
-    fn uuid(&self, i: usize) -> Result<Uuid, StoreError> {
-        Ok(self.try_get(i)?)
-    }
-    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, StoreError> {
-        Ok(self.try_get(i)?)
+fn retryable(e: &StoreError) -> bool {
+    use tokio_postgres::error::SqlState;
+    match e {
+        StoreError::Postgres(e) => matches!(
+            e.code(),
+            Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+        ),
+        _ => false,
     }
 }
 
-#[async_trait]
-impl Store for PgStore {
-    async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
-        in_tx!(self, tx => books::create(&tx, &draft).await)
+impl Backend for PgBackend {
+    async fn write<S: Script>(&self, script: S) -> Result<S::Out, StoreError> {
+        let mut attempt = 1;
+        loop {
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            let outcome = match script.run(&PgTx::Tx(&tx)).await {
+                Ok(v) => tx.commit().await.map(|_| v).map_err(StoreError::from),
+                // Dropping the transaction rolls it back.
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Err(e) if retryable(&e) && attempt < ATTEMPTS => attempt += 1,
+                done => break done,
+            }
+        }
     }
 
-    async fn book(&self, id: Uuid) -> Result<Book, StoreError> {
-        read!(self, c => books::load(&c, id).await?.ok_or(StoreError::not_found("coupon book")))
+    /// Outside a transaction: a read of one statement is one round trip.
+    async fn read<S: Script>(&self, script: S) -> Result<S::Out, StoreError> {
+        let client = self.pool.get().await?;
+        script.run(&PgTx::Conn(&client)).await
     }
 
-    async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
-        in_tx!(self, tx => books::update(&tx, id, patch.clone(), now).await)
-    }
-
-    async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
-        in_tx!(self, tx => books::with_stats(&tx, id, now).await)
-    }
-
-    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-        in_tx!(self, tx => books::add_codes(&tx, book_id, codes.clone()).await)
-    }
-
-    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError> {
-        in_tx!(self, tx => books::generate_codes(&tx, book_id, pattern.clone(), count).await)
-    }
-
-    async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
-        read!(self, c => books::search(&c, &query, now).await)
-    }
-
-    async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
-        in_tx!(self, tx => claims::claim(&tx, &batch, now).await)
-    }
-
-    async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
-        read!(self, c => {
-            let row = opt(&c, &rows::stock_sql("$1", "$2"), &[&book_id, &now.millis()])
-                .await?
-                .ok_or(StoreError::not_found("coupon book"))?;
-            Ok((rows::book(&row, 0)?, Stock::from_row(row.try_get(25)?, row.opt_i64(26)?)))
-        })
-    }
-
-    async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {
-        batch!(self, batch, codes::lock, now)
-    }
-
-    async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()> {
-        batch!(self, batch, codes::unlock, now)
-    }
-
-    async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption> {
-        batch!(self, batch, codes::redeem, now)
-    }
-
-    async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
-        read!(self, c => codes::view(&c, code, user_id, lock_id).await)
-    }
-
-    async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
-        read!(self, c => codes::of_user(&c, user_id).await)
+    async fn analyze_codes(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client.batch_execute("ANALYZE codes").await?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
         client.simple_query("SELECT 1").await?;
         Ok(())
+    }
+}
+
+/// A transaction, or a pooled connection for reads.
+pub(crate) enum PgTx<'a> {
+    Tx(&'a Transaction<'a>),
+    Conn(&'a Object),
+}
+
+impl PgTx<'_> {
+    async fn statement(&self, q: Q) -> Result<Statement, StoreError> {
+        Ok(match self {
+            PgTx::Tx(tx) => tx.prepare_cached(sql::sql(q)).await?,
+            PgTx::Conn(c) => c.prepare_cached(sql::sql(q)).await?,
+        })
+    }
+}
+
+fn params<'a>(args: &'a [Arg<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+}
+
+impl Tx for PgTx<'_> {
+    type Row = Row;
+
+    async fn query(&self, q: Q, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
+        let (stmt, params) = (self.statement(q).await?, params(args));
+        Ok(match self {
+            PgTx::Tx(tx) => tx.query(&stmt, &params).await?,
+            PgTx::Conn(c) => c.query(&stmt, &params).await?,
+        })
+    }
+
+    async fn exec(&self, q: Q, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        let (stmt, params) = (self.statement(q).await?, params(args));
+        Ok(match self {
+            PgTx::Tx(tx) => tx.execute(&stmt, &params).await?,
+            PgTx::Conn(c) => c.execute(&stmt, &params).await?,
+        })
+    }
+
+    fn text_query(words: &[String]) -> String {
+        words.join(" ")
+    }
+}
+
+impl ToSql for Arg<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match self {
+            Arg::I64(v) => v.to_sql(ty, out),
+            Arg::Str(v) => v.to_sql(ty, out),
+            Arg::Uuid(v) => v.to_sql(ty, out),
+            Arg::I64s(v) => v.to_sql(ty, out),
+            Arg::Strs(v) => v.to_sql(ty, out),
+            Arg::Strings(v) => v.to_sql(ty, out),
+        }
+    }
+
+    /// Each variant's own type is checked in `to_sql_checked`.
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn to_sql_checked(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match self {
+            Arg::I64(v) => v.to_sql_checked(ty, out),
+            Arg::Str(v) => v.to_sql_checked(ty, out),
+            Arg::Uuid(v) => v.to_sql_checked(ty, out),
+            Arg::I64s(v) => v.to_sql_checked(ty, out),
+            Arg::Strs(v) => v.to_sql_checked(ty, out),
+            Arg::Strings(v) => v.to_sql_checked(ty, out),
+        }
+    }
+}
+
+impl Fields for Row {
+    fn i64(&self, col: &str) -> Result<i64, StoreError> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_i64(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.try_get(col)?)
+    }
+    fn string(&self, col: &str) -> Result<String, StoreError> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_string(&self, col: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(col)?)
+    }
+    fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError> {
+        Ok(self.try_get(col)?)
+    }
+    fn bool(&self, col: &str) -> Result<bool, StoreError> {
+        Ok(self.try_get(col)?)
     }
 }

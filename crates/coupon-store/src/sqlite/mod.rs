@@ -1,26 +1,25 @@
 //! The embedded backend: one SQLite file in WAL mode. SQLite runs one writer at a time, so every
 //! write goes through a single connection in an `IMMEDIATE` transaction (no busy-retry storms);
 //! reads use a small pool of their own connections and never wait for writers. rusqlite is
-//! blocking, so all of it runs on tokio's blocking threads.
+//! blocking, so a script runs whole on one of tokio's blocking threads, holding its connection.
 
-mod books;
-mod claims;
-mod codes;
+pub(crate) mod sql;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 
-use async_trait::async_trait;
-use coupon_core::book::BookDraft;
-use coupon_core::{Book, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, Redemption, Timestamp};
+use rusqlite::types::{Null, ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::rows::Fields;
-use crate::{
-    settle, AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage,
-    SearchQuery, Stock, Store, StoreError, UnlockRequest,
-};
+use crate::backend::{Arg, Backend, Fields, Script, Tx};
+use crate::statements::Q;
+use crate::store::SqlStore;
+use crate::StoreError;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
@@ -38,17 +37,81 @@ pub fn path_from_url(url: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-#[derive(Clone)]
-pub struct SqliteStore {
-    inner: Arc<Inner>,
+pub type SqliteStore = SqlStore<SqliteBackend>;
+
+impl SqliteStore {
+    /// Opens the file (creating it if needed) and applies the migrations.
+    pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
+        blocking(move || {
+            let mut writer = open_writer(&path)?;
+            migrate(&mut writer)?;
+            Ok(SqlStore::new(SqliteBackend {
+                writer: Arc::new(Connections::new(path.clone(), Role::Writer, Some(writer))),
+                readers: Arc::new(Connections::new(path, Role::Reader, None)),
+            }))
+        })
+        .await
+    }
 }
 
-struct Inner {
+pub struct SqliteBackend {
+    writer: Arc<Connections>,
+    readers: Arc<Connections>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    Reader,
+}
+
+/// Idle connections of one role, and permits for as many as may be in use. A caller waits for a
+/// permit before it takes a blocking thread, so waiting never ties up threads.
+struct Connections {
     path: PathBuf,
-    // A std Mutex: it is only ever held on a blocking thread, never across an await.
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
-    reader_permits: tokio::sync::Semaphore,
+    role: Role,
+    // A std Mutex: it is only held to push or pop, never across an await.
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+impl Connections {
+    fn new(path: PathBuf, role: Role, first: Option<Connection>) -> Self {
+        let permits = match role {
+            Role::Writer => 1,
+            Role::Reader => READERS,
+        };
+        Connections {
+            path,
+            role,
+            idle: Mutex::new(first.into_iter().collect()),
+            permits: Semaphore::new(permits),
+        }
+    }
+
+    /// Runs the script on one of these connections, in one transaction that commits on `Ok`.
+    async fn run<S: Script>(self: &Arc<Self>, script: S) -> Result<S::Out, StoreError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        let pool = self.clone();
+        blocking(move || {
+            let pooled = pool.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None if pool.role == Role::Writer => open_writer(&pool.path)?,
+                None => open_connection(&pool.path)?,
+            };
+            let tx = SqliteTx { conn: Mutex::new(conn) };
+            let out = tx.transaction(pool.role, &script);
+            let conn = tx.conn.into_inner().unwrap_or_else(PoisonError::into_inner);
+            pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+            out
+        })
+        .await
+    }
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
@@ -58,6 +121,13 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
          PRAGMA busy_timeout = 5000;",
     )?;
+    Ok(conn)
+}
+
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = open_connection(path)?;
+    // The writer walks the code index for every insert and claim: keep it in memory.
+    conn.execute_batch("PRAGMA cache_size = -65536")?;
     Ok(conn)
 }
 
@@ -86,75 +156,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl SqliteStore {
-    /// Opens the file (creating it if needed) and applies the migrations.
-    pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
-        blocking(move || {
-            let mut writer = open_connection(&path)?;
-            // The writer walks the code index for every insert and claim: keep it in memory.
-            writer.execute_batch("PRAGMA cache_size = -65536")?;
-            migrate(&mut writer)?;
-            Ok(SqliteStore {
-                inner: Arc::new(Inner {
-                    path,
-                    writer: Mutex::new(writer),
-                    readers: Mutex::new(Vec::new()),
-                    reader_permits: tokio::sync::Semaphore::new(READERS),
-                }),
-            })
-        })
-        .await
-    }
-
-    /// Runs `f` in one write transaction; an error rolls it back.
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        blocking(move || {
-            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
-    }
-
-    /// Runs `f` on a reader connection, in one read transaction so it sees one snapshot.
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        let _permit = self
-            .inner
-            .reader_permits
-            .acquire()
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?;
-        blocking(move || {
-            let pooled = inner.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                None => open_connection(&inner.path)?,
-            };
-            let out = {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-                let out = f(&tx);
-                tx.finish()?;
-                out
-            };
-            inner.readers.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
-            out
-        })
-        .await
-    }
-}
-
 async fn blocking<T, F>(f: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
@@ -165,126 +166,218 @@ where
         .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
-impl Fields for rusqlite::Row<'_> {
-    fn i64(&self, i: usize) -> Result<i64, StoreError> {
-        Ok(self.get(i)?)
+impl Backend for SqliteBackend {
+    fn write<S: Script>(&self, script: S) -> impl Future<Output = Result<S::Out, StoreError>> + Send {
+        self.writer.run(script)
     }
-    fn opt_i64(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        Ok(self.get(i)?)
+
+    fn read<S: Script>(&self, script: S) -> impl Future<Output = Result<S::Out, StoreError>> + Send {
+        self.readers.run(script)
     }
-    fn string(&self, i: usize) -> Result<String, StoreError> {
-        Ok(self.get(i)?)
+
+    /// SQLite's planner picks the indexes without statistics: nothing to refresh.
+    fn analyze_codes(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
     }
-    fn opt_string(&self, i: usize) -> Result<Option<String>, StoreError> {
-        Ok(self.get(i)?)
+
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let readers = self.readers.clone();
+        async move { readers.run(Ping).await }
     }
-    fn uuid(&self, i: usize) -> Result<Uuid, StoreError> {
-        let s: String = self.get(i)?;
-        Uuid::parse_str(&s).map_err(|_| StoreError::Corrupt(format!("uuid {s:?}")))
+}
+
+struct Ping;
+
+impl Script for Ping {
+    type Out = ();
+
+    fn run<T: Tx>(&self, _: &T) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
     }
-    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, StoreError> {
-        match self.get::<_, Option<String>>(i)? {
-            None => Ok(None),
-            Some(s) => Uuid::parse_str(&s)
-                .map(Some)
-                .map_err(|_| StoreError::Corrupt(format!("uuid {s:?}"))),
+}
+
+/// A connection inside a transaction. Each statement runs when the script issues it, so the
+/// script's futures are complete by the time they are polled.
+pub(crate) struct SqliteTx {
+    // Locked per statement, by the one thread running the script: a Mutex only makes it `Sync`.
+    conn: Mutex<Connection>,
+}
+
+impl SqliteTx {
+    fn transaction<S: Script>(&self, role: Role, script: &S) -> Result<S::Out, StoreError> {
+        let begin = match role {
+            Role::Writer => "BEGIN IMMEDIATE",
+            // One snapshot for a read of several statements.
+            Role::Reader => "BEGIN DEFERRED",
+        };
+        self.batch(begin)?;
+        match run_ready(script.run(self)) {
+            Ok(out) if role == Role::Writer => match self.batch("COMMIT") {
+                Ok(()) => Ok(out),
+                Err(e) => {
+                    let _ = self.batch("ROLLBACK");
+                    Err(e)
+                }
+            },
+            outcome => {
+                self.batch("ROLLBACK")?;
+                outcome
+            }
+        }
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(conn.execute_batch(sql)?)
+    }
+
+    fn query_now(&self, q: Q, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn.prepare_cached(sql::sql(q))?;
+        let names: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let values = (0..names.len())
+                .map(|i| row.get::<_, Value>(i))
+                .collect::<Result<_, _>>()?;
+            out.push(SqliteRow {
+                names: names.clone(),
+                values,
+            });
+        }
+        Ok(out)
+    }
+
+    fn exec_now(&self, q: Q, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn.prepare_cached(sql::sql(q))?;
+        Ok(stmt.execute(rusqlite::params_from_iter(args.iter()))? as u64)
+    }
+}
+
+/// Drives a script whose every statement has already run to its end. Futures that yield to be
+/// fair (`join_all` over many) are polled again; one that truly waits is a bug, reported as such.
+fn run_ready<T>(script: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    let mut script = pin!(script);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1_000 {
+        if let Poll::Ready(out) = script.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+    Err(StoreError::Task(
+        "a SQLite script waited on something other than its statements".into(),
+    ))
+}
+
+impl Tx for SqliteTx {
+    type Row = SqliteRow;
+
+    fn query(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<SqliteRow>, StoreError>> + Send {
+        std::future::ready(self.query_now(q, args))
+    }
+
+    fn exec(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        std::future::ready(self.exec_now(q, args))
+    }
+
+    fn text_query(words: &[String]) -> String {
+        // Each word quoted: FTS5 reads it as a plain term, never as query syntax.
+        words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ")
+    }
+}
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        let json = |v: Result<String, serde_json::Error>| {
+            v.map(|s| ToSqlOutput::Owned(Value::Text(s)))
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+        };
+        match *self {
+            Arg::I64(Some(v)) => Ok(ToSqlOutput::from(v)),
+            Arg::Str(Some(v)) => Ok(ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes()))),
+            Arg::Uuid(Some(v)) => Ok(ToSqlOutput::from(v.to_string())),
+            Arg::I64(None) | Arg::Str(None) | Arg::Uuid(None) => Ok(ToSqlOutput::from(Null)),
+            Arg::I64s(v) => json(serde_json::to_string(v)),
+            Arg::Strs(v) => json(serde_json::to_string(v)),
+            Arg::Strings(v) => json(serde_json::to_string(v)),
         }
     }
 }
 
-/// Collects the rows of a query through a fallible mapping.
-pub(crate) fn collect<T>(
-    stmt: &mut rusqlite::Statement<'_>,
-    params: impl rusqlite::Params,
-    map: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(map(row)?);
-    }
-    Ok(out)
+/// A row read out of its statement, so it can outlive it.
+pub(crate) struct SqliteRow {
+    names: Arc<[String]>,
+    values: Vec<Value>,
 }
 
-/// The first row of a query, if any.
-pub(crate) fn first<T>(
-    stmt: &mut rusqlite::Statement<'_>,
-    params: impl rusqlite::Params,
-    map: impl Fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
-) -> Result<Option<T>, StoreError> {
-    let mut rows = stmt.query(params)?;
-    rows.next()?.map(map).transpose()
+impl SqliteRow {
+    fn value(&self, col: &str) -> Result<&Value, StoreError> {
+        self.names
+            .iter()
+            .position(|n| n == col)
+            .map(|i| &self.values[i])
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {col}")))
+    }
+
+    fn opt<T>(&self, col: &str, read: impl Fn(&Value) -> Option<T>) -> Result<Option<T>, StoreError> {
+        match self.value(col)? {
+            Value::Null => Ok(None),
+            v => read(v)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt(format!("column {col}: {v:?}"))),
+        }
+    }
+
+    fn req<T>(&self, col: &str, read: impl Fn(&Value) -> Option<T>) -> Result<T, StoreError> {
+        self.opt(col, read)?
+            .ok_or_else(|| StoreError::Corrupt(format!("column {col} is null")))
+    }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
-        self.write(move |tx| books::create(tx, draft)).await
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Integer(i) => Some(*i),
+        _ => None,
     }
+}
 
-    async fn book(&self, id: Uuid) -> Result<Book, StoreError> {
-        self.read(move |c| books::load(c, id)?.ok_or(StoreError::not_found("coupon book")))
-            .await
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Text(s) => Some(s.clone()),
+        _ => None,
     }
+}
 
-    async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
-        self.write(move |tx| books::update(tx, id, patch, now)).await
+fn uuid(v: &Value) -> Option<Uuid> {
+    match v {
+        Value::Text(s) => Uuid::parse_str(s).ok(),
+        _ => None,
     }
+}
 
-    async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
-        self.read(move |c| books::with_stats(c, id, now)).await
+impl Fields for SqliteRow {
+    fn i64(&self, col: &str) -> Result<i64, StoreError> {
+        self.req(col, int)
     }
-
-    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-        self.write(move |tx| books::add_codes(tx, book_id, codes)).await
+    fn opt_i64(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.opt(col, int)
     }
-
-    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError> {
-        self.write(move |tx| books::generate_codes(tx, book_id, pattern, count))
-            .await
+    fn string(&self, col: &str) -> Result<String, StoreError> {
+        self.req(col, text)
     }
-
-    async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
-        self.read(move |c| books::search(c, query, now)).await
+    fn opt_string(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.opt(col, text)
     }
-
-    async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
-        self.write(move |tx| claims::claim(tx, &batch, now)).await
+    fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
+        self.req(col, uuid)
     }
-
-    async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
-        self.read(move |c| claims::stock(c, book_id, now)).await
+    fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError> {
+        self.opt(col, uuid)
     }
-
-    async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {
-        self.write(move |tx| batch.iter().map(|r| settle(codes::lock(tx, r, now))).collect())
-            .await
-    }
-
-    async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()> {
-        self.write(move |tx| batch.iter().map(|r| settle(codes::unlock(tx, r, now))).collect())
-            .await
-    }
-
-    async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption> {
-        self.write(move |tx| batch.iter().map(|r| settle(codes::redeem(tx, r, now))).collect())
-            .await
-    }
-
-    async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
-        let (code, user_id) = (code.clone(), user_id.to_owned());
-        self.read(move |c| codes::view(c, &code, &user_id, lock_id)).await
-    }
-
-    async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
-        let user_id = user_id.to_owned();
-        self.read(move |c| codes::of_user(c, &user_id)).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-            .await
-            .map(|_| ())
+    fn bool(&self, col: &str) -> Result<bool, StoreError> {
+        self.req(col, int).map(|v| v != 0)
     }
 }
 

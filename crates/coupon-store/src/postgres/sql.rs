@@ -1,0 +1,92 @@
+//! PostgreSQL's text of the statements whose text is its own: row locks, arrays bound as
+//! parameters (`unnest`), `generate_series`, and full-text search over the `search` tsvector.
+//! Everything else is the shared text of `crate::statements` with `$N` placeholders.
+
+use std::sync::LazyLock;
+
+use crate::rows::{BOOK_COLUMNS, CODE_COLUMNS};
+use crate::statements::{dollar_placeholders, shared, unlocked, Q};
+
+/// The text of every statement, built once per process.
+static TEXT: LazyLock<Vec<String>> = LazyLock::new(|| Q::ALL.iter().map(|q| text(*q)).collect());
+
+pub(crate) fn sql(q: Q) -> &'static str {
+    &TEXT[q as usize]
+}
+
+fn text(q: Q) -> String {
+    if let Some(own) = own(q) {
+        return own;
+    }
+    let locked = |suffix: &str| unlocked(q).map(|sql| format!("{sql} {suffix}"));
+    let sql = match q {
+        Q::BookLock | Q::FindOwned | Q::Holdings => locked("FOR UPDATE"),
+        // A redemption racing the lapse holds its code: skip it until the next claim.
+        Q::Lapsed => locked("FOR UPDATE SKIP LOCKED"),
+        _ => shared(q),
+    };
+    dollar_placeholders(&sql.unwrap_or_else(|| panic!("no PostgreSQL text for {q:?}")))
+}
+
+fn own(q: Q) -> Option<String> {
+    Some(match q {
+        Q::SharedInstances => "INSERT INTO codes (book_id, code, instance, status) \
+             SELECT $1, $2, i, 'available' FROM generate_series(0::bigint, $3::bigint - 1) AS i \
+             ON CONFLICT (code, instance) DO NOTHING"
+            .into(),
+        Q::UploadCodes => "INSERT INTO codes (book_id, code, instance, status) \
+             SELECT $1, c, 0, 'available' FROM unnest($2::text[]) AS c \
+             ON CONFLICT (code, instance) DO NOTHING RETURNING code"
+            .into(),
+        Q::InsertDrawn => "INSERT INTO codes (book_id, code, instance, status) \
+             SELECT $1, c, 0, 'available' FROM unnest($2::text[]) AS c \
+             ON CONFLICT (code, instance) DO NOTHING"
+            .into(),
+        Q::Search => format!(
+            "SELECT {BOOK_COLUMNS} FROM books \
+             WHERE status = 'active' AND (starts_at IS NULL OR starts_at <= $1) \
+               AND (expires_at IS NULL OR expires_at >= $1) \
+               AND ($2::text IS NULL OR category = $2) AND ($3::text IS NULL OR discount_type = $3) \
+               AND ($4::bigint IS NULL OR (created_at, id) < ($4, $5::uuid)) \
+               AND ($6::text IS NULL OR search @@ plainto_tsquery('english', $6)) \
+             ORDER BY created_at DESC, id DESC LIMIT $7"
+        ),
+        Q::FreeCodes => "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
+               claim_expires_at = NULL, lock_id = NULL, locked_until = NULL \
+             WHERE id = ANY($1::bigint[])"
+            .into(),
+        Q::QueueCodes => "INSERT INTO returned_codes (book_id, code_id) SELECT $1, unnest($2::bigint[]) \
+             ON CONFLICT DO NOTHING"
+            .into(),
+        Q::ChargeLapsed => "UPDATE user_books u SET held = u.held - v.n \
+             FROM unnest($2::text[], $3::bigint[]) AS v(user_id, n) \
+             WHERE u.book_id = $1 AND u.user_id = v.user_id"
+            .into(),
+        Q::Counters => "SELECT u.user_id, u.held, u.day, u.day_claims, u.redeemed \
+             FROM unnest($2::text[]) AS v(user_id) \
+               JOIN user_books u ON u.book_id = $1 AND u.user_id = v.user_id \
+             ORDER BY u.user_id FOR UPDATE OF u"
+            .into(),
+        Q::PopReturned => "WITH popped AS (DELETE FROM returned_codes WHERE (book_id, code_id) IN \
+               (SELECT book_id, code_id FROM returned_codes WHERE book_id = $1 \
+                ORDER BY book_id, code_id LIMIT $2) RETURNING code_id) \
+             SELECT p.code_id, c.status = 'available' AS free FROM popped p JOIN codes c ON c.id = p.code_id"
+            .into(),
+        Q::TakeCodes => format!(
+            "UPDATE codes SET status = 'active', owner = v.claimer, claimed_at = $3, claim_expires_at = $4 \
+             FROM unnest($1::bigint[], $2::text[]) AS v(code_id, claimer) \
+             WHERE id = v.code_id AND status = 'available' RETURNING {CODE_COLUMNS}"
+        ),
+        Q::WriteCounters => "INSERT INTO user_books AS u (book_id, user_id, held, day, day_claims) \
+             SELECT $1, v.user_id, v.n, $3::bigint, v.n FROM unnest($2::text[], $6::bigint[]) AS v(user_id, n) \
+             WHERE ($4::bigint IS NULL OR v.n <= $4) AND ($5::bigint IS NULL OR v.n <= $5) \
+             ON CONFLICT (book_id, user_id) DO UPDATE SET held = u.held + excluded.held, \
+               day_claims = (CASE WHEN u.day = $3 THEN u.day_claims ELSE 0 END) + excluded.day_claims, day = $3 \
+             WHERE ($4::bigint IS NULL OR u.held + excluded.held <= $4) \
+               AND ($5::bigint IS NULL OR (CASE WHEN u.day = $3 THEN u.day_claims ELSE 0 END) \
+                 + excluded.day_claims <= $5) \
+             RETURNING user_id"
+            .into(),
+        _ => return None,
+    })
+}

@@ -1,0 +1,219 @@
+//! Books and their supply: create (with its shared instances or generated codes), change, upload,
+//! generate, stats and search.
+
+use std::collections::HashSet;
+
+use coupon_core::discount::DiscountType;
+use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeMode, CodePattern, CouponError, Timestamp};
+use uuid::Uuid;
+
+use crate::backend::{Fields, Tx};
+use crate::rows;
+use crate::statements::Q;
+use crate::{AddedCodes, SearchPage, SearchQuery, StoreError};
+
+/// Rounds in a row in which a pattern may draw nothing new before generation gives up. With the
+/// space at least 1000 times the draw, a round rarely loses more than a thousandth to collisions.
+const DRAW_ATTEMPTS: usize = 20;
+/// Codes drawn and inserted per round, so a large generation never holds them all in memory.
+const DRAW_CHUNK: u64 = 50_000;
+
+/// The book, its supply counter and its deal cursor, locked for changes to it or its supply.
+pub(crate) async fn lock<T: Tx>(tx: &T, id: Uuid) -> Result<Option<(Book, i64, i64)>, StoreError> {
+    match tx.first(Q::BookLock, &[id.into()]).await? {
+        None => Ok(None),
+        Some(r) => Ok(Some((rows::book(&r, "")?, r.i64("generated")?, r.i64("deal_cursor")?))),
+    }
+}
+
+async fn lock_existing<T: Tx>(tx: &T, id: Uuid) -> Result<(Book, i64), StoreError> {
+    let (book, generated, _) = lock(tx, id).await?.ok_or(StoreError::not_found("coupon book"))?;
+    Ok((book, generated))
+}
+
+pub(crate) async fn load<T: Tx>(tx: &T, id: Uuid) -> Result<Book, StoreError> {
+    let row = tx.first(Q::BookRead, &[id.into()]).await?;
+    rows::book(&row.ok_or(StoreError::not_found("coupon book"))?, "")
+}
+
+pub(crate) async fn create<T: Tx>(tx: &T, draft: &BookDraft) -> Result<Book, StoreError> {
+    let b = &draft.book;
+    let tags = serde_json::to_string(&b.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let p = &b.policies;
+    tx.exec(
+        Q::BookInsert,
+        &[
+            b.id.into(),
+            (&b.name).into(),
+            (&b.description).into(),
+            (&b.category).into(),
+            (&tags).into(),
+            b.discount.type_name().into(),
+            b.discount.raw_value().into(),
+            (&b.discount.currency).into(),
+            b.discount.max_discount.into(),
+            b.discount.min_order_amount.into(),
+            b.starts_at.map(Timestamp::millis).into(),
+            b.expires_at.map(Timestamp::millis).into(),
+            b.status.as_str().into(),
+            b.code_mode.as_str().into(),
+            (&b.code).into(),
+            (&b.code_pattern).into(),
+            b.total_codes.into(),
+            p.max_codes_per_user.into(),
+            p.max_redemptions_per_user.into(),
+            p.max_redemptions_per_code.into(),
+            p.claims_per_user_per_day.into(),
+            p.claim_ttl_seconds.into(),
+            p.lock_ttl_seconds.into(),
+            b.created_at.millis().into(),
+            b.updated_at.millis().into(),
+        ],
+    )
+    .await?;
+    match (b.code_mode, &b.code) {
+        (CodeMode::Shared, Some(code)) => {
+            let total = b.total_codes.unwrap_or(0);
+            let inserted = tx
+                .exec(Q::SharedInstances, &[b.id.into(), code.into(), total.into()])
+                .await?;
+            if inserted as i64 != total {
+                return Err(CouponError::CodeTaken.into());
+            }
+            bump_supply(tx, b.id, total).await?;
+        }
+        _ => {
+            if let (Some(pattern), Some(total)) = (&draft.pattern, b.total_codes) {
+                fill(tx, b.id, pattern, total as u64).await?;
+                bump_supply(tx, b.id, total).await?;
+            }
+        }
+    }
+    Ok(draft.book.clone())
+}
+
+/// Moves the supply counter; the table's CHECK refuses to pass `total_codes`.
+async fn bump_supply<T: Tx>(tx: &T, book_id: Uuid, by: i64) -> Result<(), StoreError> {
+    if tx.exec(Q::BumpSupply, &[book_id.into(), by.into()]).await? != 1 {
+        return Err(StoreError::Conflict("supply counter"));
+    }
+    Ok(())
+}
+
+/// Draws from the pattern, a chunk at a time, until `count` new codes are in; codes that collide
+/// with existing ones are simply drawn again. A chunk goes in sorted, so the unique index on code
+/// texts is written in order rather than at random pages.
+async fn fill<T: Tx>(tx: &T, book_id: Uuid, pattern: &CodePattern, count: u64) -> Result<(), StoreError> {
+    let mut missing = count;
+    let mut stalled = 0;
+    while missing > 0 {
+        let mut drawn = pattern.draw_distinct(missing.min(DRAW_CHUNK) as usize, &mut rand::rng());
+        drawn.sort_unstable();
+        let inserted = tx
+            .exec(Q::InsertDrawn, &[book_id.into(), drawn.as_slice().into()])
+            .await?;
+        missing -= inserted;
+        stalled = if inserted == 0 { stalled + 1 } else { 0 };
+        if stalled == DRAW_ATTEMPTS {
+            return Err(StoreError::Conflict("the pattern keeps drawing codes that exist"));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn add_codes<T: Tx>(tx: &T, book_id: Uuid, codes: &[String]) -> Result<AddedCodes, StoreError> {
+    let (book, before) = lock_existing(tx, book_id).await?;
+    book.check_room(before, 0)?;
+    let (codes, mut duplicates) = dedup_codes(codes);
+    let rows = tx
+        .query(Q::UploadCodes, &[book_id.into(), codes.as_slice().into()])
+        .await?;
+    let inserted: HashSet<String> = rows.iter().map(|r| r.string("code")).collect::<Result<_, _>>()?;
+    duplicates.extend(codes.into_iter().filter(|c| !inserted.contains(c)));
+    let added = AddedCodes {
+        inserted: inserted.len() as u64,
+        duplicates,
+    };
+    // Refusing here rolls the inserts back: an upload past the cap writes nothing.
+    book.check_room(before, added.inserted as i64)?;
+    bump_supply(tx, book_id, added.inserted as i64).await?;
+    Ok(added)
+}
+
+/// Drops duplicates within an upload, keeping first occurrences, and reports the repeats.
+fn dedup_codes(codes: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut seen = HashSet::with_capacity(codes.len());
+    let (mut unique, mut repeats) = (Vec::with_capacity(codes.len()), Vec::new());
+    for code in codes {
+        if seen.insert(code.as_str()) {
+            unique.push(code.clone());
+        } else {
+            repeats.push(code.clone());
+        }
+    }
+    (unique, repeats)
+}
+
+pub(crate) async fn generate_codes<T: Tx>(
+    tx: &T,
+    book_id: Uuid,
+    pattern: Option<CodePattern>,
+    count: u64,
+) -> Result<u64, StoreError> {
+    let (book, before) = lock_existing(tx, book_id).await?;
+    let pattern = book.generation_pattern(pattern, count)?;
+    book.check_room(before, count as i64)?;
+    fill(tx, book_id, &pattern, count).await?;
+    bump_supply(tx, book_id, count as i64).await?;
+    Ok(count)
+}
+
+pub(crate) async fn update<T: Tx>(tx: &T, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
+    let (mut book, _) = lock_existing(tx, id).await?;
+    book.apply_patch(patch, now)?;
+    tx.exec(
+        Q::BookUpdate,
+        &[
+            id.into(),
+            (&book.name).into(),
+            (&book.description).into(),
+            book.expires_at.map(Timestamp::millis).into(),
+            book.status.as_str().into(),
+            now.millis().into(),
+        ],
+    )
+    .await?;
+    Ok(book)
+}
+
+pub(crate) async fn with_stats<T: Tx>(tx: &T, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
+    let (book, counts) = futures::try_join!(load(tx, id), async {
+        tx.first(Q::BookStats, &[id.into(), now.millis().into()]).await
+    })?;
+    Ok((book, rows::stats(&counts.ok_or(StoreError::Conflict("stats"))?)?))
+}
+
+pub(crate) async fn search<T: Tx>(tx: &T, q: &SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
+    let words = q.text.as_deref().map(rows::search_words).unwrap_or_default();
+    let text = (!words.is_empty()).then(|| T::text_query(&words));
+    let (after_ts, after_id) = match q.after {
+        Some((ts, id)) => (Some(ts.millis()), Some(id)),
+        None => (None, None),
+    };
+    let rows = tx
+        .query(
+            Q::Search,
+            &[
+                now.millis().into(),
+                q.category.as_deref().into(),
+                q.discount_type.map(DiscountType::as_str).into(),
+                after_ts.into(),
+                after_id.into(),
+                text.as_deref().into(),
+                (q.limit as i64 + 1).into(),
+            ],
+        )
+        .await?;
+    let books = rows.iter().map(|r| rows::book(r, "")).collect::<Result<Vec<_>, _>>()?;
+    Ok(SearchPage::from_overfetch(books, q.limit))
+}

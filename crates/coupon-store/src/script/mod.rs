@@ -1,0 +1,97 @@
+//! The transaction scripts: each operation's decision flow, written once for both backends. A
+//! script reads the rows its decision rests on, decides with `coupon_core::rules`, and writes with
+//! guarded statements, through the named statements of [`Tx`]; the backend supplies the
+//! transaction around it. Each operation is a [`Script`] value owning its inputs, so a backend
+//! can run it on another thread (SQLite) or run it again after a deadlock (PostgreSQL).
+
+pub(crate) mod books;
+pub(crate) mod claims;
+pub(crate) mod codes;
+
+use std::future::Future;
+
+use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError};
+use coupon_core::{Redemption, Timestamp};
+use uuid::Uuid;
+
+use crate::backend::{Script, Tx};
+use crate::{
+    AddedCodes, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage, SearchQuery, Stock,
+    StoreError, UnlockRequest,
+};
+
+/// Declares an operation's script: its inputs as fields, and the body that runs them on `tx`.
+macro_rules! script {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty = |$tx:ident, $s:ident| $body:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name { $(pub $field: $ty),* }
+
+        impl Script for $name {
+            type Out = $out;
+
+            fn run<T: Tx>(&self, $tx: &T) -> impl Future<Output = Result<$out, StoreError>> + Send {
+                let $s = self;
+                async move { $body }
+            }
+        }
+    };
+}
+
+script!(CreateBook { draft: BookDraft } -> Book = |tx, s| books::create(tx, &s.draft).await);
+script!(LoadBook { id: Uuid } -> Book = |tx, s| books::load(tx, s.id).await);
+script!(UpdateBook { id: Uuid, patch: BookPatch, now: Timestamp } -> Book =
+    |tx, s| books::update(tx, s.id, s.patch.clone(), s.now).await);
+script!(BookWithStats { id: Uuid, now: Timestamp } -> (Book, BookStats) =
+    |tx, s| books::with_stats(tx, s.id, s.now).await);
+script!(AddCodes { book_id: Uuid, codes: Vec<String> } -> AddedCodes =
+    |tx, s| books::add_codes(tx, s.book_id, &s.codes).await);
+script!(GenerateCodes { book_id: Uuid, pattern: Option<CodePattern>, count: u64 } -> u64 =
+    |tx, s| books::generate_codes(tx, s.book_id, s.pattern.clone(), s.count).await);
+script!(SearchBooks { query: SearchQuery, now: Timestamp } -> SearchPage =
+    |tx, s| books::search(tx, &s.query, s.now).await);
+
+script!(
+    /// Claims for any code of a book are decided together per book, in arrival order.
+    Claim { batch: Vec<ClaimRequest>, now: Timestamp } -> Vec<Result<Claimed, CouponError>> =
+    |tx, s| claims::claim(tx, &s.batch, s.now).await
+);
+script!(CheckStock { book_id: Uuid, now: Timestamp } -> (Book, Stock) =
+    |tx, s| claims::stock(tx, s.book_id, s.now).await);
+
+script!(
+    /// A batch of locks: its requests run at once (pipelined on PostgreSQL), each answered alone.
+    Lock { batch: Vec<LockRequest>, now: Timestamp } -> Vec<Result<Locked, CouponError>> =
+    |tx, s| each(&s.batch, |req| codes::lock(tx, req, s.now)).await
+);
+script!(Unlock { batch: Vec<UnlockRequest>, now: Timestamp } -> Vec<Result<(), CouponError>> =
+    |tx, s| each(&s.batch, |req| codes::unlock(tx, req, s.now)).await);
+script!(Redeem { batch: Vec<RedeemRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
+    |tx, s| each(&s.batch, |req| codes::redeem(tx, req, s.now)).await);
+
+script!(ViewCode { code: CodeText, user_id: String, lock_id: Option<Uuid> } -> CodeView =
+    |tx, s| codes::view(tx, &s.code, &s.user_id, s.lock_id).await);
+script!(UserCodes { user_id: String } -> Vec<(CodeInstance, Book)> =
+    |tx, s| codes::of_user(tx, &s.user_id).await);
+
+/// Runs a batch's requests at once inside one transaction, each to its own answer. Requests of one
+/// batch that touch the same rows cannot corrupt anything (every write is guarded); the loser's
+/// guard fails the batch, which rolls back, and the engine runs its requests one by one.
+async fn each<'a, R, V, F, Fut>(batch: &'a [R], op: F) -> Result<Vec<Result<V, CouponError>>, StoreError>
+where
+    F: Fn(&'a R) -> Fut,
+    Fut: Future<Output = Result<V, StoreError>>,
+{
+    let outcomes = futures::future::join_all(batch.iter().map(op)).await;
+    outcomes.into_iter().map(settle).collect()
+}
+
+/// Splits one request's outcome into a refusal (answered to that request) or a store failure
+/// (which fails the whole batch). Requests decide before they write, so a refusal leaves nothing
+/// behind in the batch's transaction.
+fn settle<V>(outcome: Result<V, StoreError>) -> Result<Result<V, CouponError>, StoreError> {
+    match outcome {
+        Ok(v) => Ok(Ok(v)),
+        Err(StoreError::Rejected(e)) => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
+}

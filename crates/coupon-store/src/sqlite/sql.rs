@@ -1,0 +1,97 @@
+//! SQLite's text of the statements whose text is its own: lists arrive as JSON arrays read with
+//! `json_each`, a shared book's instances come from a recursive CTE, search goes through the FTS5
+//! table, and nothing takes row locks (the one writer serializes every write transaction).
+//! Everything else is the shared text of `crate::statements`.
+
+use std::sync::LazyLock;
+
+use crate::rows::{BOOK_COLUMNS, CODE_COLUMNS};
+use crate::statements::{shared, unlocked, Q};
+
+/// The text of every statement, built once per process.
+static TEXT: LazyLock<Vec<String>> = LazyLock::new(|| Q::ALL.iter().map(|q| text(*q)).collect());
+
+pub(crate) fn sql(q: Q) -> &'static str {
+    &TEXT[q as usize]
+}
+
+fn text(q: Q) -> String {
+    own(q)
+        .or_else(|| unlocked(q))
+        .or_else(|| shared(q))
+        .unwrap_or_else(|| panic!("no SQLite text for {q:?}"))
+}
+
+/// Two JSON arrays of the same length as rows of two columns.
+fn pairs(a: &str, b: &str, first: &str, second: &str) -> String {
+    format!(
+        "(SELECT x.value AS {first}, y.value AS {second} \
+          FROM json_each({a}) AS x JOIN json_each({b}) AS y ON y.key = x.key)"
+    )
+}
+
+fn own(q: Q) -> Option<String> {
+    Some(match q {
+        Q::SharedInstances => "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?3) \
+             INSERT OR IGNORE INTO codes (book_id, code, instance, status) \
+             SELECT ?1, ?2, i, 'available' FROM n"
+            .into(),
+        // `WHERE true`: an INSERT … SELECT followed by ON CONFLICT needs a WHERE to parse.
+        Q::UploadCodes => "INSERT INTO codes (book_id, code, instance, status) \
+             SELECT ?1, value, 0, 'available' FROM json_each(?2) WHERE true \
+             ON CONFLICT (code, instance) DO NOTHING RETURNING code"
+            .into(),
+        Q::InsertDrawn => "INSERT INTO codes (book_id, code, instance, status) \
+             SELECT ?1, value, 0, 'available' FROM json_each(?2) WHERE true \
+             ON CONFLICT (code, instance) DO NOTHING"
+            .into(),
+        Q::Search => format!(
+            "SELECT {BOOK_COLUMNS} FROM books \
+             WHERE status = 'active' AND (starts_at IS NULL OR starts_at <= ?1) \
+               AND (expires_at IS NULL OR expires_at >= ?1) \
+               AND (?2 IS NULL OR category = ?2) AND (?3 IS NULL OR discount_type = ?3) \
+               AND (?4 IS NULL OR (created_at, id) < (?4, ?5)) \
+               AND (?6 IS NULL OR seq IN (SELECT rowid FROM books_fts WHERE books_fts MATCH ?6)) \
+             ORDER BY created_at DESC, id DESC LIMIT ?7"
+        ),
+        Q::FreeCodes => "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
+               claim_expires_at = NULL, lock_id = NULL, locked_until = NULL \
+             WHERE id IN (SELECT value FROM json_each(?1))"
+            .into(),
+        Q::QueueCodes => "INSERT INTO returned_codes (book_id, code_id) \
+             SELECT ?1, value FROM json_each(?2) WHERE true ON CONFLICT DO NOTHING"
+            .into(),
+        Q::ChargeLapsed => format!(
+            "UPDATE user_books SET held = held - v.n FROM {} AS v \
+             WHERE user_books.book_id = ?1 AND user_books.user_id = v.user_id",
+            pairs("?2", "?3", "user_id", "n")
+        ),
+        Q::Counters => "SELECT user_id, held, day, day_claims, redeemed FROM user_books \
+             WHERE book_id = ?1 AND user_id IN (SELECT value FROM json_each(?2))"
+            .into(),
+        Q::PopReturned => "DELETE FROM returned_codes WHERE book_id = ?1 AND code_id IN \
+               (SELECT code_id FROM returned_codes WHERE book_id = ?1 ORDER BY code_id LIMIT ?2) \
+             RETURNING code_id, \
+               (SELECT status = 'available' FROM codes WHERE codes.id = returned_codes.code_id) AS free"
+            .into(),
+        Q::TakeCodes => format!(
+            "UPDATE codes SET status = 'active', owner = v.claimer, claimed_at = ?3, claim_expires_at = ?4 \
+             FROM {} AS v WHERE codes.id = v.code_id AND codes.status = 'available' RETURNING {CODE_COLUMNS}",
+            pairs("?1", "?2", "code_id", "claimer")
+        ),
+        Q::WriteCounters => format!(
+            "INSERT INTO user_books (book_id, user_id, held, day, day_claims) \
+             SELECT ?1, v.user_id, v.n, ?3, v.n FROM {} AS v \
+             WHERE (?4 IS NULL OR v.n <= ?4) AND (?5 IS NULL OR v.n <= ?5) \
+             ON CONFLICT (book_id, user_id) DO UPDATE SET held = held + excluded.held, \
+               day_claims = (CASE WHEN day = excluded.day THEN day_claims ELSE 0 END) + excluded.day_claims, \
+               day = excluded.day \
+             WHERE (?4 IS NULL OR held + excluded.held <= ?4) \
+               AND (?5 IS NULL OR (CASE WHEN day = excluded.day THEN day_claims ELSE 0 END) \
+                 + excluded.day_claims <= ?5) \
+             RETURNING user_id",
+            pairs("?2", "?6", "user_id", "n")
+        ),
+        _ => return None,
+    })
+}

@@ -1,0 +1,267 @@
+//! The named statements the scripts run, and the text of those that read the same in both
+//! dialects (written with `?N` placeholders; PostgreSQL's `$N` are derived). A statement whose
+//! text differs (row locks, arrays, full-text search, series) is written by each backend in its
+//! `sql.rs`; every statement has exactly one text per dialect, which each backend's tests check.
+
+use crate::rows::{aliased, qualified, BOOK_COLUMNS, CODE_COLUMNS, HOLDINGS_COLUMNS, REDEMPTION_COLUMNS};
+
+macro_rules! statements {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// A statement the scripts run, by what it does.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub(crate) enum Q {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Q {
+            /// Every statement, in declaration order (`q as usize` indexes it).
+            pub(crate) const ALL: &'static [Q] = &[$(Q::$name,)*];
+        }
+    };
+}
+
+statements! {
+    /// A new book's row.
+    BookInsert,
+    /// A book with its supply counter and deal cursor.
+    BookRead,
+    /// `BookRead`, the row locked until the transaction ends.
+    BookLock,
+    /// A shared book's instances 0..n of its code.
+    SharedInstances,
+    /// Moves the supply counter, never past `total_codes`.
+    BumpSupply,
+    /// Uploaded codes that exist nowhere yet; returns those inserted.
+    UploadCodes,
+    /// Drawn codes that exist nowhere yet, in the order given (sorted: the index is written in order).
+    InsertDrawn,
+    /// The fields an admin may change.
+    BookUpdate,
+    /// Counts over a book's codes at a given time.
+    BookStats,
+    /// Active books inside their window, a page at a time.
+    Search,
+    /// Instance 0 of a code text.
+    CodeZero,
+    /// A book's lapsed claims, with their holders (rows another transaction holds are skipped).
+    Lapsed,
+    /// Puts codes back in the pool.
+    FreeCodes,
+    /// Queues codes of a book to be dealt before the cursor moves on.
+    QueueCodes,
+    /// Takes lapsed codes off their holders' counts.
+    ChargeLapsed,
+    /// The counters of a batch's users in a book, locked in user-id order.
+    Counters,
+    /// Takes queued codes off the queue; says which are still free.
+    PopReturned,
+    /// Free codes from the cursor on, in id order.
+    FreshCodes,
+    /// Moves the deal cursor forward.
+    MoveCursor,
+    /// Gives free codes to their claimers; returns the codes taken.
+    TakeCodes,
+    /// Counts granted claims, creating missing counters, never past a limit; returns the users.
+    WriteCounters,
+    /// Whether a book has a code to deal, and the earliest claim expiry among its held codes.
+    Stock,
+    /// The instance of a code a user owns that they would act on, locked.
+    FindOwned,
+    /// One user's counters in a book, locked.
+    Holdings,
+    /// Puts a checkout lock on an owned, active, unlocked code.
+    LockCode,
+    /// Releases a live lock.
+    UnlockCode,
+    /// The redemption of a code by a user for an order, if any.
+    PriorRedemption,
+    /// Records a redemption once per (code, user, order).
+    InsertRedemption,
+    /// Uses the code once, within its limit and its lock.
+    UseCode,
+    /// Counts a redemption for its user, creating the counter, never past the book's limit.
+    CountRedemption,
+    /// A code as one user sees it, with its book and that user's counters.
+    CodeView,
+    /// Every code a user has owned, with its book.
+    UserCodes,
+}
+
+/// The lapsed-claim predicate, matching `CodeInstance::is_lapsed`: `now` is a placeholder, `t`
+/// qualifies the columns (`""` or `"c."`).
+pub(crate) fn lapsed(t: &str, now: &str) -> String {
+    format!(
+        "({t}status = 'active' AND {t}redemptions = 0 AND {t}claim_expires_at IS NOT NULL \
+         AND {t}claim_expires_at <= {now} AND ({t}locked_until IS NULL OR {t}locked_until <= {now}))"
+    )
+}
+
+/// The order in which a user's instances of one code are tried: an active one first, the one under
+/// the given lock (a placeholder) first among those, the latest claim first.
+fn instance_order(t: &str, lock: &str) -> String {
+    format!("{t}status = 'active' DESC, coalesce({t}lock_id = {lock}, false) DESC, {t}claimed_at DESC")
+}
+
+/// The text of `q` where it is the same in both dialects, with `?N` placeholders.
+pub(crate) fn shared(q: Q) -> Option<String> {
+    let values = |n: usize| (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+    Some(match q {
+        Q::BookInsert => format!("INSERT INTO books ({BOOK_COLUMNS}) VALUES ({})", values(25)),
+        Q::BookRead => format!("SELECT {BOOK_COLUMNS}, generated, deal_cursor FROM books WHERE id = ?1"),
+        Q::BumpSupply => "UPDATE books SET generated = generated + ?2 \
+             WHERE id = ?1 AND (total_codes IS NULL OR generated + ?2 <= total_codes)"
+            .into(),
+        Q::BookUpdate => "UPDATE books SET name = ?2, description = ?3, expires_at = ?4, status = ?5, \
+             updated_at = ?6 WHERE id = ?1"
+            .into(),
+        Q::BookStats => format!(
+            "SELECT count(*) AS instances, \
+               count(*) FILTER (WHERE status = 'redeemed') AS redeemed, \
+               count(*) FILTER (WHERE status = 'active' AND locked_until > ?2) AS locked, \
+               count(*) FILTER (WHERE status = 'active' AND NOT {}) AS active, \
+               (SELECT count(*) FROM redemptions WHERE book_id = ?1) AS redemptions \
+             FROM codes WHERE book_id = ?1",
+            lapsed("", "?2")
+        ),
+        Q::CodeZero => format!("SELECT {CODE_COLUMNS} FROM codes WHERE code = ?1 AND instance = 0"),
+        Q::FreshCodes => "SELECT id FROM codes WHERE book_id = ?1 AND id >= ?2 AND status = 'available' \
+             ORDER BY book_id, id LIMIT ?3"
+            .into(),
+        Q::MoveCursor => "UPDATE books SET deal_cursor = ?2 WHERE id = ?1 AND deal_cursor < ?2".into(),
+        Q::Stock => format!(
+            "SELECT {BOOK_COLUMNS}, \
+               EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND status = 'available' AND id >= deal_cursor) \
+               OR EXISTS (SELECT 1 FROM returned_codes WHERE book_id = books.id) \
+               OR EXISTS (SELECT 1 FROM codes WHERE book_id = books.id AND {}) AS available, \
+               (SELECT min(claim_expires_at) FROM codes \
+                 WHERE book_id = books.id AND status = 'active' AND claim_expires_at IS NOT NULL) AS next_lapse \
+             FROM books WHERE id = ?1",
+            lapsed("", "?2")
+        ),
+        Q::LockCode => format!(
+            "UPDATE codes SET lock_id = ?3, locked_until = ?4 \
+             WHERE id = ?1 AND owner = ?2 AND status = 'active' \
+               AND (locked_until IS NULL OR locked_until <= ?5) AND NOT {}",
+            lapsed("", "?5")
+        ),
+        Q::UnlockCode => "UPDATE codes SET lock_id = NULL, locked_until = NULL \
+             WHERE id = ?1 AND owner = ?2 AND lock_id = ?3 AND locked_until > ?4"
+            .into(),
+        Q::PriorRedemption => {
+            format!("SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE code = ?1 AND user_id = ?2 AND order_id = ?3")
+        }
+        Q::InsertRedemption => format!(
+            "INSERT INTO redemptions (id, code_id, book_id, code, user_id, order_id, order_amount, \
+               discount_applied, final_price, redeemed_at) VALUES ({}) \
+             ON CONFLICT (code, user_id, order_id) DO NOTHING",
+            values(10)
+        ),
+        Q::UseCode => format!(
+            "UPDATE codes SET redemptions = redemptions + 1, \
+               status = CASE WHEN redemptions + 1 >= ?3 THEN 'redeemed' ELSE 'active' END, \
+               lock_id = NULL, locked_until = NULL \
+             WHERE id = ?1 AND owner = ?2 AND status = 'active' AND redemptions < ?3 \
+               AND (locked_until IS NULL OR locked_until <= ?4 OR lock_id = ?5) AND NOT {}",
+            lapsed("", "?4")
+        ),
+        Q::CountRedemption => "INSERT INTO user_books (book_id, user_id, redeemed) VALUES (?1, ?2, 1) \
+             ON CONFLICT (book_id, user_id) DO UPDATE SET redeemed = user_books.redeemed + 1 \
+             WHERE CAST(?3 AS BIGINT) IS NULL OR user_books.redeemed < ?3"
+            .into(),
+        Q::CodeView => format!(
+            "SELECT {}, {}, u.held, u.day, u.day_claims, u.redeemed FROM codes c \
+               JOIN books b ON b.id = c.book_id \
+               LEFT JOIN user_books u ON u.book_id = c.book_id AND u.user_id = ?2 \
+             WHERE c.code = ?1 AND (c.owner = ?2 OR c.instance = 0) \
+             ORDER BY coalesce(c.owner = ?2, false) DESC, {} LIMIT 1",
+            qualified(CODE_COLUMNS, "c"),
+            aliased(BOOK_COLUMNS, "b", "b_"),
+            instance_order("c.", "?3"),
+        ),
+        Q::UserCodes => format!(
+            "SELECT {}, {} FROM codes c JOIN books b ON b.id = c.book_id \
+             WHERE c.owner = ?1 ORDER BY c.claimed_at DESC, c.id DESC",
+            qualified(CODE_COLUMNS, "c"),
+            aliased(BOOK_COLUMNS, "b", "b_"),
+        ),
+        Q::BookLock
+        | Q::SharedInstances
+        | Q::UploadCodes
+        | Q::InsertDrawn
+        | Q::Search
+        | Q::Lapsed
+        | Q::FreeCodes
+        | Q::QueueCodes
+        | Q::ChargeLapsed
+        | Q::Counters
+        | Q::PopReturned
+        | Q::TakeCodes
+        | Q::WriteCounters
+        | Q::FindOwned
+        | Q::Holdings => return None,
+    })
+}
+
+/// Statements that differ only in taking row locks on PostgreSQL: their text without the lock.
+pub(crate) fn unlocked(q: Q) -> Option<String> {
+    Some(match q {
+        Q::BookLock => shared(Q::BookRead)?,
+        Q::Lapsed => format!(
+            "SELECT id, owner FROM codes WHERE book_id = ?1 AND {} ORDER BY id",
+            lapsed("", "?2")
+        ),
+        Q::FindOwned => format!(
+            "SELECT {CODE_COLUMNS} FROM codes WHERE code = ?1 AND owner = ?2 ORDER BY {} LIMIT 1",
+            instance_order("", "?3")
+        ),
+        Q::Holdings => format!("SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = ?1 AND user_id = ?2"),
+        _ => return None,
+    })
+}
+
+/// `?N` placeholders as PostgreSQL's `$N`.
+pub(crate) fn dollar_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_statement_in_order() {
+        for (i, q) in Q::ALL.iter().enumerate() {
+            assert_eq!(*q as usize, i, "{q:?}");
+        }
+    }
+
+    #[test]
+    fn every_statement_has_one_text_per_dialect() {
+        for q in Q::ALL {
+            let (pg, sqlite) = (crate::postgres::sql::sql(*q), crate::sqlite::sql::sql(*q));
+            assert!(!pg.contains('?'), "{q:?} keeps ?N placeholders on PostgreSQL: {pg}");
+            assert!(!sqlite.contains('$'), "{q:?} has $N placeholders on SQLite: {sqlite}");
+            assert!(
+                !sqlite.contains("FOR UPDATE"),
+                "{q:?} takes a row lock on SQLite: {sqlite}"
+            );
+        }
+    }
+
+    #[test]
+    fn placeholders_become_dollars() {
+        assert_eq!(
+            dollar_placeholders("a = ?1 AND b = ?12 OR ?"),
+            "a = $1 AND b = $12 OR ?"
+        );
+    }
+}

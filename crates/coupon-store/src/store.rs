@@ -1,0 +1,124 @@
+//! [`Store`] for any backend, written once: each operation runs its script in a write transaction
+//! or on a read connection of the backend.
+
+use async_trait::async_trait;
+use coupon_core::{
+    Book, BookDraft, BookPatch, BookStats, CodeInstance, CodeMode, CodePattern, CodeText, Redemption, Timestamp,
+};
+use uuid::Uuid;
+
+use crate::backend::Backend;
+use crate::script::*;
+use crate::{
+    AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage,
+    SearchQuery, Stock, Store, StoreError, UnlockRequest,
+};
+
+/// Books of at least this many codes are followed by fresh planner statistics: a sale that starts
+/// the moment they exist must not be planned as if the book were empty.
+const BULK_LOAD: u64 = 10_000;
+
+pub struct SqlStore<B> {
+    backend: B,
+}
+
+// `Backend` is the crate's own seam: backends are chosen by `connect`, not implemented outside.
+#[allow(private_bounds)]
+impl<B: Backend> SqlStore<B> {
+    pub(crate) fn new(backend: B) -> Self {
+        SqlStore { backend }
+    }
+
+    async fn loaded(&self, codes: u64) -> Result<(), StoreError> {
+        if codes >= BULK_LOAD {
+            self.backend.analyze_codes().await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+#[allow(private_bounds)]
+impl<B: Backend> Store for SqlStore<B> {
+    async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
+        let created = match (&draft.pattern, draft.book.code_mode) {
+            (Some(_), _) | (None, CodeMode::Shared) => draft.book.total_codes.unwrap_or(0) as u64,
+            (None, CodeMode::Unique) => 0,
+        };
+        let book = self.backend.write(CreateBook { draft }).await?;
+        self.loaded(created).await?;
+        Ok(book)
+    }
+
+    async fn book(&self, id: Uuid) -> Result<Book, StoreError> {
+        self.backend.read(LoadBook { id }).await
+    }
+
+    async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
+        self.backend.write(UpdateBook { id, patch, now }).await
+    }
+
+    async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
+        self.backend.read(BookWithStats { id, now }).await
+    }
+
+    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
+        let added = self.backend.write(AddCodes { book_id, codes }).await?;
+        self.loaded(added.inserted).await?;
+        Ok(added)
+    }
+
+    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError> {
+        let generated = self
+            .backend
+            .write(GenerateCodes {
+                book_id,
+                pattern,
+                count,
+            })
+            .await?;
+        self.loaded(generated).await?;
+        Ok(generated)
+    }
+
+    async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
+        self.backend.read(SearchBooks { query, now }).await
+    }
+
+    async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
+        self.backend.write(Claim { batch, now }).await
+    }
+
+    async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
+        self.backend.read(CheckStock { book_id, now }).await
+    }
+
+    async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {
+        self.backend.write(Lock { batch, now }).await
+    }
+
+    async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()> {
+        self.backend.write(Unlock { batch, now }).await
+    }
+
+    async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption> {
+        self.backend.write(Redeem { batch, now }).await
+    }
+
+    async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
+        let (code, user_id) = (code.clone(), user_id.to_owned());
+        self.backend.read(ViewCode { code, user_id, lock_id }).await
+    }
+
+    async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
+        self.backend
+            .read(UserCodes {
+                user_id: user_id.to_owned(),
+            })
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.backend.ping().await
+    }
+}
