@@ -65,6 +65,43 @@ impl TestDb {
     pub async fn store(&self) -> DynStore {
         crate::connect(&self.url, 16).await.expect("open the test store")
     }
+
+    /// Every row of coupond's tables as text, sorted: two snapshots are equal when nothing was
+    /// written between them.
+    pub async fn snapshot(&self) -> Vec<String> {
+        const TABLES: [&str; 5] = ["books", "codes", "user_books", "redemptions", "returned_codes"];
+        let mut rows = Vec::new();
+        match crate::sqlite::path_from_url(&self.url) {
+            Some(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open the SQLite file");
+                for table in TABLES {
+                    let mut stmt = conn.prepare(&format!("SELECT * FROM {table}")).expect("prepare");
+                    let width = stmt.column_count();
+                    let mut found = stmt.query([]).expect("query");
+                    while let Some(row) = found.next().expect("row") {
+                        let values: Vec<String> = (0..width)
+                            .map(|i| format!("{:?}", row.get::<_, rusqlite::types::Value>(i).expect("value")))
+                            .collect();
+                        rows.push(format!("{table}: {}", values.join(", ")));
+                    }
+                }
+            }
+            None => {
+                let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await.expect("connect");
+                let task = tokio::spawn(conn);
+                for table in TABLES {
+                    let sql = format!("SELECT t::text FROM {table} t");
+                    for row in client.query(&sql, &[]).await.expect("query") {
+                        rows.push(format!("{table}: {}", row.get::<_, String>(0)));
+                    }
+                }
+                drop(client);
+                let _ = task.await;
+            }
+        }
+        rows.sort();
+        rows
+    }
 }
 
 impl Drop for TestDb {

@@ -99,7 +99,7 @@ async fn counted(backend: Backend, fail_shared_batches: bool) -> Bench {
     let store: DynStore = Arc::new(Engine::new(counted.clone()).expect("engine starts"));
     Bench {
         counted,
-        cx: Ctx { store, _db: db },
+        cx: Ctx { store, db },
     }
 }
 
@@ -210,7 +210,7 @@ pub async fn another_instance_restocks_a_sold_out_book() {
         Arc::new(Engine::new(coupon_store::connect(&db.url, 2).await.unwrap()).expect("engine starts"));
     let cx = Ctx {
         store: first.clone(),
-        _db: db,
+        db,
     };
     let book = cx.book(json!({})).await;
     first.add_codes(book.id, vec!["FROM-ONE".into()]).await.unwrap();

@@ -7,6 +7,7 @@ mod claims;
 mod concurrency;
 mod engine;
 mod redemptions;
+mod refusals;
 
 use coupon_core::{Book, BookStats, CodeText, CouponError, NewBook, Redemption, Timestamp};
 use coupon_store::testing::{Backend, TestDb};
@@ -23,7 +24,7 @@ pub fn at(seconds_after_t0: i64) -> Timestamp {
 
 pub struct Ctx {
     pub store: DynStore,
-    _db: TestDb,
+    pub db: TestDb,
 }
 
 impl Ctx {
@@ -108,7 +109,7 @@ async fn ctx(backend: Backend) -> Ctx {
     let db = TestDb::new(backend).await;
     Ctx {
         store: db.store().await,
-        _db: db,
+        db,
     }
 }
 
@@ -117,7 +118,7 @@ async fn engine(backend: Backend) -> Ctx {
     let db = TestDb::new(backend).await;
     Ctx {
         store: std::sync::Arc::new(coupon_store::engine::Engine::new(db.store().await).expect("engine starts")),
-        _db: db,
+        db,
     }
 }
 
@@ -191,6 +192,7 @@ suite!(
     concurrency::concurrent_claims_by_one_user_respect_the_limit,
     concurrency::concurrent_repeats_of_one_redemption_count_once,
     concurrency::random_concurrent_traffic_keeps_every_invariant,
+    refusals::refused_requests_change_no_row,
 );
 
 /// The engine's own cases, each on both backends.
