@@ -1,5 +1,6 @@
-//! coupond's HTTP API. Handlers are thin: extract and check input, authorize, call the store with
-//! the clock's `now`, and map the answer; every error becomes problem+json in `error.rs`.
+//! coupond's HTTP API. Handlers are thin: extract and check input, authorize, call the per-request
+//! service (`coupon_store::Coupons`) with the clock's `now`, and map the answer; every error
+//! becomes problem+json in `error.rs`.
 
 pub mod auth;
 mod docs;
@@ -17,7 +18,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use coupon_core::Clock;
-use coupon_store::DynStore;
+use coupon_store::{Background, Coupons};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -29,9 +30,11 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: DynStore,
+    pub coupons: Coupons,
     pub clock: Arc<dyn Clock>,
     pub secret: JwtSecret,
+    /// The owner of every background task; `serve` shuts it down last.
+    pub background: Background,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -61,7 +64,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves HTTP/1.1 until `shutdown` completes, then lets requests in flight finish.
+/// Serves HTTP/1.1 until `shutdown` completes, then lets requests in flight finish (their batches
+/// still run, so every client is answered), and then stops the background work and waits for it.
 ///
 /// A plain accept loop over hyper's HTTP/1 connection rather than `axum::serve`: an idle keep-alive
 /// connection then holds only its HTTP/1 state and buffers, which matters with tens of thousands
@@ -71,6 +75,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let background = state.background.clone();
     let app = router(state);
     let http = hyper::server::conn::http1::Builder::new();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -99,6 +104,7 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+    background.shutdown().await;
     Ok(())
 }
 

@@ -15,11 +15,13 @@
 //! (the claim engine, `engine/`) may group many requests into one commit.
 
 mod backend;
-pub mod engine;
+mod background;
+mod engine;
 mod error;
 pub mod postgres;
 mod rows;
 mod script;
+mod service;
 pub mod sqlite;
 mod statements;
 mod store;
@@ -37,7 +39,9 @@ use coupon_core::{
 };
 use uuid::Uuid;
 
+pub use background::Background;
 pub use error::StoreError;
+pub use service::{Coupons, Strategy};
 pub use store::SqlStore;
 
 /// Per-request answers of a batch: each request succeeds or is refused on its own.
@@ -205,7 +209,8 @@ pub trait Store: Send + Sync + 'static {
 pub type DynStore = Arc<dyn Store>;
 
 /// Opens (and migrates) the backend named by the URL: `postgres://…`/`postgresql://…`, or
-/// `sqlite://path` (`sqlite://coupond.db` is a file in the working directory).
+/// `sqlite://path` (`sqlite://coupond.db` is a file in the working directory). This is the
+/// batch-shaped store; requests go through [`Coupons`].
 pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError> {
     if is_postgres(url) {
         Ok(Arc::new(postgres::PgStore::connect(url, pool_size).await?))
@@ -218,20 +223,26 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError
     }
 }
 
-/// Opens the backend behind the claim engine, as `coupond serve` runs by default. On PostgreSQL the
-/// engine's batches get a pool of their own, opened on the engine's thread; SQLite's one writer is
-/// shared.
-pub async fn connect_engine(url: &str, pool_size: usize) -> Result<DynStore, StoreError> {
+/// Opens the service as `coupond serve` runs it: the backend named by the URL (migrated), with
+/// claims, locks, unlocks and redemptions batched by the claim engine or run one per transaction.
+/// On PostgreSQL the engine's batches get a pool of their own, opened on the engine's thread and
+/// planning each batch's statements afresh; SQLite's one writer is shared.
+pub async fn open(
+    url: &str,
+    pool_size: usize,
+    strategy: Strategy,
+    background: &Background,
+) -> Result<Coupons, StoreError> {
     let store = connect(url, pool_size).await?;
-    let engine = if is_postgres(url) {
-        // `connect` migrated the database; this pool only opens connections, on the engine's thread,
-        // and plans each batch's statements afresh.
-        let writes = postgres::PgStore::pool(url, pool_size, postgres::Plans::Fresh)?;
-        engine::Engine::with_writes(store, Arc::new(writes))?
-    } else {
-        engine::Engine::new(store)?
-    };
-    Ok(Arc::new(engine))
+    match strategy {
+        Strategy::Naive => Ok(Coupons::naive(store)),
+        Strategy::Batched if is_postgres(url) => {
+            // `connect` migrated the database; this pool only opens connections.
+            let writes = postgres::PgStore::pool(url, pool_size, postgres::Plans::Fresh)?;
+            Coupons::batched(store, Arc::new(writes), background)
+        }
+        Strategy::Batched => Coupons::batched(store.clone(), store, background),
+    }
 }
 
 fn is_postgres(url: &str) -> bool {

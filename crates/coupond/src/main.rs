@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use coupon_core::{Clock, SystemClock};
 use coupon_server::{AppState, Claims};
+use coupon_store::{Background, Strategy};
 use tokio::net::TcpListener;
 
 use crate::config::{ClaimStrategy, Config, LogFormat, RoleArg};
@@ -97,11 +98,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let secret = secret::load(&config)?;
     let (url, pool) = (config.database_url.as_str(), config.db_pool_size.into());
-    let store = match config.claim_strategy {
-        ClaimStrategy::Batched => coupon_store::connect_engine(url, pool).await,
-        ClaimStrategy::Naive => coupon_store::connect(url, pool).await,
-    }
-    .with_context(|| format!("opening {}", config.redacted_database_url()))?;
+    let strategy = match config.claim_strategy {
+        ClaimStrategy::Batched => Strategy::Batched,
+        ClaimStrategy::Naive => Strategy::Naive,
+    };
+    let background = Background::new();
+    let coupons = coupon_store::open(url, pool, strategy, &background)
+        .await
+        .with_context(|| format!("opening {}", config.redacted_database_url()))?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -112,9 +116,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "coupond serving"
     );
     let state = AppState {
-        store,
+        coupons,
         clock: Arc::new(SystemClock),
         secret,
+        background,
     };
     coupon_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("coupond stopped");

@@ -29,7 +29,7 @@ pub async fn create(
     Body(new): Body<NewBook>,
 ) -> Result<(StatusCode, Json<Book>), ApiError> {
     let draft = new.into_draft(Uuid::now_v7(), s.clock.now())?;
-    Ok((StatusCode::CREATED, Json(s.store.create_book(draft).await?)))
+    Ok((StatusCode::CREATED, Json(s.coupons.create_book(draft).await?)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -44,7 +44,7 @@ pub struct BookWithStats {
     params(("book_id" = Uuid, Path)),
     responses((status = 200, body = BookWithStats), Problems))]
 pub async fn show(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> Result<Json<BookWithStats>, ApiError> {
-    let (book, stats) = s.store.book_with_stats(id, s.clock.now()).await?;
+    let (book, stats) = s.coupons.book_with_stats(id, s.clock.now()).await?;
     Ok(Json(BookWithStats { book, stats }))
 }
 
@@ -60,7 +60,7 @@ pub async fn update(
     Path(id): Path<Uuid>,
     Body(patch): Body<BookPatch>,
 ) -> Result<Json<Book>, ApiError> {
-    Ok(Json(s.store.update_book(id, patch, s.clock.now()).await?))
+    Ok(Json(s.coupons.update_book(id, patch, s.clock.now()).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -101,7 +101,7 @@ pub async fn upload(
                 .map_err(|e| ApiError::invalid("codes", format!("codes[{i}]: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let added = s.store.add_codes(req.coupon_book_id, codes).await?;
+    let added = s.coupons.add_codes(req.coupon_book_id, codes).await?;
     Ok((
         StatusCode::CREATED,
         Json(Uploaded {
@@ -140,7 +140,7 @@ pub async fn generate(
         return Err(ApiError::invalid("count", format!("must be from 1 to {MAX_SUPPLY}")));
     }
     let pattern = req.pattern.as_deref().map(CodePattern::parse).transpose()?;
-    let n = s.store.generate_codes(id, pattern, req.count as u64).await?;
+    let n = s.coupons.generate_codes(id, pattern, req.count as u64).await?;
     Ok((
         StatusCode::CREATED,
         Json(Generated {
@@ -195,7 +195,7 @@ pub async fn search(
         limit,
         after,
     };
-    let page = s.store.search_books(query, s.clock.now()).await?;
+    let page = s.coupons.search_books(query, s.clock.now()).await?;
     Ok(Json(SearchResults {
         results: page.books,
         next_cursor: page.next.map(|(ts, id)| format!("{}_{}", ts.millis(), id.simple())),

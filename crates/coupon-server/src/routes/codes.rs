@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::discount::MAX_AMOUNT;
 use coupon_core::rules::check_redeem;
-use coupon_core::{Book, CodeState, CodeText, CouponError, Redemption, Timestamp};
+use coupon_core::{Book, CodeState, CodeText, Redemption, Timestamp};
 use coupon_store::{ClaimRequest, ClaimTarget, Claimed, LockRequest, RedeemRequest, StoreError, UnlockRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -17,17 +17,6 @@ use crate::extract::{Body, Path, Query};
 use crate::AppState;
 
 const MAX_ORDER_ID: usize = 200;
-
-/// The one answer of a one-request batch.
-fn single<T>(answers: Vec<Result<T, CouponError>>) -> Result<T, ApiError> {
-    answers
-        .into_iter()
-        .next()
-        .ok_or(ApiError::Internal(StoreError::Conflict(
-            "a batch of one gave no answer",
-        )))?
-        .map_err(ApiError::from)
-}
 
 fn code_param(raw: &str) -> Result<CodeText, ApiError> {
     Ok(CodeText::parse(raw)?)
@@ -63,17 +52,11 @@ pub struct Assigned {
 
 async fn claim(s: &AppState, target: ClaimTarget, user_id: String) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let now = s.clock.now();
-    let Claimed { code, book } = single(
-        s.store
-            .claim(
-                vec![ClaimRequest {
-                    target,
-                    user_id: user_id.clone(),
-                }],
-                now,
-            )
-            .await?,
-    )?;
+    let request = ClaimRequest {
+        target,
+        user_id: user_id.clone(),
+    };
+    let Claimed { code, book } = s.coupons.claim(request, now).await?;
     Ok((
         StatusCode::CREATED,
         Json(Assigned {
@@ -138,7 +121,7 @@ pub async fn lock(
 ) -> Result<Json<LockAnswer>, ApiError> {
     let code = code_param(&code)?;
     let user_id = caller.acting_for(req.user_id)?;
-    let locked = single(s.store.lock(vec![LockRequest { code, user_id }], s.clock.now()).await?)?;
+    let locked = s.coupons.lock(LockRequest { code, user_id }, s.clock.now()).await?;
     Ok(Json(LockAnswer {
         status: "locked",
         code: locked.code,
@@ -178,18 +161,12 @@ pub async fn unlock(
     let code = code_param(&code)?;
     let user_id = caller.acting_for(req.user_id)?;
     let text = code.to_string();
-    single(
-        s.store
-            .unlock(
-                vec![UnlockRequest {
-                    code,
-                    user_id,
-                    lock_id: req.lock_id,
-                }],
-                s.clock.now(),
-            )
-            .await?,
-    )?;
+    let request = UnlockRequest {
+        code,
+        user_id,
+        lock_id: req.lock_id,
+    };
+    s.coupons.unlock(request, s.clock.now()).await?;
     Ok(Json(UnlockAnswer {
         status: "active",
         code: text,
@@ -263,7 +240,7 @@ pub async fn redeem(
         order_amount,
         lock_id: req.lock_id,
     };
-    let redemption = single(s.store.redeem(vec![request], s.clock.now()).await?)?;
+    let redemption = s.coupons.redeem(request, s.clock.now()).await?;
     Ok(Json(RedeemAnswer {
         status: "redeemed",
         redemption,
@@ -303,7 +280,7 @@ pub async fn validate(
     let code = code_param(&code)?;
     let order_amount = check_amount(p.order_amount)?;
     let user = caller.acting_for(p.user_id)?;
-    let verdict = match s.store.code_view(&code, &user, p.lock_id).await {
+    let verdict = match s.coupons.code_view(&code, &user, p.lock_id).await {
         Ok(view) => check_redeem(
             &view.book,
             &view.code,

@@ -71,7 +71,7 @@ pub async fn coupons(
     };
     let now = s.clock.now();
     let held = s
-        .store
+        .coupons
         .user_codes(&user)
         .await?
         .into_iter()

@@ -47,10 +47,13 @@ impl App {
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
         // The server as `coupond serve` runs it: the claim engine in front of the backend.
+        let background = coupon_store::Background::new();
+        let store = db.store().await;
         let state = AppState {
-            store: Arc::new(coupon_store::engine::Engine::new(db.store().await).expect("engine starts")),
+            coupons: coupon_store::Coupons::batched(store.clone(), store, &background).expect("engine starts"),
             clock: clock.clone(),
             secret: secret.clone(),
+            background,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1,15 +1,18 @@
 //! Group commit in the application: requests queue up while the previous batch runs, and the next
 //! batch takes all of them (up to a maximum) the moment that batch's commit returns. A lone request
 //! goes at once; nothing ever waits on a timer. Each caller is answered after its batch committed.
+//! At shutdown a queue takes no more requests, runs the ones it holds, and waits for its batches.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use coupon_core::{CouponError, Timestamp};
-use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
+use super::Lane;
 use crate::{BatchResult, StoreError};
 
 /// One request's answer: its own outcome, or the failure of the store.
@@ -29,7 +32,7 @@ pub struct Shape {
     /// it is full or when a running one finishes.
     pub in_flight: usize,
     /// The worker stops after this long without work.
-    pub idle: Option<std::time::Duration>,
+    pub idle: Option<Duration>,
 }
 
 struct Job<R, T> {
@@ -47,16 +50,22 @@ where
     R: Clone + Send + 'static,
     T: Send + 'static,
 {
-    /// Starts the worker on `runtime`, with at most `in_flight` batches running at once; it stops
-    /// when the batcher is dropped, or after `idle` without work.
-    pub fn start(runtime: &Handle, shape: Shape, run: RunBatch<R, T>) -> Self {
+    /// Starts the worker on the engine's lane, with at most `in_flight` batches running at once; it
+    /// stops when the batcher is dropped, after `idle` without work, or once `stopping` completes
+    /// and the requests it had taken are answered.
+    pub(super) fn start(
+        lane: &Lane,
+        shape: Shape,
+        run: RunBatch<R, T>,
+        stopping: WaitForCancellationFutureOwned,
+    ) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
-        runtime.spawn(work(queue, shape, run));
+        lane.spawn(work(queue, shape, run, stopping));
         Batcher { jobs }
     }
 
     /// Queues the request for the next batch and waits for its answer. `None` when the worker has
-    /// stopped (idle); the caller then runs the request on its own.
+    /// stopped (idle, or shutting down).
     pub async fn submit(&self, req: R, now: Timestamp) -> Option<Answer<T>> {
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Job { req, now, reply }).ok()?;
@@ -64,28 +73,37 @@ where
     }
 }
 
-async fn work<R, T>(mut queue: mpsc::UnboundedReceiver<Job<R, T>>, shape: Shape, run: RunBatch<R, T>)
-where
+async fn work<R, T>(
+    mut queue: mpsc::UnboundedReceiver<Job<R, T>>,
+    shape: Shape,
+    run: RunBatch<R, T>,
+    stopping: WaitForCancellationFutureOwned,
+) where
     R: Clone + Send + 'static,
     T: Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(shape.in_flight.max(1)));
+    let in_flight = shape.in_flight.max(1);
+    let slots = Arc::new(Semaphore::new(in_flight));
+    let mut stopping = std::pin::pin!(stopping);
+    let mut draining = false;
     loop {
-        let first = match shape.idle {
-            Some(idle) => match tokio::time::timeout(idle, queue.recv()).await {
-                Ok(job) => job,
-                // Idle: stop taking work. A job that raced in is still answered below.
-                Err(_) => {
+        let first = if draining {
+            queue.recv().await
+        } else {
+            tokio::select! {
+                job = next(&mut queue, shape.idle) => job,
+                () = &mut stopping => {
+                    // Take no more: what is queued still runs, below.
+                    draining = true;
                     queue.close();
-                    queue.recv().await
+                    continue;
                 }
-            },
-            None => queue.recv().await,
+            }
         };
-        let Some(first) = first else { return };
+        let Some(first) = first else { break };
         // Wait for a free slot first: whatever queues meanwhile joins this batch.
         let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
+            break;
         };
         let mut batch = vec![first];
         while batch.len() < shape.max {
@@ -99,6 +117,22 @@ where
             settle(&run, batch).await;
             drop(slot);
         });
+    }
+    // The batches still running answer their callers before the worker is done.
+    let _ = slots.acquire_many(in_flight as u32).await;
+}
+
+/// The next job; after `idle` without one the queue closes, and a job that raced in is still taken.
+async fn next<R, T>(queue: &mut mpsc::UnboundedReceiver<Job<R, T>>, idle: Option<Duration>) -> Option<Job<R, T>> {
+    match idle {
+        Some(idle) => match tokio::time::timeout(idle, queue.recv()).await {
+            Ok(job) => job,
+            Err(_) => {
+                queue.close();
+                queue.recv().await
+            }
+        },
+        None => queue.recv().await,
     }
 }
 

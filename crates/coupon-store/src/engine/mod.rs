@@ -1,7 +1,7 @@
-//! The claim engine: a [`Store`] in front of a backend that merges concurrent requests into batches
-//! (one transaction and one commit for many requests) and answers claims on a sold-out book from
-//! memory. The backend stays the arbiter of every rule; the engine only decides what shares a
-//! commit, so several instances in front of one database stay correct.
+//! The claim engine: the batching strategy behind [`crate::Coupons`]. It merges concurrent requests
+//! into batches (one transaction and one commit for many requests) and answers claims on a sold-out
+//! book from memory. The backend stays the arbiter of every rule; the engine only decides what
+//! shares a commit, so several instances in front of one database stay correct.
 //!
 //! - Claims for any code of a book queue per book; the book's worker runs one batch at a time.
 //! - Locks, unlocks and redemptions of different codes share batches too (one queue each).
@@ -18,18 +18,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError};
-use coupon_core::{Redemption, Timestamp};
+use coupon_core::{Book, CouponError, Redemption, Timestamp};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+use crate::background::Background;
 use crate::{
-    AddedCodes, BatchResult, ClaimRequest, ClaimTarget, Claimed, CodeView, DynStore, LockRequest, Locked,
-    RedeemRequest, SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
+    ClaimRequest, ClaimTarget, Claimed, DynStore, LockRequest, Locked, RedeemRequest, Stock, StoreError, UnlockRequest,
 };
-use batcher::{Answer, Batcher, RunBatch, Shape};
+pub(crate) use batcher::Answer;
+use batcher::{Batcher, RunBatch, Shape};
 
 /// A book's claims: one batch at a time, since every batch of a book queues on its row lock (two
 /// or four at once measured slower); past a few hundred, a bigger batch saves little. The worker
@@ -49,11 +49,10 @@ const CODE_OPS: Shape = Shape {
 /// How old a sold-out book's stock check may grow while claims on it are answered from memory.
 const RECHECK: Duration = Duration::from_millis(20);
 
-pub struct Engine {
-    /// Reads and book changes go straight here.
-    store: DynStore,
-    /// Batches and stock checks run against this one, on the lane.
+pub(crate) struct Engine {
+    /// Batches and stock checks run against this store, on the lane.
     writes: DynStore,
+    background: Background,
     lane: Lane,
     books: Mutex<HashMap<Uuid, Arc<BookLine>>>,
     locks: Batcher<LockRequest, Locked>,
@@ -108,53 +107,67 @@ macro_rules! runner {
 
 /// The engine's own single-threaded runtime: a batch waits on several database round trips, and on
 /// the server's runtime each of them would queue behind the HTTP work of thousands of connections.
-/// It stops when the engine is dropped.
+/// Its thread runs until shutdown has begun (or the engine is dropped) and every task on it has
+/// finished; the background owner waits for that.
 struct Lane {
     runtime: Handle,
-    _stop: oneshot::Sender<()>,
+    tasks: TaskTracker,
+    _dropped: oneshot::Sender<()>,
 }
 
 impl Lane {
-    fn start() -> Result<Lane, StoreError> {
+    fn start(background: &Background) -> Result<Lane, StoreError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| StoreError::Task(e.to_string()))?;
         let handle = runtime.handle().clone();
-        let (stop, stopped) = oneshot::channel::<()>();
+        let tasks = TaskTracker::new();
+        let (dropped_tx, dropped) = oneshot::channel::<()>();
+        let (done, finished) = oneshot::channel::<()>();
+        let (stopping, lane_tasks) = (background.stopping(), tasks.clone());
         std::thread::Builder::new()
             .name("coupond-engine".into())
             .spawn(move || {
                 runtime.block_on(async {
-                    let _ = stopped.await;
-                })
+                    tokio::select! {
+                        () = stopping => {}
+                        _ = dropped => {}
+                    }
+                    lane_tasks.close();
+                    lane_tasks.wait().await;
+                });
+                let _ = done.send(());
             })
             .map_err(|e| StoreError::Task(e.to_string()))?;
+        background.spawn_on(&Handle::current(), async move {
+            let _ = finished.await;
+        });
         Ok(Lane {
             runtime: handle,
-            _stop: stop,
+            tasks,
+            _dropped: dropped_tx,
         })
+    }
+
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn_on(task, &self.runtime);
     }
 }
 
 impl Engine {
-    /// Starts the engine in front of `store`, its batches running on a thread of their own.
-    pub fn new(store: DynStore) -> Result<Self, StoreError> {
-        Engine::with_writes(store.clone(), store)
-    }
-
-    /// Like `new`, with the batches and stock checks going to `writes`. A PostgreSQL pool of its
-    /// own opens its connections from the engine's thread (a connection is driven where it was
-    /// opened), so their round trips never wait on the server's runtime.
-    pub fn with_writes(store: DynStore, writes: DynStore) -> Result<Self, StoreError> {
-        let lane = Lane::start()?;
-        let rt = &lane.runtime;
+    /// Starts the engine with its batches and stock checks going to `writes`, on a thread of their
+    /// own; its work joins `background`. A PostgreSQL pool of its own opens its connections from the
+    /// engine's thread (a connection is driven where it was opened), so their round trips never
+    /// wait on the server's runtime. Must be called within a tokio runtime.
+    pub(crate) fn start(writes: DynStore, background: &Background) -> Result<Self, StoreError> {
+        let lane = Lane::start(background)?;
         Ok(Engine {
-            locks: Batcher::start(rt, CODE_OPS, runner!(writes, lock)),
-            unlocks: Batcher::start(rt, CODE_OPS, runner!(writes, unlock)),
-            redeems: Batcher::start(rt, CODE_OPS, runner!(writes, redeem)),
+            locks: Batcher::start(&lane, CODE_OPS, runner!(writes, lock), background.stopping()),
+            unlocks: Batcher::start(&lane, CODE_OPS, runner!(writes, unlock), background.stopping()),
+            redeems: Batcher::start(&lane, CODE_OPS, runner!(writes, redeem), background.stopping()),
             books: Mutex::new(HashMap::new()),
-            store,
+            background: background.clone(),
             writes,
             lane,
         })
@@ -164,7 +177,12 @@ impl Engine {
         let mut books = self.books.lock().unwrap_or_else(PoisonError::into_inner);
         let line = books.entry(book_id).or_insert_with(|| {
             Arc::new(BookLine {
-                claims: Batcher::start(&self.lane.runtime, CLAIMS, runner!(self.writes, claim)),
+                claims: Batcher::start(
+                    &self.lane,
+                    CLAIMS,
+                    runner!(self.writes, claim),
+                    self.background.stopping(),
+                ),
                 sold_out: Mutex::new(None),
                 restocks: AtomicU64::new(0),
                 checking: AtomicBool::new(false),
@@ -182,7 +200,7 @@ impl Engine {
     }
 
     /// Forgets what the engine knew of the book's stock: supply was added, or the book changed.
-    fn restocked(&self, book_id: Uuid) {
+    pub(crate) fn restocked(&self, book_id: Uuid) {
         let books = self.books.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(line) = books.get(&book_id) {
             line.restocks.fetch_add(1, Ordering::AcqRel);
@@ -190,9 +208,10 @@ impl Engine {
         }
     }
 
-    async fn claim_one(&self, req: ClaimRequest, now: Timestamp) -> Answer<Claimed> {
+    pub(crate) async fn claim(&self, req: ClaimRequest, now: Timestamp) -> Answer<Claimed> {
         let ClaimTarget::Book(book_id) = req.target else {
-            // Claims of a named code are rare (a code typed in); they run on their own.
+            // Claims of a named code are rare (a code typed in): they run alone, straight away,
+            // rather than wait for a book's batch they cannot name before reading the code.
             return self.writes.claim(vec![req], now).await.map(|mut a| a.remove(0));
         };
         loop {
@@ -210,6 +229,7 @@ impl Engine {
                     }
                     return answer;
                 }
+                None if self.background.is_stopping() => return stopped(),
                 None => self.drop_line(book_id, &line),
             }
         }
@@ -222,7 +242,7 @@ impl Engine {
         }
         let (store, line) = (self.writes.clone(), line.clone());
         let restocks = line.restocks.load(Ordering::Acquire);
-        self.lane.runtime.spawn(async move {
+        self.lane.spawn(async move {
             let checked = Instant::now();
             match store.stock(book_id, now).await {
                 Ok(_) if line.restocks.load(Ordering::Acquire) != restocks => {}
@@ -237,84 +257,21 @@ impl Engine {
             line.checking.store(false, Ordering::Release);
         });
     }
-}
 
-/// Submits each request of a batch on its own queue and gathers the answers in order.
-async fn each<R, T, F, Fut>(batch: Vec<R>, submit: F) -> BatchResult<T>
-where
-    F: Fn(R) -> Fut,
-    Fut: std::future::Future<Output = Answer<T>>,
-{
-    let answers = futures::future::join_all(batch.into_iter().map(submit)).await;
-    answers.into_iter().collect()
-}
+    pub(crate) async fn lock(&self, req: LockRequest, now: Timestamp) -> Answer<Locked> {
+        self.locks.submit(req, now).await.unwrap_or_else(stopped)
+    }
 
-/// The engine as the store the HTTP layer talks to. Reads and book changes go straight through.
-#[async_trait]
-impl Store for Engine {
-    async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
-        self.store.create_book(draft).await
+    pub(crate) async fn unlock(&self, req: UnlockRequest, now: Timestamp) -> Answer<()> {
+        self.unlocks.submit(req, now).await.unwrap_or_else(stopped)
     }
-    async fn book(&self, id: Uuid) -> Result<Book, StoreError> {
-        self.store.book(id).await
-    }
-    async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
-        let book = self.store.update_book(id, patch, now).await?;
-        self.restocked(id);
-        Ok(book)
-    }
-    async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
-        self.store.book_with_stats(id, now).await
-    }
-    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-        let added = self.store.add_codes(book_id, codes).await?;
-        self.restocked(book_id);
-        Ok(added)
-    }
-    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError> {
-        let added = self.store.generate_codes(book_id, pattern, count).await?;
-        self.restocked(book_id);
-        Ok(added)
-    }
-    async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
-        self.store.search_books(query, now).await
-    }
-    async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
-        each(batch, |req| self.claim_one(req, now)).await
-    }
-    async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
-        self.store.stock(book_id, now).await
-    }
-    async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {
-        each(batch, |req| async move {
-            self.locks.submit(req, now).await.unwrap_or_else(stopped)
-        })
-        .await
-    }
-    async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()> {
-        each(batch, |req| async move {
-            self.unlocks.submit(req, now).await.unwrap_or_else(stopped)
-        })
-        .await
-    }
-    async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption> {
-        each(batch, |req| async move {
-            self.redeems.submit(req, now).await.unwrap_or_else(stopped)
-        })
-        .await
-    }
-    async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
-        self.store.code_view(code, user_id, lock_id).await
-    }
-    async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
-        self.store.user_codes(user_id).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.store.ping().await
+
+    pub(crate) async fn redeem(&self, req: RedeemRequest, now: Timestamp) -> Answer<Redemption> {
+        self.redeems.submit(req, now).await.unwrap_or_else(stopped)
     }
 }
 
-/// The lock, unlock and redeem workers never idle out; they stop only with the engine.
+/// The lock, unlock and redeem workers never idle out; they stop only at shutdown.
 fn stopped<T>() -> Answer<T> {
-    Err(StoreError::Task("the engine has stopped".into()))
+    Err(StoreError::Task("the service is shutting down".into()))
 }

@@ -24,7 +24,7 @@ fn named(code: &str, user: &str) -> ClaimRequest {
 
 /// Each answer as its code (`ok:<CODE>` for a claim).
 async fn answers(cx: &Ctx, batch: Vec<ClaimRequest>, at_s: i64) -> Vec<String> {
-    let out = cx.store.claim(batch, at(at_s)).await.expect("store works");
+    let out = cx.backend.claim(batch, at(at_s)).await.expect("store works");
     out.into_iter()
         .map(|a| a.map_or_else(|e| e.code().to_owned(), |c| format!("ok:{}", c.code.code)))
         .collect()
@@ -49,13 +49,13 @@ pub async fn returned_codes_are_dealt_before_new_ones(cx: Ctx) {
         ["ok:R4", "out_of_stock"]
     );
     assert_eq!(
-        cx.store.stock(book.id, at(61)).await.unwrap().1,
+        cx.backend.stock(book.id, at(61)).await.unwrap().1,
         Stock::SoldOut {
             next_lapse: Some(at(120))
         }
     );
     assert_eq!(
-        cx.store.stock(book.id, at(120)).await.unwrap().1,
+        cx.backend.stock(book.id, at(120)).await.unwrap().1,
         Stock::Available,
         "claims from t=60 lapse at t=120"
     );
@@ -118,16 +118,16 @@ pub async fn codes_taken_by_name_ahead_of_the_cursor_are_skipped(cx: Ctx) {
     let codes: Vec<String> = ["K1", "K2", "K3"].map(String::from).to_vec();
     cx.store.add_codes(book.id, codes).await.unwrap();
     assert_eq!(answers(&cx, vec![named("K2", "x")], 0).await, ["ok:K2"]);
-    assert_eq!(cx.store.stock(book.id, at(0)).await.unwrap().1, Stock::Available);
+    assert_eq!(cx.backend.stock(book.id, at(0)).await.unwrap().1, Stock::Available);
     let got = answers(&cx, vec![any(book.id, "a"), any(book.id, "b"), any(book.id, "c")], 1).await;
     assert_eq!(got, ["ok:K1", "ok:K3", "out_of_stock"]);
     assert_eq!(
-        cx.store.stock(book.id, at(1)).await.unwrap().1,
+        cx.backend.stock(book.id, at(1)).await.unwrap().1,
         Stock::SoldOut { next_lapse: None }
     );
     // Supply added later is dealt from where the cursor stopped.
     cx.store.add_codes(book.id, vec!["K4".into()]).await.unwrap();
-    assert_eq!(cx.store.stock(book.id, at(2)).await.unwrap().1, Stock::Available);
+    assert_eq!(cx.backend.stock(book.id, at(2)).await.unwrap().1, Stock::Available);
     assert_eq!(
         answers(&cx, vec![any(book.id, "c"), any(book.id, "d")], 2).await,
         ["ok:K4", "out_of_stock"]
@@ -148,7 +148,7 @@ pub async fn a_redemption_batch_never_uses_a_code_twice(cx: Ctx) {
     ];
     // A backend may answer the repeat as used, or fail the whole batch (nothing written) for the
     // engine to run its requests one by one; it never redeems P1 twice.
-    match cx.store.redeem(batch, at(1)).await {
+    match cx.backend.redeem(batch, at(1)).await {
         Ok(answers) => {
             assert!(answers[0].is_ok() && answers[1].is_ok());
             assert_eq!(

@@ -248,7 +248,7 @@ pub async fn a_batch_answers_each_request(cx: Ctx) {
         user_id: user.into(),
     };
     let answers = cx
-        .store
+        .backend
         .claim(vec![req("a"), req("a"), req("b"), req("c")], at(1))
         .await
         .unwrap();

@@ -8,16 +8,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError};
 use coupon_core::{Redemption, Timestamp};
-use coupon_store::engine::Engine;
 use coupon_store::testing::{Backend, TestDb};
 use coupon_store::{
-    AddedCodes, BatchResult, ClaimRequest, ClaimTarget, Claimed, CodeView, DynStore, LockRequest, Locked,
-    RedeemRequest, SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
+    AddedCodes, Background, BatchResult, ClaimRequest, ClaimTarget, Claimed, CodeView, Coupons, DynStore, LockRequest,
+    Locked, RedeemRequest, SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::{at, Ctx};
+use crate::{answer, at, Ctx};
 
 /// A real backend that counts the claim batches and stock checks reaching it, and can refuse
 /// every batch of more than one request (as a conflict with another instance would).
@@ -96,15 +95,19 @@ async fn counted(backend: Backend, fail_shared_batches: bool) -> Bench {
         stock_checks: AtomicUsize::new(0),
         fail_shared_batches,
     });
-    let store: DynStore = Arc::new(Engine::new(counted.clone()).expect("engine starts"));
+    let store = Coupons::batched(counted.clone(), counted.clone(), &Background::new()).expect("engine starts");
     Bench {
+        cx: Ctx {
+            store,
+            backend: counted.clone(),
+            db,
+        },
         counted,
-        cx: Ctx { store, db },
     }
 }
 
 /// `n` claims on the book at once, each by its own user; the answers' codes.
-async fn rush(store: &DynStore, book: Uuid, n: usize, now: Timestamp) -> Vec<Result<Claimed, CouponError>> {
+async fn rush(store: &Coupons, book: Uuid, n: usize, now: Timestamp) -> Vec<Result<Claimed, CouponError>> {
     let claims = (0..n).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
@@ -112,7 +115,7 @@ async fn rush(store: &DynStore, book: Uuid, n: usize, now: Timestamp) -> Vec<Res
                 target: ClaimTarget::Book(book),
                 user_id: format!("user-{i}"),
             };
-            store.claim(vec![req], now).await.expect("store works").remove(0)
+            answer(store.claim(req, now).await)
         })
     });
     let mut answers = Vec::with_capacity(n);
@@ -205,11 +208,14 @@ pub async fn lapsed_claims_reopen_a_sold_out_book(backend: Backend) {
 /// sold-out book within a stock check.
 pub async fn another_instance_restocks_a_sold_out_book() {
     let db = TestDb::new(Backend::Postgres).await;
-    let first: DynStore = Arc::new(Engine::new(db.store().await).expect("engine starts"));
-    let second: DynStore =
-        Arc::new(Engine::new(coupon_store::connect(&db.url, 2).await.unwrap()).expect("engine starts"));
+    let background = Background::new();
+    let one = db.store().await;
+    let first = Coupons::batched(one.clone(), one.clone(), &background).expect("engine starts");
+    let two = coupon_store::connect(&db.url, 2).await.unwrap();
+    let second = Coupons::batched(two.clone(), two, &background).expect("engine starts");
     let cx = Ctx {
         store: first.clone(),
+        backend: one,
         db,
     };
     let book = cx.book(json!({})).await;
@@ -222,7 +228,7 @@ pub async fn another_instance_restocks_a_sold_out_book() {
             target: ClaimTarget::Book(book.id),
             user_id: "late".into(),
         };
-        match first.claim(vec![late], at(2)).await.unwrap().remove(0) {
+        match answer(first.claim(late, at(2)).await) {
             Ok(c) => {
                 claimed = Some(c);
                 break;
@@ -234,5 +240,45 @@ pub async fn another_instance_restocks_a_sold_out_book() {
     assert_eq!(
         claimed.expect("the first instance saw the new code").code.code,
         "FROM-TWO"
+    );
+}
+
+/// Shutdown takes no new work but answers every request already queued: the batches they joined
+/// still commit, and only then has the engine stopped.
+pub async fn shutdown_answers_every_queued_request(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let background = Background::new();
+    let cx = Ctx {
+        store: Coupons::batched(store.clone(), store.clone(), &background).expect("engine starts"),
+        backend: store,
+        db,
+    };
+    let book = cx.book(json!({"code_pattern": "BYE-*****", "total_codes": 50})).await;
+    let claims = (0..200).map(|i| {
+        let req = ClaimRequest {
+            target: ClaimTarget::Book(book.id),
+            user_id: format!("user-{i}"),
+        };
+        cx.store.claim(req, at(1))
+    });
+    let mut claims = std::pin::pin!(futures::future::join_all(claims));
+    // One poll queues every claim; shutdown begins before any is answered.
+    assert!(futures::poll!(claims.as_mut()).is_pending());
+    let (answers, ()) = tokio::join!(claims, background.shutdown());
+    let answers: Vec<_> = answers.into_iter().map(answer).collect();
+    assert_eq!(
+        count(&answers),
+        (50, 150),
+        "every queued claim was decided by the database"
+    );
+    assert_eq!(cx.stats(book.id, at(1)).await.total_assigned, 50);
+    let late = ClaimRequest {
+        target: ClaimTarget::Book(book.id),
+        user_id: "late".into(),
+    };
+    assert!(
+        matches!(cx.store.claim(late, at(2)).await, Err(StoreError::Task(_))),
+        "after shutdown, requests are refused rather than queued forever"
     );
 }

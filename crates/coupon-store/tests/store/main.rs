@@ -11,7 +11,10 @@ mod refusals;
 
 use coupon_core::{Book, BookStats, CodeText, CouponError, NewBook, Redemption, Timestamp};
 use coupon_store::testing::{Backend, TestDb};
-use coupon_store::{ClaimRequest, ClaimTarget, Claimed, DynStore, LockRequest, Locked, RedeemRequest, UnlockRequest};
+use coupon_store::{
+    Background, ClaimRequest, ClaimTarget, Claimed, Coupons, DynStore, LockRequest, Locked, RedeemRequest, StoreError,
+    UnlockRequest,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -23,7 +26,10 @@ pub fn at(seconds_after_t0: i64) -> Timestamp {
 }
 
 pub struct Ctx {
-    pub store: DynStore,
+    /// The per-request service, as the HTTP layer calls it.
+    pub store: Coupons,
+    /// The batch-shaped backend behind it.
+    pub backend: DynStore,
     pub db: TestDb,
 }
 
@@ -50,7 +56,7 @@ impl Ctx {
             target: ClaimTarget::Book(book.id),
             user_id: user.into(),
         };
-        self.store.claim(vec![req], now).await.expect("store works").remove(0)
+        answer(self.store.claim(req, now).await)
     }
 
     pub async fn claim_code(&self, code: &str, user: &str, now: Timestamp) -> Result<Claimed, CouponError> {
@@ -58,7 +64,7 @@ impl Ctx {
             target: ClaimTarget::Code(CodeText::parse(code).unwrap()),
             user_id: user.into(),
         };
-        self.store.claim(vec![req], now).await.expect("store works").remove(0)
+        answer(self.store.claim(req, now).await)
     }
 
     pub async fn lock(&self, code: &str, user: &str, now: Timestamp) -> Result<Locked, CouponError> {
@@ -66,7 +72,7 @@ impl Ctx {
             code: CodeText::parse(code).unwrap(),
             user_id: user.into(),
         };
-        self.store.lock(vec![req], now).await.expect("store works").remove(0)
+        answer(self.store.lock(req, now).await)
     }
 
     pub async fn unlock(
@@ -81,11 +87,20 @@ impl Ctx {
             user_id: user.into(),
             lock_id,
         };
-        self.store.unlock(vec![req], now).await.expect("store works").remove(0)
+        answer(self.store.unlock(req, now).await)
     }
 
     pub async fn redeem(&self, req: RedeemRequest, now: Timestamp) -> Result<Redemption, CouponError> {
-        self.store.redeem(vec![req], now).await.expect("store works").remove(0)
+        answer(self.store.redeem(req, now).await)
+    }
+}
+
+/// A request's own answer; a failure of the store fails the test.
+pub fn answer<T>(outcome: Result<T, StoreError>) -> Result<T, CouponError> {
+    match outcome {
+        Ok(v) => Ok(v),
+        Err(StoreError::Rejected(e)) => Err(e),
+        Err(e) => panic!("the store failed: {e}"),
     }
 }
 
@@ -105,19 +120,24 @@ pub fn redeem_req(
     }
 }
 
+/// One transaction per request.
 async fn ctx(backend: Backend) -> Ctx {
     let db = TestDb::new(backend).await;
+    let backend = db.store().await;
     Ctx {
-        store: db.store().await,
+        store: Coupons::naive(backend.clone()),
+        backend,
         db,
     }
 }
 
-/// The backend behind the claim engine, as the server runs it.
+/// Requests batched by the claim engine, as the server runs it.
 async fn engine(backend: Backend) -> Ctx {
     let db = TestDb::new(backend).await;
+    let backend = db.store().await;
     Ctx {
-        store: std::sync::Arc::new(coupon_store::engine::Engine::new(db.store().await).expect("engine starts")),
+        store: Coupons::batched(backend.clone(), backend.clone(), &Background::new()).expect("engine starts"),
+        backend,
         db,
     }
 }
@@ -220,6 +240,7 @@ engine_cases!(
     a_failed_batch_is_retried_request_by_request,
     sold_out_books_are_answered_from_memory,
     lapsed_claims_reopen_a_sold_out_book,
+    shutdown_answers_every_queued_request,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,0 +1,167 @@
+//! The per-request service the HTTP layer calls: one request in, one answer out. Behind it a claim,
+//! lock, unlock or redemption either joins a batch of the claim engine or runs alone in its own
+//! transaction; which is configuration ([`Strategy`]). This is the seam where cross-cutting work
+//! on every request belongs, whatever strategy runs it.
+//!
+//! A refusal comes back as `StoreError::Rejected`, so a caller maps one error type.
+
+use std::sync::Arc;
+
+use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, Redemption, Timestamp};
+use uuid::Uuid;
+
+use crate::background::Background;
+use crate::engine::{Answer, Engine};
+use crate::{
+    AddedCodes, ClaimRequest, Claimed, CodeView, DynStore, LockRequest, Locked, RedeemRequest, SearchPage, SearchQuery,
+    StoreError, UnlockRequest,
+};
+
+/// How claims, locks, unlocks and redemptions reach the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Concurrent requests share transactions (the claim engine); sold-out books answer from memory.
+    Batched,
+    /// One transaction per request: the baseline the benchmark compares with.
+    Naive,
+}
+
+#[derive(Clone)]
+pub struct Coupons {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Reads and book changes, and every request under the naive strategy.
+    store: DynStore,
+    engine: Option<Engine>,
+}
+
+/// One answer of a batch of one.
+fn only<T>(answers: Vec<Result<T, coupon_core::CouponError>>) -> Result<T, StoreError> {
+    answers
+        .into_iter()
+        .next()
+        .ok_or(StoreError::Conflict("a batch of one gave no answer"))?
+        .map_err(StoreError::from)
+}
+
+fn answered<T>(answer: Answer<T>) -> Result<T, StoreError> {
+    answer?.map_err(StoreError::from)
+}
+
+impl Coupons {
+    /// Every request in a transaction of its own.
+    pub fn naive(store: DynStore) -> Self {
+        Coupons {
+            inner: Arc::new(Inner { store, engine: None }),
+        }
+    }
+
+    /// Requests batched by the claim engine, whose batches go to `writes` and whose work joins
+    /// `background`. Must be called within a tokio runtime.
+    pub fn batched(store: DynStore, writes: DynStore, background: &Background) -> Result<Self, StoreError> {
+        Ok(Coupons {
+            inner: Arc::new(Inner {
+                store,
+                engine: Some(Engine::start(writes, background)?),
+            }),
+        })
+    }
+
+    fn store(&self) -> &DynStore {
+        &self.inner.store
+    }
+
+    /// Supply or the book changed: what the engine knew of its stock is stale.
+    fn restocked(&self, book_id: Uuid) {
+        if let Some(engine) = &self.inner.engine {
+            engine.restocked(book_id);
+        }
+    }
+
+    pub async fn claim(&self, req: ClaimRequest, now: Timestamp) -> Result<Claimed, StoreError> {
+        match &self.inner.engine {
+            Some(engine) => answered(engine.claim(req, now).await),
+            None => only(self.store().claim(vec![req], now).await?),
+        }
+    }
+
+    pub async fn lock(&self, req: LockRequest, now: Timestamp) -> Result<Locked, StoreError> {
+        match &self.inner.engine {
+            Some(engine) => answered(engine.lock(req, now).await),
+            None => only(self.store().lock(vec![req], now).await?),
+        }
+    }
+
+    pub async fn unlock(&self, req: UnlockRequest, now: Timestamp) -> Result<(), StoreError> {
+        match &self.inner.engine {
+            Some(engine) => answered(engine.unlock(req, now).await),
+            None => only(self.store().unlock(vec![req], now).await?),
+        }
+    }
+
+    /// Repeating a redemption (same code, user and order id) answers the first one and counts once.
+    pub async fn redeem(&self, req: RedeemRequest, now: Timestamp) -> Result<Redemption, StoreError> {
+        match &self.inner.engine {
+            Some(engine) => answered(engine.redeem(req, now).await),
+            None => only(self.store().redeem(vec![req], now).await?),
+        }
+    }
+
+    pub async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
+        self.store().create_book(draft).await
+    }
+
+    pub async fn book(&self, id: Uuid) -> Result<Book, StoreError> {
+        self.store().book(id).await
+    }
+
+    pub async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
+        let book = self.store().update_book(id, patch, now).await?;
+        self.restocked(id);
+        Ok(book)
+    }
+
+    pub async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
+        self.store().book_with_stats(id, now).await
+    }
+
+    pub async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
+        let added = self.store().add_codes(book_id, codes).await?;
+        self.restocked(book_id);
+        Ok(added)
+    }
+
+    pub async fn generate_codes(
+        &self,
+        book_id: Uuid,
+        pattern: Option<CodePattern>,
+        count: u64,
+    ) -> Result<u64, StoreError> {
+        let generated = self.store().generate_codes(book_id, pattern, count).await?;
+        self.restocked(book_id);
+        Ok(generated)
+    }
+
+    pub async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
+        self.store().search_books(query, now).await
+    }
+
+    pub async fn code_view(
+        &self,
+        code: &CodeText,
+        user_id: &str,
+        lock_id: Option<Uuid>,
+    ) -> Result<CodeView, StoreError> {
+        self.store().code_view(code, user_id, lock_id).await
+    }
+
+    pub async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
+        self.store().user_codes(user_id).await
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store().ping().await
+    }
+}
