@@ -4,10 +4,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::amount::MAX_AMOUNT;
 use crate::CouponError;
-
-/// The largest amount accepted anywhere (10^15 minor units): far above any order, far below overflow.
-pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiscountKind {

@@ -2,23 +2,29 @@
 //! claim, lock or redemption may happen. Everything here is pure: no I/O, no clock reads (time is
 //! passed in), so the rules can be unit- and property-tested and shared by every storage backend.
 
+pub mod amount;
 pub mod book;
 pub mod clock;
 pub mod code;
 pub mod discount;
 pub mod error;
 pub mod instance;
+pub mod order;
 pub mod pattern;
 pub mod redemption;
 pub mod rules;
 pub mod time;
+pub mod user;
 
+pub use amount::Amount;
 pub use book::{Book, BookDraft, BookPatch, BookStats, BookStatus, CodeMode, NewBook, Policies};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use code::CodeText;
 pub use discount::{Applied, Discount, DiscountKind};
 pub use error::{CouponError, InvalidInput};
 pub use instance::{CodeInstance, CodeState, StoredStatus};
+pub use order::OrderId;
 pub use pattern::CodePattern;
 pub use redemption::Redemption;
 pub use time::Timestamp;
+pub use user::UserId;

@@ -3,9 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use coupon_core::discount::MAX_AMOUNT;
 use coupon_core::rules::check_redeem;
-use coupon_core::{Book, CodeState, CodeText, CouponError, Redemption, Timestamp};
+use coupon_core::{Amount, Book, CodeState, CodeText, CouponError, OrderId, Redemption, Timestamp, UserId};
 use coupon_store::{ClaimRequest, ClaimTarget, Claimed, LockRequest, RedeemRequest, StoreError, UnlockRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,8 +14,6 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
 use crate::AppState;
-
-const MAX_ORDER_ID: usize = 200;
 
 /// The one answer of a one-request batch.
 fn single<T>(answers: Vec<Result<T, CouponError>>) -> Result<T, ApiError> {
@@ -61,14 +58,14 @@ pub struct Assigned {
     pub coupon: Book,
 }
 
-async fn claim(s: &AppState, target: ClaimTarget, user_id: String) -> Result<(StatusCode, Json<Assigned>), ApiError> {
+async fn claim(s: &AppState, target: ClaimTarget, user: UserId) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let now = s.clock.now();
     let Claimed { code, book } = single(
         s.store
             .claim(
                 vec![ClaimRequest {
                     target,
-                    user_id: user_id.clone(),
+                    user_id: user.as_str().to_owned(),
                 }],
                 now,
             )
@@ -79,7 +76,7 @@ async fn claim(s: &AppState, target: ClaimTarget, user_id: String) -> Result<(St
         Json(Assigned {
             status: code.state(&book, now),
             assigned_code: code.code,
-            user_id,
+            user_id: user.into_string(),
             claimed_at: code.claimed_at,
             claim_expires_at: code.claim_expires_at,
             coupon: book,
@@ -137,8 +134,12 @@ pub async fn lock(
     Body(req): Body<ForUser>,
 ) -> Result<Json<LockAnswer>, ApiError> {
     let code = code_param(&code)?;
-    let user_id = caller.acting_for(req.user_id)?;
-    let locked = single(s.store.lock(vec![LockRequest { code, user_id }], s.clock.now()).await?)?;
+    let user = caller.acting_for(req.user_id)?;
+    let request = LockRequest {
+        code,
+        user_id: user.into_string(),
+    };
+    let locked = single(s.store.lock(vec![request], s.clock.now()).await?)?;
     Ok(Json(LockAnswer {
         status: "locked",
         code: locked.code,
@@ -176,14 +177,14 @@ pub async fn unlock(
     Body(req): Body<UnlockRequestBody>,
 ) -> Result<Json<UnlockAnswer>, ApiError> {
     let code = code_param(&code)?;
-    let user_id = caller.acting_for(req.user_id)?;
+    let user = caller.acting_for(req.user_id)?;
     let text = code.to_string();
     single(
         s.store
             .unlock(
                 vec![UnlockRequest {
                     code,
-                    user_id,
+                    user_id: user.into_string(),
                     lock_id: req.lock_id,
                 }],
                 s.clock.now(),
@@ -222,14 +223,8 @@ pub struct RedeemAnswer {
     pub redemption: Redemption,
 }
 
-fn check_amount(amount: Option<i64>) -> Result<Option<i64>, ApiError> {
-    match amount {
-        Some(a) if !(0..=MAX_AMOUNT).contains(&a) => Err(ApiError::invalid(
-            "order_amount",
-            "must be a non-negative amount in minor units",
-        )),
-        other => Ok(other),
-    }
+fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError> {
+    minor_units.map(|n| Amount::parse("order_amount", n)).transpose()
 }
 
 /// Redeems the user's code against an order.
@@ -244,23 +239,14 @@ pub async fn redeem(
     Body(req): Body<RedeemRequestBody>,
 ) -> Result<Json<RedeemAnswer>, ApiError> {
     let code = code_param(&code)?;
-    let order_amount = check_amount(req.order_amount)?;
-    if req
-        .order_id
-        .as_ref()
-        .is_some_and(|o| o.is_empty() || o.len() > MAX_ORDER_ID)
-    {
-        return Err(ApiError::invalid(
-            "order_id",
-            format!("must have 1 to {MAX_ORDER_ID} characters"),
-        ));
-    }
-    let user_id = caller.acting_for(req.user_id)?;
+    let order_amount = order_amount(req.order_amount)?;
+    let order_id = req.order_id.map(OrderId::parse).transpose()?;
+    let user = caller.acting_for(req.user_id)?;
     let request = RedeemRequest {
         code,
-        user_id,
-        order_id: req.order_id,
-        order_amount,
+        user_id: user.into_string(),
+        order_id: order_id.map(OrderId::into_string),
+        order_amount: order_amount.map(Amount::minor_units),
         lock_id: req.lock_id,
     };
     let redemption = single(s.store.redeem(vec![request], s.clock.now()).await?)?;
@@ -301,16 +287,16 @@ pub async fn validate(
     Query(p): Query<ValidateParams>,
 ) -> Result<Json<Validation>, ApiError> {
     let code = code_param(&code)?;
-    let order_amount = check_amount(p.order_amount)?;
+    let order_amount = order_amount(p.order_amount)?;
     let user = caller.acting_for(p.user_id)?;
-    let verdict = match s.store.code_view(&code, &user, p.lock_id).await {
+    let verdict = match s.store.code_view(&code, user.as_str(), p.lock_id).await {
         Ok(view) => check_redeem(
             &view.book,
             &view.code,
-            &user,
+            user.as_str(),
             &view.holdings,
             p.lock_id,
-            order_amount,
+            order_amount.map(Amount::minor_units),
             s.clock.now(),
         ),
         Err(StoreError::Rejected(e)) => Err(e),

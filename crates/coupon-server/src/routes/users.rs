@@ -72,10 +72,10 @@ pub async fn coupons(
     let now = s.clock.now();
     let held = s
         .store
-        .user_codes(&user)
+        .user_codes(user.as_str())
         .await?
         .into_iter()
-        .filter(|(code, _)| code.is_held_by(&user, now))
+        .filter(|(code, _)| code.is_held_by(user.as_str(), now))
         .map(|(code, book)| HeldCoupon {
             status: code.state(&book, now),
             locked_until: code.live_lock(now).and(code.locked_until),
