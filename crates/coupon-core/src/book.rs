@@ -1,11 +1,8 @@
 //! Coupon books: the campaigns that codes belong to, their policies, and the checks on a book that
 //! come before any check on a code.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::discount::DiscountWire;
 use crate::{CodePattern, CouponError, Discount, Timestamp};
 
 // The store names the draft by this path.
@@ -14,8 +11,7 @@ pub use crate::draft::BookDraft;
 /// Upper bound of a book's supply, and of one generation or upload.
 pub const MAX_SUPPLY: i64 = 10_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BookStatus {
     Active,
     /// No new claims; held codes may still be locked and redeemed.
@@ -43,8 +39,7 @@ impl BookStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CodeMode {
     /// Every instance has its own code.
     #[default]
@@ -71,7 +66,7 @@ impl CodeMode {
 }
 
 /// What a book allows each user and each code. `None` means unlimited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policies {
     pub max_codes_per_user: Option<i64>,
     pub max_redemptions_per_user: Option<i64>,
@@ -82,15 +77,28 @@ pub struct Policies {
     pub lock_ttl_seconds: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+impl Default for Policies {
+    /// What a book allows unless its admin says otherwise: one code per user, redeemed once, held
+    /// for a checkout five minutes at a time; no daily limit and no claim TTL.
+    fn default() -> Self {
+        Policies {
+            max_codes_per_user: Some(1),
+            max_redemptions_per_user: None,
+            max_redemptions_per_code: 1,
+            claims_per_user_per_day: None,
+            claim_ttl_seconds: None,
+            lock_ttl_seconds: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Book {
-    #[serde(rename = "coupon_book_id")]
     pub id: Uuid,
     pub name: String,
     pub description: String,
     pub category: Option<String>,
     pub tags: Vec<String>,
-    #[schema(value_type = DiscountWire)]
     pub discount: Discount,
     pub starts_at: Option<Timestamp>,
     /// Inclusive: the book is usable up to and including this instant.
@@ -102,7 +110,6 @@ pub struct Book {
     pub code_pattern: Option<String>,
     /// The supply cap: the book never holds more codes (or shared instances) than this.
     pub total_codes: Option<i64>,
-    #[serde(flatten)]
     pub policies: Policies,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -174,7 +181,7 @@ impl Book {
 }
 
 /// Counts over a book's codes, as of one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BookStats {
     /// Codes (or shared instances) in the book, uploaded ones included.
     pub total_generated: i64,
@@ -207,39 +214,31 @@ impl BookStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NewBook;
-    use serde_json::json;
-
-    fn draft(v: serde_json::Value) -> Result<BookDraft, CouponError> {
-        let new: NewBook = serde_json::from_value(v).expect("well-formed");
-        new.into_draft(Uuid::nil(), Timestamp::from_millis(0))
-    }
+    use crate::testing::book;
 
     #[test]
     fn room_for_codes_follows_mode_status_and_cap() {
-        let d = json!({"type": "percentage", "value": 10});
-        let mut capped = draft(json!({"name": "S", "discount": d, "total_codes": 3}))
-            .unwrap()
-            .book;
+        let mut capped = book(|b| b.total_codes = Some(3));
         assert_eq!(capped.check_room(1, 2), Ok(()));
         assert_eq!(capped.check_room(1, 3).unwrap_err().code(), "invalid_request");
-        let open = draft(json!({"name": "S", "discount": d})).unwrap().book;
+        let open = book(|_| {});
         assert_eq!(open.check_room(1_000_000, 1), Ok(()));
-        let shared = draft(json!({"name": "S", "discount": d, "code_mode": "shared", "code": "X", "total_codes": 3}));
-        assert_eq!(
-            shared.unwrap().book.check_room(0, 0).unwrap_err().code(),
-            "invalid_request"
-        );
+        let shared = book(|b| {
+            b.code_mode = CodeMode::Shared;
+            b.code = Some("X".into());
+            b.total_codes = Some(3);
+        });
+        assert_eq!(shared.check_room(0, 0).unwrap_err().code(), "invalid_request");
         capped.status = BookStatus::Archived;
         assert_eq!(capped.check_room(0, 1), Err(CouponError::BookInactive));
     }
 
     #[test]
     fn window_is_inclusive_of_expiry() {
-        let mut b = draft(json!({"name": "S", "discount": {"type": "percentage", "value": 10},
-            "starts_at": "1970-01-01T00:00:01Z", "expires_at": "1970-01-01T00:00:02Z"}))
-        .unwrap()
-        .book;
+        let mut b = book(|b| {
+            b.starts_at = Timestamp::parse_rfc3339("1970-01-01T00:00:01Z");
+            b.expires_at = Timestamp::parse_rfc3339("1970-01-01T00:00:02Z");
+        });
         assert_eq!(
             b.check_claimable(Timestamp::from_millis(999)),
             Err(CouponError::NotStarted)

@@ -1,69 +1,36 @@
 //! The draft of a book: what an admin asks for when creating a book or changing one, and the
 //! checks that turn it into a book (or a change) the store may write.
 
-use serde::{Deserialize, Deserializer};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::book::MAX_SUPPLY;
-use crate::discount::DiscountWire;
 use crate::{Book, BookStatus, CodeMode, CodePattern, CodeText, CouponError, Discount, Policies, Timestamp};
 
-const MAX_LIMIT: i64 = 1_000_000;
-const MAX_CLAIM_TTL: i64 = 366 * 86_400;
-const MAX_LOCK_TTL: i64 = 86_400;
+/// Upper bound of every per-user and per-code limit.
+pub const MAX_LIMIT: i64 = 1_000_000;
+/// The longest claim TTL: a year and a day.
+pub const MAX_CLAIM_TTL: i64 = 366 * 86_400;
+/// The longest checkout lock: a day.
+pub const MAX_LOCK_TTL: i64 = 86_400;
 
-/// `POST /coupons`: a book as an admin describes it.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// A new book as an admin describes it, not yet checked: `into_draft` checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewBook {
-    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    #[serde(default)]
     pub description: String,
-    #[serde(default)]
     pub category: Option<String>,
-    #[serde(default)]
     pub tags: Vec<String>,
-    #[schema(value_type = DiscountWire)]
     pub discount: Discount,
-    #[serde(default)]
     pub starts_at: Option<Timestamp>,
-    #[serde(default)]
     pub expires_at: Option<Timestamp>,
-    #[serde(default)]
-    pub status: Option<BookStatus>,
-    #[serde(default)]
+    pub status: BookStatus,
     pub code_mode: CodeMode,
     /// The shared code (shared mode only).
-    #[serde(default)]
     pub code: Option<String>,
-    #[serde(default)]
     pub total_codes: Option<i64>,
     /// Codes are generated from it at creation (unique mode only).
-    #[serde(default)]
     pub code_pattern: Option<String>,
-    /// Default 1; null for unlimited.
-    #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<i64>)]
-    pub max_codes_per_user: Option<Option<i64>>,
-    #[serde(default)]
-    pub max_redemptions_per_user: Option<i64>,
-    /// Default 1.
-    #[serde(default)]
-    pub max_redemptions_per_code: Option<i64>,
-    #[serde(default)]
-    pub claims_per_user_per_day: Option<i64>,
-    #[serde(default)]
-    pub claim_ttl_seconds: Option<i64>,
-    /// Default 300.
-    #[serde(default)]
-    pub lock_ttl_seconds: Option<i64>,
-}
-
-/// Tells an absent field (outer `None`) from an explicit `null` (`Some(None)`).
-fn explicit<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
+    pub policies: Policies,
 }
 
 /// A book ready to be stored, with the codes to create along with it.
@@ -74,6 +41,27 @@ pub struct BookDraft {
 }
 
 impl NewBook {
+    /// An active unique-mode book with no window, no supply cap and the default policies.
+    pub fn new(name: impl Into<String>, discount: Discount) -> Self {
+        NewBook {
+            name: name.into(),
+            description: String::new(),
+            category: None,
+            tags: Vec::new(),
+            discount,
+            starts_at: None,
+            expires_at: None,
+            status: BookStatus::Active,
+            code_mode: CodeMode::Unique,
+            code: None,
+            total_codes: None,
+            code_pattern: None,
+            policies: Policies::default(),
+        }
+    }
+
+    /// Checks the whole description (texts, window, supply, mode, policies, in that order) and
+    /// makes the book and the pattern its codes are drawn from.
     pub fn into_draft(self, id: Uuid, now: Timestamp) -> Result<BookDraft, CouponError> {
         let name = check_text("name", self.name, 1, 200)?;
         let description = check_text("description", self.description, 0, 5000)?;
@@ -124,26 +112,22 @@ impl NewBook {
         };
 
         let limit = |field, v: Option<i64>| v.map(|n| check_range(field, n, 1, MAX_LIMIT)).transpose();
+        let asked = self.policies;
         let policies = Policies {
-            max_codes_per_user: limit("max_codes_per_user", self.max_codes_per_user.unwrap_or(Some(1)))?,
-            max_redemptions_per_user: limit("max_redemptions_per_user", self.max_redemptions_per_user)?,
+            max_codes_per_user: limit("max_codes_per_user", asked.max_codes_per_user)?,
+            max_redemptions_per_user: limit("max_redemptions_per_user", asked.max_redemptions_per_user)?,
             max_redemptions_per_code: check_range(
                 "max_redemptions_per_code",
-                self.max_redemptions_per_code.unwrap_or(1),
+                asked.max_redemptions_per_code,
                 1,
                 MAX_LIMIT,
             )?,
-            claims_per_user_per_day: limit("claims_per_user_per_day", self.claims_per_user_per_day)?,
-            claim_ttl_seconds: self
+            claims_per_user_per_day: limit("claims_per_user_per_day", asked.claims_per_user_per_day)?,
+            claim_ttl_seconds: asked
                 .claim_ttl_seconds
                 .map(|s| check_range("claim_ttl_seconds", s, 1, MAX_CLAIM_TTL))
                 .transpose()?,
-            lock_ttl_seconds: check_range(
-                "lock_ttl_seconds",
-                self.lock_ttl_seconds.unwrap_or(300),
-                1,
-                MAX_LOCK_TTL,
-            )?,
+            lock_ttl_seconds: check_range("lock_ttl_seconds", asked.lock_ttl_seconds, 1, MAX_LOCK_TTL)?,
         };
 
         Ok(BookDraft {
@@ -156,7 +140,7 @@ impl NewBook {
                 discount: self.discount,
                 starts_at: self.starts_at,
                 expires_at: self.expires_at,
-                status: self.status.unwrap_or(BookStatus::Active),
+                status: self.status,
                 code_mode: self.code_mode,
                 code,
                 code_pattern: pattern.as_ref().map(|p| p.as_str().to_owned()),
@@ -170,19 +154,13 @@ impl NewBook {
     }
 }
 
-/// `PATCH /coupons/{id}`: the fields an admin may change after creation.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// The fields an admin may change after creation; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BookPatch {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub description: Option<String>,
-    /// An explicit null removes the end of the window.
-    #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<Timestamp>)]
+    /// `Some(None)` removes the end of the window.
     pub expires_at: Option<Option<Timestamp>>,
-    #[serde(default)]
     pub status: Option<BookStatus>,
 }
 
@@ -241,47 +219,108 @@ fn check_window_order(starts: Option<Timestamp>, expires: Option<Timestamp>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn draft(v: serde_json::Value) -> Result<BookDraft, CouponError> {
-        let new: NewBook = serde_json::from_value(v).expect("well-formed");
-        new.into_draft(Uuid::nil(), Timestamp::from_millis(0))
-    }
+    use crate::testing::{draft, ten_percent};
+    use crate::{Discount, DiscountKind};
 
     #[test]
-    fn applies_defaults_and_tells_null_from_absent() {
-        let b = draft(json!({"name": "Summer", "discount": {"type": "percentage", "value": 10}}))
-            .unwrap()
-            .book;
+    fn applies_the_default_policies() {
+        let b = draft(|_| {}).unwrap().book;
         assert_eq!(b.policies.max_codes_per_user, Some(1));
         assert_eq!(b.policies.lock_ttl_seconds, 300);
         assert_eq!(b.policies.max_redemptions_per_code, 1);
-        let b =
-            draft(json!({"name": "S", "discount": {"type": "percentage", "value": 10}, "max_codes_per_user": null}))
-                .unwrap()
-                .book;
+        assert_eq!(b.status, BookStatus::Active);
+        let b = draft(|b| b.policies.max_codes_per_user = None).unwrap().book;
         assert_eq!(b.policies.max_codes_per_user, None);
     }
 
     #[test]
     fn checks_modes_and_patterns() {
-        let d = json!({"type": "fixed_amount", "value": 500});
-        assert!(draft(json!({"name": "S", "discount": d, "code_mode": "shared", "total_codes": 5})).is_err());
-        let shared =
-            draft(json!({"name": "S", "discount": d, "code_mode": "shared", "code": " welcome10 ", "total_codes": 5}))
-                .unwrap();
-        assert_eq!(shared.book.code.as_deref(), Some("WELCOME10"));
-        assert!(
-            draft(json!({"name": "S", "discount": d, "code_pattern": "A-####"})).is_err(),
-            "pattern without total"
+        let five_off = Discount::new(DiscountKind::FixedAmount { amount: 500 }, "USD".into(), None, None).unwrap();
+        let shared = |code: Option<&str>| {
+            let mut b = NewBook::new("S", five_off.clone());
+            b.code_mode = CodeMode::Shared;
+            b.code = code.map(Into::into);
+            b.total_codes = Some(5);
+            b.into_draft(Uuid::nil(), Timestamp::from_millis(0))
+        };
+        assert!(shared(None).is_err());
+        assert_eq!(
+            shared(Some(" welcome10 ")).unwrap().book.code.as_deref(),
+            Some("WELCOME10")
         );
-        assert!(
-            draft(json!({"name": "S", "discount": d, "code_pattern": "A-###", "total_codes": 10})).is_err(),
-            "space too small"
+        let patterned = |pattern: &str, total: Option<i64>| {
+            draft(|b| {
+                b.code_pattern = Some(pattern.into());
+                b.total_codes = total;
+            })
+        };
+        assert!(patterned("A-####", None).is_err(), "pattern without total");
+        assert!(patterned("A-###", Some(10)).is_err(), "space too small");
+        assert!(patterned("A-#####", Some(10)).is_ok());
+        assert!(draft(|b| b.name = String::new()).is_err());
+        assert!(draft(|b| b.policies.max_codes_per_user = Some(0)).is_err());
+        assert!(draft(|b| {
+            b.starts_at = Timestamp::parse_rfc3339("2026-02-01T00:00:00Z");
+            b.expires_at = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z");
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn names_the_field_at_fault() {
+        let field = |edit: fn(&mut NewBook)| match draft(edit) {
+            Err(CouponError::Invalid(i)) => i.field,
+            other => panic!("not refused: {other:?}"),
+        };
+        assert_eq!(field(|b| b.name = " ".into()), "name");
+        assert_eq!(field(|b| b.tags = vec!["t".into(); 33]), "tags");
+        assert_eq!(field(|b| b.total_codes = Some(MAX_SUPPLY + 1)), "total_codes");
+        assert_eq!(field(|b| b.code = Some("X".into())), "code");
+        assert_eq!(
+            field(|b| b.policies.max_redemptions_per_code = 0),
+            "max_redemptions_per_code"
         );
-        assert!(draft(json!({"name": "S", "discount": d, "code_pattern": "A-#####", "total_codes": 10})).is_ok());
-        assert!(draft(json!({"name": "", "discount": d})).is_err());
-        assert!(draft(json!({"name": "S", "discount": d, "max_codes_per_user": 0})).is_err());
-        assert!(draft(json!({"name": "S", "discount": d, "starts_at": "2026-02-01T00:00:00Z", "expires_at": "2026-01-01T00:00:00Z"})).is_err());
+        assert_eq!(
+            field(|b| b.policies.claim_ttl_seconds = Some(MAX_CLAIM_TTL + 1)),
+            "claim_ttl_seconds"
+        );
+        assert_eq!(
+            field(|b| b.policies.lock_ttl_seconds = MAX_LOCK_TTL + 1),
+            "lock_ttl_seconds"
+        );
+        assert!(draft(|b| b.policies.claim_ttl_seconds = Some(MAX_CLAIM_TTL)).is_ok());
+        assert_eq!(NewBook::new("S", ten_percent()).status, BookStatus::Active);
+    }
+
+    #[test]
+    fn a_patch_is_checked_and_an_archived_book_refuses_it() {
+        let mut b = draft(|_| {}).unwrap().book;
+        let later = Timestamp::from_millis(5);
+        let rename = BookPatch {
+            name: Some(" Autumn ".into()),
+            expires_at: Some(Some(Timestamp::from_millis(10))),
+            ..Default::default()
+        };
+        b.apply_patch(rename, later).unwrap();
+        assert_eq!(
+            (b.name.as_str(), b.expires_at, b.updated_at),
+            ("Autumn", Some(Timestamp::from_millis(10)), later)
+        );
+        let open_ended = BookPatch {
+            expires_at: Some(None),
+            ..Default::default()
+        };
+        b.apply_patch(open_ended, later).unwrap();
+        assert_eq!(b.expires_at, None);
+        let empty = BookPatch {
+            name: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(b.apply_patch(empty, later).is_err());
+        b.status = BookStatus::Archived;
+        assert_eq!(
+            b.apply_patch(BookPatch::default(), later),
+            Err(CouponError::BookInactive)
+        );
     }
 }

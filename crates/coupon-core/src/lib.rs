@@ -14,6 +14,8 @@ pub mod order;
 pub mod pattern;
 pub mod redemption;
 pub mod rules;
+#[cfg(test)]
+mod testing;
 pub mod time;
 pub mod user;
 

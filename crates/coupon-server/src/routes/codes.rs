@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::rules::check_redeem;
-use coupon_core::{Amount, Book, CodeState, CodeText, CouponError, OrderId, Redemption, Timestamp, UserId};
+use coupon_core::{Amount, CodeText, CouponError, OrderId, UserId};
 use coupon_store::{ClaimRequest, ClaimTarget, Claimed, LockRequest, RedeemRequest, StoreError, UnlockRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
+use crate::wire::{Book, CodeState, Redemption, Timestamp};
 use crate::AppState;
 
 /// The one answer of a one-request batch.
@@ -74,12 +75,12 @@ async fn claim(s: &AppState, target: ClaimTarget, user: UserId) -> Result<(Statu
     Ok((
         StatusCode::CREATED,
         Json(Assigned {
-            status: code.state(&book, now),
+            status: code.state(&book, now).into(),
             assigned_code: code.code,
             user_id: user.into_string(),
-            claimed_at: code.claimed_at,
-            claim_expires_at: code.claim_expires_at,
-            coupon: book,
+            claimed_at: code.claimed_at.map(Timestamp),
+            claim_expires_at: code.claim_expires_at.map(Timestamp),
+            coupon: book.into(),
         }),
     ))
 }
@@ -144,7 +145,7 @@ pub async fn lock(
         status: "locked",
         code: locked.code,
         lock_id: locked.lock_id,
-        locked_until: locked.locked_until,
+        locked_until: Timestamp(locked.locked_until),
     }))
 }
 
@@ -252,7 +253,7 @@ pub async fn redeem(
     let redemption = single(s.store.redeem(vec![request], s.clock.now()).await?)?;
     Ok(Json(RedeemAnswer {
         status: "redeemed",
-        redemption,
+        redemption: redemption.into(),
     }))
 }
 

@@ -2,13 +2,14 @@
 //! file and a fresh PostgreSQL database.
 
 mod batches;
+mod book_spec;
 mod books;
 mod claims;
 mod concurrency;
 mod engine;
 mod redemptions;
 
-use coupon_core::{Book, BookStats, CodeText, CouponError, NewBook, Redemption, Timestamp};
+use coupon_core::{Book, BookStats, CodeText, CouponError, Redemption, Timestamp};
 use coupon_store::testing::{Backend, TestDb};
 use coupon_store::{ClaimRequest, ClaimTarget, Claimed, DynStore, LockRequest, Locked, RedeemRequest, UnlockRequest};
 use serde_json::json;
@@ -35,8 +36,9 @@ impl Ctx {
     pub async fn try_book(&self, spec: serde_json::Value) -> Result<Book, coupon_store::StoreError> {
         let mut v = json!({"name": "Summer sale", "discount": {"type": "percentage", "value": 10}});
         v.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
-        let new: NewBook = serde_json::from_value(v).expect("valid book JSON");
-        let draft = new.into_draft(Uuid::now_v7(), at(0)).expect("valid book");
+        let draft = book_spec::new_book(&v)
+            .into_draft(Uuid::now_v7(), at(0))
+            .expect("valid book");
         self.store.create_book(draft).await
     }
 
