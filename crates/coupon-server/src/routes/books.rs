@@ -156,6 +156,7 @@ pub async fn generate(
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Words that must all appear in the name, description or tags.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     pub category: Option<String>,
     /// Discount type: `percentage` or `fixed_amount`.

@@ -37,6 +37,7 @@ pub struct AssignRequest {
     pub coupon_book_id: Uuid,
     /// Whom to assign to (admin and service only); the caller by default.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
 }
 
@@ -45,6 +46,7 @@ pub struct AssignRequest {
 #[serde(deny_unknown_fields)]
 pub struct ForUser {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
 }
 
@@ -153,6 +155,7 @@ pub async fn lock(
 #[serde(deny_unknown_fields)]
 pub struct UnlockRequestBody {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
     /// If given, only that lock is released.
     #[serde(default)]
@@ -207,12 +210,13 @@ pub struct RedeemRequestBody {
     pub order_id: Option<String>,
     /// Minor units; without it `discount_applied` and `final_price` are null.
     #[serde(default)]
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub order_amount: Option<i64>,
     /// Required while a live lock holds the code.
     #[serde(default)]
     pub lock_id: Option<Uuid>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
 }
 
@@ -260,8 +264,9 @@ pub async fn redeem(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ValidateParams {
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub order_amount: Option<i64>,
+    #[param(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
     /// The lock a redeem would present.
     pub lock_id: Option<Uuid>,

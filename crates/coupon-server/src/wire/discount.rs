@@ -38,16 +38,19 @@ pub struct Discount {
     #[serde(rename = "type")]
     pub kind: DiscountType,
     /// A percentage (0 < v <= 100, at most 2 decimals) or an amount in minor units.
-    #[schema(value_type = f64)]
+    #[schema(value_type = f64, exclusive_minimum = 0)]
     pub value: serde_json::Number,
     /// ISO 4217 code; defaults to USD.
     #[serde(default)]
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Cap on the discount, minor units.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub max_discount: Option<i64>,
     /// Smallest order the discount applies to, minor units.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub min_order_amount: Option<i64>,
 }
 

@@ -19,6 +19,7 @@ pub struct NewBook {
     #[serde(default)]
     pub category: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 32)]
     pub tags: Vec<String>,
     // Checked as it is read, so that a bad discount fails the body, as it always has.
     #[serde(deserialize_with = "discount::checked")]
@@ -36,25 +37,31 @@ pub struct NewBook {
     #[serde(default)]
     pub code: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10_000_000)]
     pub total_codes: Option<i64>,
     /// Codes are generated from it at creation (unique mode only).
     #[serde(default)]
     pub code_pattern: Option<String>,
     /// Default 1; null for unlimited.
     #[serde(default, deserialize_with = "explicit")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
     pub max_codes_per_user: Option<Option<i64>>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub max_redemptions_per_user: Option<i64>,
     /// Default 1.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub max_redemptions_per_code: Option<i64>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub claims_per_user_per_day: Option<i64>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 31_622_400)]
     pub claim_ttl_seconds: Option<i64>,
     /// Default 300.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 86_400)]
     pub lock_ttl_seconds: Option<i64>,
 }
 
