@@ -1,13 +1,10 @@
 //! Discounts and their arithmetic. Money is integer minor units (cents) throughout; a percentage is
 //! kept in basis points so that no float ever touches an amount.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
+use crate::amount::{Amount, MAX_AMOUNT};
 use crate::CouponError;
 
-/// The largest amount accepted anywhere (10^15 minor units): far above any order, far below overflow.
-pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+const PERCENTAGE_RULE: &str = "must be a percentage above 0, at most 100, with at most 2 decimals";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiscountKind {
@@ -17,9 +14,35 @@ pub enum DiscountKind {
     FixedAmount { amount: i64 },
 }
 
-/// A discount as the domain sees it. Its JSON form is [`DiscountWire`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "DiscountWire", into = "DiscountWire")]
+impl DiscountKind {
+    /// A percentage as admins write it (`12.5` for 12.5 %): above 0, at most 100, with at most
+    /// 2 decimals, so that it is a whole number of basis points.
+    pub fn percentage(percent: f64) -> Result<Self, CouponError> {
+        let bp = (percent * 100.0).round();
+        if !(percent > 0.0 && percent <= 100.0) || (percent * 100.0 - bp).abs() > 1e-6 {
+            return Err(CouponError::invalid("discount.value", PERCENTAGE_RULE));
+        }
+        Ok(DiscountKind::Percentage {
+            basis_points: bp as i64,
+        })
+    }
+
+    fn check(self) -> Result<Self, CouponError> {
+        match self {
+            DiscountKind::Percentage { basis_points } if !(1..=10_000).contains(&basis_points) => {
+                Err(CouponError::invalid("discount.value", PERCENTAGE_RULE))
+            }
+            DiscountKind::FixedAmount { amount } if !(1..=MAX_AMOUNT).contains(&amount) => Err(CouponError::invalid(
+                "discount.value",
+                "must be a positive whole amount in minor units",
+            )),
+            kind => Ok(kind),
+        }
+    }
+}
+
+/// A discount: what it takes off, in which currency, its cap and the smallest order it applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discount {
     pub kind: DiscountKind,
     pub currency: String,
@@ -35,6 +58,35 @@ pub struct Applied {
 }
 
 impl Discount {
+    /// A discount as an admin asks for it, checked in that order: the kind's value, a currency
+    /// that is a three-letter ISO 4217 code, and caps that are amounts.
+    pub fn new(
+        kind: DiscountKind,
+        currency: String,
+        max_discount: Option<i64>,
+        min_order_amount: Option<i64>,
+    ) -> Result<Self, CouponError> {
+        let kind = kind.check()?;
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(CouponError::invalid(
+                "discount.currency",
+                "must be a three-letter ISO 4217 code",
+            ));
+        }
+        for (field, amount) in [
+            ("discount.max_discount", max_discount),
+            ("discount.min_order_amount", min_order_amount),
+        ] {
+            amount.map(|a| Amount::parse(field, a)).transpose()?;
+        }
+        Ok(Discount {
+            kind,
+            currency,
+            max_discount,
+            min_order_amount,
+        })
+    }
+
     pub fn discount_type(&self) -> DiscountType {
         match self.kind {
             DiscountKind::Percentage { .. } => DiscountType::Percentage,
@@ -54,6 +106,7 @@ impl Discount {
         }
     }
 
+    /// A discount read back from storage, which checked it on the way in.
     pub fn from_stored(
         type_name: &str,
         value: i64,
@@ -94,9 +147,8 @@ impl Discount {
     }
 }
 
-/// The two kinds of discount, as named in JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+/// The two kinds of discount, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiscountType {
     Percentage,
     FixedAmount,
@@ -119,134 +171,62 @@ impl DiscountType {
     }
 }
 
-/// The JSON form: `{"type": "percentage", "value": 12.5, "currency": "USD", ...}`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = Discount)]
-pub struct DiscountWire {
-    #[serde(rename = "type")]
-    pub kind: DiscountType,
-    /// A percentage (0 < v <= 100, at most 2 decimals) or an amount in minor units.
-    #[schema(value_type = f64)]
-    pub value: serde_json::Number,
-    /// ISO 4217 code; defaults to USD.
-    #[serde(default)]
-    pub currency: Option<String>,
-    /// Cap on the discount, minor units.
-    #[serde(default)]
-    pub max_discount: Option<i64>,
-    /// Smallest order the discount applies to, minor units.
-    #[serde(default)]
-    pub min_order_amount: Option<i64>,
-}
-
-impl TryFrom<DiscountWire> for Discount {
-    type Error = String;
-
-    fn try_from(w: DiscountWire) -> Result<Self, String> {
-        let kind = match w.kind {
-            DiscountType::Percentage => {
-                let v = w.value.as_f64().ok_or("discount.value must be a number")?;
-                let bp = (v * 100.0).round();
-                if !(v > 0.0 && v <= 100.0) || (v * 100.0 - bp).abs() > 1e-6 {
-                    return Err(
-                        "discount.value must be a percentage above 0, at most 100, with at most 2 decimals".into(),
-                    );
-                }
-                DiscountKind::Percentage {
-                    basis_points: bp as i64,
-                }
-            }
-            DiscountType::FixedAmount => {
-                let amount = w
-                    .value
-                    .as_i64()
-                    .filter(|a| (1..=MAX_AMOUNT).contains(a))
-                    .ok_or("discount.value must be a positive whole amount in minor units")?;
-                DiscountKind::FixedAmount { amount }
-            }
-        };
-        let currency = w.currency.unwrap_or_else(|| "USD".into());
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err("discount.currency must be a three-letter ISO 4217 code".into());
-        }
-        for (name, amount) in [
-            ("discount.max_discount", w.max_discount),
-            ("discount.min_order_amount", w.min_order_amount),
-        ] {
-            if amount.is_some_and(|a| !(0..=MAX_AMOUNT).contains(&a)) {
-                return Err(format!("{name} must be a non-negative amount in minor units"));
-            }
-        }
-        Ok(Discount {
-            kind,
-            currency,
-            max_discount: w.max_discount,
-            min_order_amount: w.min_order_amount,
-        })
-    }
-}
-
-impl From<Discount> for DiscountWire {
-    fn from(d: Discount) -> Self {
-        let value = match d.kind {
-            DiscountKind::Percentage { basis_points } if basis_points % 100 == 0 => {
-                serde_json::Number::from(basis_points / 100)
-            }
-            DiscountKind::Percentage { basis_points } => {
-                serde_json::Number::from_f64(basis_points as f64 / 100.0).unwrap_or_else(|| serde_json::Number::from(0))
-            }
-            DiscountKind::FixedAmount { amount } => serde_json::Number::from(amount),
-        };
-        DiscountWire {
-            kind: d.discount_type(),
-            value,
-            currency: Some(d.currency),
-            max_discount: d.max_discount,
-            min_order_amount: d.min_order_amount,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde_json::json;
 
-    fn parse(v: serde_json::Value) -> Result<Discount, serde_json::Error> {
-        serde_json::from_value(v)
+    fn discount(kind: DiscountKind, max: Option<i64>, min: Option<i64>) -> Result<Discount, CouponError> {
+        Discount::new(kind, "USD".into(), max, min)
     }
 
-    #[test]
-    fn parses_percentages_in_basis_points() {
-        let d = parse(json!({"type": "percentage", "value": 12.5})).unwrap();
-        assert_eq!(d.kind, DiscountKind::Percentage { basis_points: 1250 });
-        assert_eq!(d.currency, "USD");
-        assert_eq!(serde_json::to_value(&d).unwrap()["value"], json!(12.5));
-    }
-
-    #[test]
-    fn rejects_bad_values() {
-        for bad in [
-            json!({"type": "percentage", "value": 0}),
-            json!({"type": "percentage", "value": 100.01}),
-            json!({"type": "percentage", "value": 10.123}),
-            json!({"type": "fixed_amount", "value": 10.5}),
-            json!({"type": "fixed_amount", "value": -5}),
-            json!({"type": "bogus", "value": 5}),
-            json!({"type": "fixed_amount", "value": 5, "currency": "usd"}),
-            json!({"type": "fixed_amount", "value": 5, "max_discount": -1}),
-            json!({"type": "fixed_amount", "value": 5, "extra": 1}),
-        ] {
-            assert!(parse(bad.clone()).is_err(), "{bad}");
+    fn field_of<T: std::fmt::Debug>(r: Result<T, CouponError>) -> &'static str {
+        match r {
+            Err(CouponError::Invalid(i)) => i.field,
+            other => panic!("not refused as input: {other:?}"),
         }
     }
 
     #[test]
+    fn percentages_are_kept_in_basis_points() {
+        assert_eq!(
+            DiscountKind::percentage(12.5),
+            Ok(DiscountKind::Percentage { basis_points: 1250 })
+        );
+        assert_eq!(
+            DiscountKind::percentage(100.0),
+            Ok(DiscountKind::Percentage { basis_points: 10_000 })
+        );
+        for bad in [0.0, -5.0, 100.01, 10.123, 0.001, 1e300] {
+            assert_eq!(field_of(DiscountKind::percentage(bad)), "discount.value", "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_values_currencies_and_caps() {
+        let fixed = |amount| DiscountKind::FixedAmount { amount };
+        assert!(discount(fixed(MAX_AMOUNT), Some(0), Some(MAX_AMOUNT)).is_ok());
+        assert_eq!(field_of(discount(fixed(0), None, None)), "discount.value");
+        assert_eq!(field_of(discount(fixed(-5), None, None)), "discount.value");
+        assert_eq!(field_of(discount(fixed(MAX_AMOUNT + 1), None, None)), "discount.value");
+        let none_off = DiscountKind::Percentage { basis_points: 0 };
+        assert_eq!(field_of(discount(none_off, None, None)), "discount.value");
+        for currency in ["usd", "US", "USDT", "U5D"] {
+            assert_eq!(
+                field_of(Discount::new(fixed(5), currency.into(), None, None)),
+                "discount.currency"
+            );
+        }
+        assert_eq!(field_of(discount(fixed(5), Some(-1), None)), "discount.max_discount");
+        assert_eq!(
+            field_of(discount(fixed(5), None, Some(MAX_AMOUNT + 1))),
+            "discount.min_order_amount"
+        );
+    }
+
+    #[test]
     fn applies_caps_and_minimums() {
-        let d =
-            parse(json!({"type": "percentage", "value": 20, "max_discount": 1500, "min_order_amount": 1000})).unwrap();
+        let d = discount(DiscountKind::percentage(20.0).unwrap(), Some(1500), Some(1000)).unwrap();
         assert_eq!(d.apply(999), Err(CouponError::MinOrderNotMet));
         assert_eq!(
             d.apply(5000).unwrap(),
@@ -256,7 +236,7 @@ mod tests {
             }
         );
         assert_eq!(d.apply(10_000).unwrap().discount_applied, 1500);
-        let fixed = parse(json!({"type": "fixed_amount", "value": 2000})).unwrap();
+        let fixed = discount(DiscountKind::FixedAmount { amount: 2000 }, None, None).unwrap();
         assert_eq!(
             fixed.apply(1500).unwrap(),
             Applied {

@@ -3,8 +3,6 @@
 //! `locked`, `expired` and a lapsed claim are derived from timestamps, so they need no sweeper and
 //! follow the injected clock exactly.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{Book, Timestamp};
@@ -36,8 +34,7 @@ impl StoredStatus {
 }
 
 /// What a code is at a given instant, as clients see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeState {
     Available,
     Active,

@@ -2,23 +2,33 @@
 //! claim, lock or redemption may happen. Everything here is pure: no I/O, no clock reads (time is
 //! passed in), so the rules can be unit- and property-tested and shared by every storage backend.
 
+pub mod amount;
 pub mod book;
 pub mod clock;
 pub mod code;
 pub mod discount;
+pub mod draft;
 pub mod error;
 pub mod instance;
+pub mod order;
 pub mod pattern;
 pub mod redemption;
 pub mod rules;
+#[cfg(test)]
+mod testing;
 pub mod time;
+pub mod user;
 
-pub use book::{Book, BookDraft, BookPatch, BookStats, BookStatus, CodeMode, NewBook, Policies};
+pub use amount::Amount;
+pub use book::{Book, BookStats, BookStatus, CodeMode, Policies};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use code::CodeText;
 pub use discount::{Applied, Discount, DiscountKind};
+pub use draft::{BookDraft, BookPatch, NewBook};
 pub use error::{CouponError, InvalidInput};
 pub use instance::{CodeInstance, CodeState, StoredStatus};
+pub use order::OrderId;
 pub use pattern::CodePattern;
 pub use redemption::Redemption;
 pub use time::Timestamp;
+pub use user::UserId;

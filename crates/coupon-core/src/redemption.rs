@@ -1,12 +1,10 @@
 //! The redemption history: one record per use of a code against an order.
 
-use serde::Serialize;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::Timestamp;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redemption {
     pub redemption_id: Uuid,
     pub code: String,

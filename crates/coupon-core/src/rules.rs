@@ -183,17 +183,10 @@ pub fn check_redeem(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NewBook;
-    use serde_json::json;
+    use crate::testing::book;
+    use crate::{Discount, DiscountKind};
 
     const T0: i64 = 1_000_000;
-
-    fn book(extra: serde_json::Value) -> Book {
-        let mut v = json!({"name": "B", "discount": {"type": "percentage", "value": 10}});
-        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        let new: NewBook = serde_json::from_value(v).unwrap();
-        new.into_draft(Uuid::nil(), Timestamp::from_millis(0)).unwrap().book
-    }
 
     fn held(owner: &str) -> CodeInstance {
         CodeInstance {
@@ -217,7 +210,10 @@ mod tests {
 
     #[test]
     fn claim_limits_come_in_order() {
-        let b = book(json!({"max_codes_per_user": 1, "claims_per_user_per_day": 1}));
+        let b = book(|b| {
+            b.policies.max_codes_per_user = Some(1);
+            b.policies.claims_per_user_per_day = Some(1);
+        });
         let now = at(T0);
         let day = now.utc_day();
         assert_eq!(check_claim(&b, &Holdings::default(), now), Ok(()));
@@ -240,7 +236,7 @@ mod tests {
 
     #[test]
     fn a_lock_blocks_redeem_without_its_id() {
-        let b = book(json!({}));
+        let b = book(|_| {});
         let mut c = held("alice");
         let lock = Uuid::from_u128(7);
         c.lock_id = Some(lock);
@@ -288,9 +284,16 @@ mod tests {
 
     #[test]
     fn redeem_checks_limits_and_minimums() {
-        let b = book(
-            json!({"max_redemptions_per_user": 1, "discount": {"type": "fixed_amount", "value": 500, "min_order_amount": 1000}}),
-        );
+        let b = book(|b| {
+            b.policies.max_redemptions_per_user = Some(1);
+            b.discount = Discount::new(
+                DiscountKind::FixedAmount { amount: 500 },
+                "USD".into(),
+                None,
+                Some(1000),
+            )
+            .unwrap();
+        });
         let c = held("alice");
         let none = Holdings::default();
         let used = Holdings { redeemed: 1, ..none };
@@ -342,7 +345,10 @@ mod tests {
             max in 1i64..3,
             daily in proptest::option::of(1i64..3),
         ) {
-            let b = book(json!({"max_codes_per_user": max, "claims_per_user_per_day": daily}));
+            let b = book(|b| {
+                b.policies.max_codes_per_user = Some(max);
+                b.policies.claims_per_user_per_day = daily;
+            });
             let names = ["a", "b", "c", "d"];
             let users: Vec<&str> = picks.iter().map(|&i| names[i]).collect();
             let now = at(T0);

@@ -1,7 +1,9 @@
 //! Instants with millisecond precision, the unit every backend stores.
+//!
+//! No serde here: the API's RFC 3339 text is the server's to write and read (its `wire` module),
+//! the store keeps integer milliseconds, and `Display`/`parse_rfc3339` are all the domain needs.
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A UTC instant truncated to the millisecond, so what is stored is exactly what is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,32 +51,6 @@ impl std::fmt::Display for Timestamp {
         f.write_str(&self.to_datetime().to_rfc3339_opts(SecondsFormat::Millis, true))
     }
 }
-
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Timestamp::parse_rfc3339(&s).ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 timestamp"))
-    }
-}
-
-impl utoipa::PartialSchema for Timestamp {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                utoipa::openapi::KnownFormat::DateTime,
-            )))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Timestamp {}
 
 #[cfg(test)]
 mod tests {

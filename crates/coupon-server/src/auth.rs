@@ -5,15 +5,13 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use coupon_core::UserId;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::AppState;
-
-/// The longest user id accepted, from a token or a request.
-const MAX_USER_ID: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -69,18 +67,18 @@ impl std::fmt::Debug for JwtSecret {
 /// Who is calling, from a valid token.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub sub: String,
+    pub sub: UserId,
     pub role: Role,
 }
 
 impl Caller {
     /// The user a request acts for: the caller itself unless `user_id` names another, which only
     /// admins and services may do.
-    pub fn acting_for(&self, user_id: Option<String>) -> Result<String, ApiError> {
+    pub fn acting_for(&self, user_id: Option<String>) -> Result<UserId, ApiError> {
         match user_id {
             None => Ok(self.sub.clone()),
             Some(id) => {
-                let id = check_user_id(id)?;
+                let id = UserId::parse(id)?;
                 if self.role == Role::User && id != self.sub {
                     return Err(ApiError::Forbidden("a user may act only for itself"));
                 }
@@ -88,16 +86,6 @@ impl Caller {
             }
         }
     }
-}
-
-pub fn check_user_id(id: String) -> Result<String, ApiError> {
-    if id.is_empty() || id.len() > MAX_USER_ID || id.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "user_id",
-            format!("must have 1 to {MAX_USER_ID} printable characters"),
-        ));
-    }
-    Ok(id)
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -117,7 +105,7 @@ impl FromRequestParts<AppState> for Caller {
         if claims.exp.saturating_mul(1000) <= state.clock.now().millis() {
             return Err(ApiError::Unauthorized("the token has expired"));
         }
-        let sub = check_user_id(claims.sub).map_err(|_| ApiError::Unauthorized("the token's subject is not valid"))?;
+        let sub = UserId::parse(claims.sub).map_err(|_| ApiError::Unauthorized("the token's subject is not valid"))?;
         Ok(Caller { sub, role: claims.role })
     }
 }

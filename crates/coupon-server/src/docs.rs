@@ -101,4 +101,54 @@ mod tests {
             "docs/openapi.json is out of date: run UPDATE_OPENAPI=1 cargo test -p coupon-server"
         );
     }
+
+    /// Schema bounds are literals (utoipa takes no constants): they must be the limits the domain
+    /// enforces.
+    #[test]
+    fn schema_bounds_are_the_domain_limits() {
+        use coupon_core::amount::MAX_AMOUNT;
+        use coupon_core::book::MAX_SUPPLY;
+        use coupon_core::draft::{MAX_CLAIM_TTL, MAX_LIMIT, MAX_LOCK_TTL};
+        use coupon_core::user::MAX_USER_ID;
+        use serde_json::{json, Value};
+
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let bounds = |schema: &str, field: &str| {
+            let p = &schemas[schema]["properties"][field];
+            (p["minimum"].clone(), p["maximum"].clone())
+        };
+        let limit = (json!(1), json!(MAX_LIMIT));
+        for field in [
+            "max_codes_per_user",
+            "max_redemptions_per_user",
+            "max_redemptions_per_code",
+            "claims_per_user_per_day",
+        ] {
+            assert_eq!(bounds("NewBook", field), limit, "{field}");
+        }
+        assert_eq!(bounds("NewBook", "total_codes"), (json!(1), json!(MAX_SUPPLY)));
+        assert_eq!(bounds("NewBook", "claim_ttl_seconds"), (json!(1), json!(MAX_CLAIM_TTL)));
+        assert_eq!(bounds("NewBook", "lock_ttl_seconds"), (json!(1), json!(MAX_LOCK_TTL)));
+        let amount = (json!(0), json!(MAX_AMOUNT));
+        assert_eq!(bounds("Discount", "max_discount"), amount);
+        assert_eq!(bounds("Discount", "min_order_amount"), amount);
+        assert_eq!(bounds("RedeemRequestBody", "order_amount"), amount);
+        let generate = &schemas["GenerateCodes"]["properties"]["count"];
+        assert_eq!(generate["maximum"], json!(MAX_SUPPLY));
+        for body in ["AssignRequest", "ForUser", "UnlockRequestBody", "RedeemRequestBody"] {
+            let user_id = &schemas[body]["properties"]["user_id"];
+            assert_eq!(
+                (&user_id["minLength"], &user_id["maxLength"]),
+                (&json!(1), &json!(MAX_USER_ID)),
+                "{body}"
+            );
+        }
+        let validate: &Vec<Value> = doc["paths"]["/coupons/validate/{code}"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let param = |name: &str| &validate.iter().find(|p| p["name"] == name).unwrap()["schema"];
+        assert_eq!(param("order_amount")["maximum"], json!(MAX_AMOUNT));
+        assert_eq!(param("user_id")["maxLength"], json!(MAX_USER_ID));
+    }
 }

@@ -83,30 +83,51 @@ impl utoipa::IntoResponses for Problems {
     }
 }
 
+/// The HTTP status of each domain error. No wildcard arm: a new `CouponError` variant does not
+/// compile until it is given a status here (its code comes from `CouponError::code`, exhaustive too).
 pub fn status_of(e: &CouponError) -> StatusCode {
     match e {
         CouponError::Invalid(_) => StatusCode::BAD_REQUEST,
         CouponError::NotFound(_) => StatusCode::NOT_FOUND,
         CouponError::NotAssignedToUser => StatusCode::FORBIDDEN,
-        _ => StatusCode::CONFLICT,
+        CouponError::BookInactive
+        | CouponError::NotStarted
+        | CouponError::Expired
+        | CouponError::UserLimitReached
+        | CouponError::DailyLimitReached
+        | CouponError::OutOfStock
+        | CouponError::CodeTaken
+        | CouponError::Locked
+        | CouponError::NotLocked
+        | CouponError::AlreadyRedeemed
+        | CouponError::MinOrderNotMet => StatusCode::CONFLICT,
+    }
+}
+
+impl ApiError {
+    /// The status and stable machine code this error answers with.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Coupon(e) => (status_of(e), e.code()),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, detail) = match &self {
-            ApiError::Coupon(e) => (status_of(e), e.code(), e.to_string()),
-            ApiError::Unauthorized(why) => (StatusCode::UNAUTHORIZED, "unauthorized", why.to_string()),
-            ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, "forbidden", why.to_string()),
-            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", self.to_string()),
-            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", self.to_string()),
+        let (status, code) = self.status_and_code();
+        let detail = match &self {
+            ApiError::Coupon(e) => e.to_string(),
+            ApiError::Unauthorized(why) | ApiError::Forbidden(why) => why.to_string(),
+            ApiError::PayloadTooLarge | ApiError::MethodNotAllowed => self.to_string(),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "the server could not complete the request".into(),
-                )
+                "the server could not complete the request".into()
             }
         };
         let problem = Problem {
@@ -118,5 +139,127 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every domain error, each once. A new variant breaks the match below, which sends whoever
+    /// adds it here to list it and give it a row in the tables.
+    fn every_coupon_error() -> Vec<CouponError> {
+        let all = vec![
+            CouponError::invalid("field", "message"),
+            CouponError::NotFound("book"),
+            CouponError::NotAssignedToUser,
+            CouponError::BookInactive,
+            CouponError::NotStarted,
+            CouponError::Expired,
+            CouponError::UserLimitReached,
+            CouponError::DailyLimitReached,
+            CouponError::OutOfStock,
+            CouponError::CodeTaken,
+            CouponError::Locked,
+            CouponError::NotLocked,
+            CouponError::AlreadyRedeemed,
+            CouponError::MinOrderNotMet,
+        ];
+        for e in &all {
+            match e {
+                CouponError::Invalid(_)
+                | CouponError::NotFound(_)
+                | CouponError::NotAssignedToUser
+                | CouponError::BookInactive
+                | CouponError::NotStarted
+                | CouponError::Expired
+                | CouponError::UserLimitReached
+                | CouponError::DailyLimitReached
+                | CouponError::OutOfStock
+                | CouponError::CodeTaken
+                | CouponError::Locked
+                | CouponError::NotLocked
+                | CouponError::AlreadyRedeemed
+                | CouponError::MinOrderNotMet => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_error_has_its_documented_status_and_code() {
+        let expected = [
+            (400, "invalid_request"),
+            (404, "not_found"),
+            (403, "not_assigned_to_user"),
+            (409, "book_inactive"),
+            (409, "not_started"),
+            (409, "expired"),
+            (409, "user_limit_reached"),
+            (409, "daily_limit_reached"),
+            (409, "out_of_stock"),
+            (409, "code_taken"),
+            (409, "locked"),
+            (409, "not_locked"),
+            (409, "already_redeemed"),
+            (409, "min_order_not_met"),
+        ];
+        let domain: Vec<_> = every_coupon_error()
+            .into_iter()
+            .map(|e| ApiError::Coupon(e).status_and_code())
+            .map(|(status, code)| (status.as_u16(), code))
+            .collect();
+        assert_eq!(domain, expected);
+
+        let others = [
+            (ApiError::Unauthorized("no token"), 401, "unauthorized"),
+            (ApiError::Forbidden("role"), 403, "forbidden"),
+            (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
+            (ApiError::Internal(StoreError::Conflict("test")), 500, "internal_error"),
+        ];
+        for (e, status, code) in others {
+            assert_eq!(e.status_and_code(), (StatusCode::from_u16(status).unwrap(), code));
+        }
+    }
+
+    /// README.md's error table lists each code in the row of its status.
+    #[test]
+    fn the_readme_error_table_is_true() {
+        let readme = include_str!("../../../README.md");
+        let row = |status: u16| {
+            readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| {status} |")))
+                .unwrap_or_else(|| panic!("README.md has no row for {status}"))
+        };
+        let mut documented = 0;
+        for e in every_coupon_error() {
+            let (status, code) = ApiError::Coupon(e).status_and_code();
+            assert!(
+                row(status.as_u16()).contains(&format!("`{code}`")),
+                "README.md lists {code} under {status}"
+            );
+            documented += 1;
+        }
+        for (status, code) in [
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (405, "method_not_allowed"),
+            (413, "payload_too_large"),
+        ] {
+            assert!(
+                row(status).contains(&format!("`{code}`")),
+                "README.md lists {code} under {status}"
+            );
+            documented += 1;
+        }
+        // Codes are the quoted words of the 4xx rows, outside the remarks in parentheses.
+        let listed = readme
+            .lines()
+            .filter(|l| l.starts_with("| 4"))
+            .map(|l| l.split('(').next().unwrap_or_default().matches('`').count() / 2)
+            .sum::<usize>();
+        assert_eq!(listed, documented, "README.md's table lists exactly these codes");
     }
 }

@@ -7,6 +7,7 @@ mod docs;
 pub mod error;
 mod extract;
 mod routes;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;

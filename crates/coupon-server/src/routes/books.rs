@@ -4,8 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::book::MAX_SUPPLY;
-use coupon_core::discount::DiscountType;
-use coupon_core::{Book, BookPatch, BookStats, CodePattern, CodeText, NewBook, Timestamp};
+use coupon_core::{CodePattern, CodeText, Timestamp};
 use coupon_store::SearchQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,6 +13,7 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
+use crate::wire::{Book, BookPatch, BookStats, DiscountType, NewBook};
 use crate::AppState;
 
 const MAX_UPLOAD: usize = 100_000;
@@ -28,8 +28,8 @@ pub async fn create(
     State(s): State<AppState>,
     Body(new): Body<NewBook>,
 ) -> Result<(StatusCode, Json<Book>), ApiError> {
-    let draft = new.into_draft(Uuid::now_v7(), s.clock.now())?;
-    Ok((StatusCode::CREATED, Json(s.coupons.create_book(draft).await?)))
+    let draft = coupon_core::NewBook::from(new).into_draft(Uuid::now_v7(), s.clock.now())?;
+    Ok((StatusCode::CREATED, Json(s.coupons.create_book(draft).await?.into())))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -45,7 +45,10 @@ pub struct BookWithStats {
     responses((status = 200, body = BookWithStats), Problems))]
 pub async fn show(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> Result<Json<BookWithStats>, ApiError> {
     let (book, stats) = s.coupons.book_with_stats(id, s.clock.now()).await?;
-    Ok(Json(BookWithStats { book, stats }))
+    Ok(Json(BookWithStats {
+        book: book.into(),
+        stats: stats.into(),
+    }))
 }
 
 /// Changes name, description, `expires_at` or status. `paused` stops new claims; `archived`
@@ -60,7 +63,9 @@ pub async fn update(
     Path(id): Path<Uuid>,
     Body(patch): Body<BookPatch>,
 ) -> Result<Json<Book>, ApiError> {
-    Ok(Json(s.coupons.update_book(id, patch, s.clock.now()).await?))
+    Ok(Json(
+        s.coupons.update_book(id, patch.into(), s.clock.now()).await?.into(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -153,6 +158,7 @@ pub async fn generate(
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Words that must all appear in the name, description or tags.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     pub category: Option<String>,
     /// Discount type: `percentage` or `fixed_amount`.
@@ -191,13 +197,13 @@ pub async fn search(
     let query = SearchQuery {
         text: p.q,
         category: p.category,
-        discount_type: p.kind,
+        discount_type: p.kind.map(Into::into),
         limit,
         after,
     };
     let page = s.coupons.search_books(query, s.clock.now()).await?;
     Ok(Json(SearchResults {
-        results: page.books,
+        results: page.books.into_iter().map(Book::from).collect(),
         next_cursor: page.next.map(|(ts, id)| format!("{}_{}", ts.millis(), id.simple())),
     }))
 }

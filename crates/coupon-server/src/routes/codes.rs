@@ -3,9 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use coupon_core::discount::MAX_AMOUNT;
 use coupon_core::rules::check_redeem;
-use coupon_core::{Book, CodeState, CodeText, Redemption, Timestamp};
+use coupon_core::{Amount, CodeText, CouponError, OrderId, UserId};
 use coupon_store::{ClaimRequest, ClaimTarget, Claimed, LockRequest, RedeemRequest, StoreError, UnlockRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,9 +13,8 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
+use crate::wire::{Book, CodeState, Redemption, Timestamp};
 use crate::AppState;
-
-const MAX_ORDER_ID: usize = 200;
 
 fn code_param(raw: &str) -> Result<CodeText, ApiError> {
     Ok(CodeText::parse(raw)?)
@@ -28,6 +26,7 @@ pub struct AssignRequest {
     pub coupon_book_id: Uuid,
     /// Whom to assign to (admin and service only); the caller by default.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
 }
 
@@ -36,6 +35,7 @@ pub struct AssignRequest {
 #[serde(deny_unknown_fields)]
 pub struct ForUser {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
 }
 
@@ -50,22 +50,22 @@ pub struct Assigned {
     pub coupon: Book,
 }
 
-async fn claim(s: &AppState, target: ClaimTarget, user_id: String) -> Result<(StatusCode, Json<Assigned>), ApiError> {
+async fn claim(s: &AppState, target: ClaimTarget, user: UserId) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let now = s.clock.now();
     let request = ClaimRequest {
         target,
-        user_id: user_id.clone(),
+        user_id: user.as_str().to_owned(),
     };
     let Claimed { code, book } = s.coupons.claim(request, now).await?;
     Ok((
         StatusCode::CREATED,
         Json(Assigned {
-            status: code.state(&book, now),
+            status: code.state(&book, now).into(),
             assigned_code: code.code,
-            user_id,
-            claimed_at: code.claimed_at,
-            claim_expires_at: code.claim_expires_at,
-            coupon: book,
+            user_id: user.into_string(),
+            claimed_at: code.claimed_at.map(Timestamp),
+            claim_expires_at: code.claim_expires_at.map(Timestamp),
+            coupon: book.into(),
         }),
     ))
 }
@@ -120,13 +120,17 @@ pub async fn lock(
     Body(req): Body<ForUser>,
 ) -> Result<Json<LockAnswer>, ApiError> {
     let code = code_param(&code)?;
-    let user_id = caller.acting_for(req.user_id)?;
-    let locked = s.coupons.lock(LockRequest { code, user_id }, s.clock.now()).await?;
+    let user = caller.acting_for(req.user_id)?;
+    let request = LockRequest {
+        code,
+        user_id: user.into_string(),
+    };
+    let locked = s.coupons.lock(request, s.clock.now()).await?;
     Ok(Json(LockAnswer {
         status: "locked",
         code: locked.code,
         lock_id: locked.lock_id,
-        locked_until: locked.locked_until,
+        locked_until: Timestamp(locked.locked_until),
     }))
 }
 
@@ -134,6 +138,7 @@ pub async fn lock(
 #[serde(deny_unknown_fields)]
 pub struct UnlockRequestBody {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
     /// If given, only that lock is released.
     #[serde(default)]
@@ -159,11 +164,11 @@ pub async fn unlock(
     Body(req): Body<UnlockRequestBody>,
 ) -> Result<Json<UnlockAnswer>, ApiError> {
     let code = code_param(&code)?;
-    let user_id = caller.acting_for(req.user_id)?;
+    let user = caller.acting_for(req.user_id)?;
     let text = code.to_string();
     let request = UnlockRequest {
         code,
-        user_id,
+        user_id: user.into_string(),
         lock_id: req.lock_id,
     };
     s.coupons.unlock(request, s.clock.now()).await?;
@@ -182,12 +187,13 @@ pub struct RedeemRequestBody {
     pub order_id: Option<String>,
     /// Minor units; without it `discount_applied` and `final_price` are null.
     #[serde(default)]
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub order_amount: Option<i64>,
     /// Required while a live lock holds the code.
     #[serde(default)]
     pub lock_id: Option<Uuid>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
 }
 
@@ -199,14 +205,8 @@ pub struct RedeemAnswer {
     pub redemption: Redemption,
 }
 
-fn check_amount(amount: Option<i64>) -> Result<Option<i64>, ApiError> {
-    match amount {
-        Some(a) if !(0..=MAX_AMOUNT).contains(&a) => Err(ApiError::invalid(
-            "order_amount",
-            "must be a non-negative amount in minor units",
-        )),
-        other => Ok(other),
-    }
+fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError> {
+    minor_units.map(|n| Amount::parse("order_amount", n)).transpose()
 }
 
 /// Redeems the user's code against an order.
@@ -221,37 +221,29 @@ pub async fn redeem(
     Body(req): Body<RedeemRequestBody>,
 ) -> Result<Json<RedeemAnswer>, ApiError> {
     let code = code_param(&code)?;
-    let order_amount = check_amount(req.order_amount)?;
-    if req
-        .order_id
-        .as_ref()
-        .is_some_and(|o| o.is_empty() || o.len() > MAX_ORDER_ID)
-    {
-        return Err(ApiError::invalid(
-            "order_id",
-            format!("must have 1 to {MAX_ORDER_ID} characters"),
-        ));
-    }
-    let user_id = caller.acting_for(req.user_id)?;
+    let order_amount = order_amount(req.order_amount)?;
+    let order_id = req.order_id.map(OrderId::parse).transpose()?;
+    let user = caller.acting_for(req.user_id)?;
     let request = RedeemRequest {
         code,
-        user_id,
-        order_id: req.order_id,
-        order_amount,
+        user_id: user.into_string(),
+        order_id: order_id.map(OrderId::into_string),
+        order_amount: order_amount.map(Amount::minor_units),
         lock_id: req.lock_id,
     };
     let redemption = s.coupons.redeem(request, s.clock.now()).await?;
     Ok(Json(RedeemAnswer {
         status: "redeemed",
-        redemption,
+        redemption: redemption.into(),
     }))
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ValidateParams {
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub order_amount: Option<i64>,
+    #[param(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
     /// The lock a redeem would present.
     pub lock_id: Option<Uuid>,
@@ -278,16 +270,16 @@ pub async fn validate(
     Query(p): Query<ValidateParams>,
 ) -> Result<Json<Validation>, ApiError> {
     let code = code_param(&code)?;
-    let order_amount = check_amount(p.order_amount)?;
+    let order_amount = order_amount(p.order_amount)?;
     let user = caller.acting_for(p.user_id)?;
-    let verdict = match s.coupons.code_view(&code, &user, p.lock_id).await {
+    let verdict = match s.coupons.code_view(&code, user.as_str(), p.lock_id).await {
         Ok(view) => check_redeem(
             &view.book,
             &view.code,
-            &user,
+            user.as_str(),
             &view.holdings,
             p.lock_id,
-            order_amount,
+            order_amount.map(Amount::minor_units),
             s.clock.now(),
         ),
         Err(StoreError::Rejected(e)) => Err(e),

@@ -2,8 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use coupon_core::discount::DiscountWire;
-use coupon_core::{CodeState, Discount, Timestamp};
+use coupon_core::CodeState;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -11,6 +10,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problems};
 use crate::extract::{Path, Query};
+use crate::wire::{self, Discount, Timestamp};
 use crate::AppState;
 
 #[derive(Deserialize, IntoParams)]
@@ -25,8 +25,7 @@ pub struct HeldCoupon {
     pub code: String,
     pub coupon_book_id: Uuid,
     pub name: String,
-    pub status: CodeState,
-    #[schema(value_type = DiscountWire)]
+    pub status: wire::CodeState,
     pub discount: Discount,
     pub claimed_at: Option<Timestamp>,
     pub claim_expires_at: Option<Timestamp>,
@@ -72,23 +71,24 @@ pub async fn coupons(
     let now = s.clock.now();
     let held = s
         .coupons
-        .user_codes(&user)
+        .user_codes(user.as_str())
         .await?
         .into_iter()
-        .filter(|(code, _)| code.is_held_by(&user, now))
-        .map(|(code, book)| HeldCoupon {
-            status: code.state(&book, now),
-            locked_until: code.live_lock(now).and(code.locked_until),
+        .filter(|(code, _)| code.is_held_by(user.as_str(), now))
+        .map(|(code, book)| (code.state(&book, now), code, book))
+        .filter(|(state, _, _)| wanted.is_none_or(|w| *state == w))
+        .map(|(state, code, book)| HeldCoupon {
+            status: state.into(),
+            locked_until: code.live_lock(now).and(code.locked_until).map(Timestamp),
             code: code.code,
             coupon_book_id: book.id,
             name: book.name,
-            discount: book.discount,
-            claimed_at: code.claimed_at,
-            claim_expires_at: code.claim_expires_at,
-            expires_at: book.expires_at,
+            discount: book.discount.into(),
+            claimed_at: code.claimed_at.map(Timestamp),
+            claim_expires_at: code.claim_expires_at.map(Timestamp),
+            expires_at: book.expires_at.map(Timestamp),
             redemptions: code.redemptions,
         })
-        .filter(|c| wanted.is_none_or(|w| c.status == w))
         .collect();
     Ok(Json(HeldCoupons { assigned_coupons: held }))
 }

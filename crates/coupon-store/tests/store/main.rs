@@ -2,6 +2,7 @@
 //! file and a fresh PostgreSQL database.
 
 mod batches;
+mod book_spec;
 mod books;
 mod claims;
 mod concurrency;
@@ -9,7 +10,7 @@ mod engine;
 mod redemptions;
 mod refusals;
 
-use coupon_core::{Book, BookStats, CodeText, CouponError, NewBook, Redemption, Timestamp};
+use coupon_core::{Book, BookStats, CodeText, CouponError, Redemption, Timestamp};
 use coupon_store::testing::{Backend, TestDb};
 use coupon_store::{
     Background, ClaimRequest, ClaimTarget, Claimed, Coupons, DynStore, LockRequest, Locked, RedeemRequest, StoreError,
@@ -42,8 +43,9 @@ impl Ctx {
     pub async fn try_book(&self, spec: serde_json::Value) -> Result<Book, coupon_store::StoreError> {
         let mut v = json!({"name": "Summer sale", "discount": {"type": "percentage", "value": 10}});
         v.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
-        let new: NewBook = serde_json::from_value(v).expect("valid book JSON");
-        let draft = new.into_draft(Uuid::now_v7(), at(0)).expect("valid book");
+        let draft = book_spec::new_book(&v)
+            .into_draft(Uuid::now_v7(), at(0))
+            .expect("valid book");
         self.store.create_book(draft).await
     }
 

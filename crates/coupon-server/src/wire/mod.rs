@@ -1,0 +1,15 @@
+//! The JSON forms of domain values that several routes share, with their OpenAPI schemas and the
+//! conversions from and to `coupon_core`. Each type is named as its schema, which is the domain's
+//! name; bodies that belong to one route live next to it in `routes/`.
+
+mod book;
+mod code;
+mod discount;
+mod draft;
+mod time;
+
+pub use book::{Book, BookStats, BookStatus, CodeMode, Policies};
+pub use code::{CodeState, Redemption};
+pub use discount::{Discount, DiscountType};
+pub use draft::{BookPatch, NewBook};
+pub use time::Timestamp;
