@@ -1,5 +1,8 @@
 //! The bench's own database: a fresh PostgreSQL database or SQLite file per run, removed at the end,
-//! and direct connections to it for checking invariants without the server's help.
+//! and direct connections to it for checking invariants without the server's help, and for the
+//! one piece of maintenance a run does itself (`ANALYZE`).
+
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tempfile::TempDir;
@@ -82,6 +85,34 @@ impl BenchDatabase {
                     .context("opening the SQLite database")?,
             ),
         })
+    }
+
+    /// `ANALYZE` over the whole database, as an operator or autovacuum would run it: the planner's
+    /// statistics brought up to date while the server runs. On SQLite the first `ANALYZE` creates
+    /// `sqlite_stat1`, a schema change, so the server's connections reload the statistics with their
+    /// next statement; on PostgreSQL new statistics invalidate the server's cached plans.
+    pub async fn analyze(&self) -> anyhow::Result<()> {
+        match &self.kind {
+            Kind::Postgres { .. } => postgres(&self.url())
+                .await?
+                .batch_execute("ANALYZE")
+                .await
+                .context("running ANALYZE on PostgreSQL")?,
+            Kind::Sqlite => {
+                let path = self.sqlite_path();
+                // The verifying connection is read-only; ANALYZE writes its statistics tables.
+                tokio::task::spawn_blocking(move || {
+                    let conn =
+                        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+                    // The server is idle between phases, but may still hold the write lock a moment.
+                    conn.busy_timeout(Duration::from_secs(30))?;
+                    conn.execute_batch("ANALYZE")
+                })
+                .await?
+                .context("running ANALYZE on SQLite")?
+            }
+        }
+        Ok(())
     }
 
     /// Drops the PostgreSQL database; the temporary directory goes with `self`.

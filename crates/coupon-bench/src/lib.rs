@@ -1,13 +1,15 @@
 //! `coupond bench`: load against real coupond processes, measured from outside, and the
 //! invariants checked in the database afterwards.
 //!
-//! `flash-sale` (issue 3) runs, against one database: a no-op floor (`/healthz`), a baseline server
-//! with one transaction per request, the flash sale on the default server (claims while stock
-//! lasts, then out_of_stock answers), a read mix, the redemption of every claim, and optionally a
-//! crowd of idle connections.
+//! `flash-sale` (issue 3) runs, against one database: a no-op floor (`/healthz`), a book claimed the
+//! moment it is created on the fresh database and again after `ANALYZE`, a baseline server with one
+//! transaction per request, the flash sale on the default server (claims while stock lasts, then
+//! out_of_stock answers), a read mix, the redemption of every claim, and optionally a crowd of idle
+//! connections.
 
 mod claim;
 mod client;
+mod cold;
 mod database;
 mod progress;
 mod reads;
@@ -25,6 +27,7 @@ use rand::distr::{Alphanumeric, SampleString};
 
 use crate::claim::{ClaimLoad, ClaimOutcome};
 use crate::client::{token, Target};
+use crate::cold::ColdLoad;
 use crate::database::BenchDatabase;
 use crate::redeem::RedeemLoad;
 use crate::report::{Phase, Ratios, Report};
@@ -88,6 +91,10 @@ pub struct FlashSale {
     /// Codes in a separate book created from a pattern on the default server, timed (0: skip).
     #[arg(long, default_value_t = 1_000_000)]
     pub generate: u64,
+    /// Codes in each of two books created from a pattern and claimed the moment they exist, by as
+    /// many users over every connection: first on the fresh database, then after ANALYZE (0: skip).
+    #[arg(long, default_value_t = 100_000)]
+    pub cold_codes: u64,
 }
 
 pub async fn run(bench: Bench) -> anyhow::Result<()> {
@@ -158,6 +165,24 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
         usage(started, server.process().sample()),
     ));
     bar.finish_and_clear();
+
+    // Before anything else writes: the cold sale must find the database as a new deployment would.
+    let cold = if args.cold_codes > 0 {
+        let sales = cold::run(&ColdLoad {
+            admin: &admin,
+            service: &service,
+            server: server.process(),
+            db,
+            connections,
+            codes: args.cold_codes,
+        })
+        .await?;
+        phases.push(sales.cold.phase.clone());
+        phases.push(sales.warm.phase.clone());
+        Some(sales)
+    } else {
+        None
+    };
 
     let generation = if args.generate > 0 {
         progress::note(&format!("creating a book of {} pattern codes", args.generate));
@@ -308,6 +333,24 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
         )
         .await?,
     );
+    for (label, sale) in cold
+        .iter()
+        .flat_map(|c| [("cold sale", &c.cold), ("warm sale", &c.warm)])
+    {
+        checks.extend(
+            verify::check(
+                &conn,
+                &SoldBook {
+                    label,
+                    id: &sale.book,
+                    claims: &sale.claims,
+                    redeems: 0,
+                    claimed_exactly: Some(args.cold_codes),
+                },
+            )
+            .await?,
+        );
+    }
     drop(conn);
 
     let errors = phases.iter().map(|p| p.errors).sum::<u64>() + idle.as_ref().map_or(0, |i| i.errors);
@@ -330,6 +373,10 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
         errors,
         idle_connections: idle,
         generation,
+        cold_sale: cold.as_ref().map(|c| report::ColdSale {
+            codes: args.cold_codes,
+            analyze_seconds: c.analyze_seconds,
+        }),
         passed: checks.iter().all(|c| c.passed),
         checks,
     })

@@ -10,6 +10,8 @@ use crate::server::Usage;
 use crate::verify::Check;
 
 pub const NOOP: &str = "noop";
+pub const COLD_CLAIM: &str = "cold claim";
+pub const WARM_CLAIM: &str = "warm claim";
 pub const NAIVE_CLAIM: &str = "naive claim";
 pub const NAIVE_REDEEM: &str = "naive redeem";
 pub const CLAIM: &str = "claim";
@@ -72,6 +74,16 @@ pub struct Ratios {
     pub out_of_stock_vs_noop: Option<f64>,
     pub reads_vs_noop: Option<f64>,
     pub redeem_vs_naive_redeem: Option<f64>,
+    /// A book claimed before the first ANALYZE against the same after it.
+    pub cold_claim_vs_warm_claim: Option<f64>,
+}
+
+/// The two books sold the moment they were created, before and after ANALYZE.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColdSale {
+    /// Codes in each book, and users claiming each.
+    pub codes: u64,
+    pub analyze_seconds: f64,
 }
 
 /// `POST /coupons` with `total_codes` drawn from a pattern, timed by the client.
@@ -100,6 +112,7 @@ pub struct Report {
     pub idle_connections: Option<IdleConnections>,
     /// Creating a book whose codes are drawn from a pattern and stored before the answer.
     pub generation: Option<Generation>,
+    pub cold_sale: Option<ColdSale>,
     pub checks: Vec<Check>,
     pub passed: bool,
 }
@@ -117,6 +130,7 @@ impl Ratios {
             out_of_stock_vs_noop: ratio(OUT_OF_STOCK, NOOP),
             reads_vs_noop: ratio(READ, NOOP),
             redeem_vs_naive_redeem: ratio(REDEEM, NAIVE_REDEEM),
+            cold_claim_vs_warm_claim: ratio(COLD_CLAIM, WARM_CLAIM),
         }
     }
 }
@@ -168,6 +182,7 @@ impl Report {
             ("out_of_stock / noop", r.out_of_stock_vs_noop),
             ("reads / noop", r.reads_vs_noop),
             ("redeem / naive redeem", r.redeem_vs_naive_redeem),
+            ("cold / warm claim", r.cold_claim_vs_warm_claim),
         ] {
             let value = value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
             let _ = writeln!(out, "  {name:<22} {value:>8}");
@@ -189,6 +204,13 @@ impl Report {
                 g.codes,
                 g.seconds,
                 g.codes as f64 / g.seconds
+            );
+        }
+        if let Some(c) = &self.cold_sale {
+            let _ = writeln!(
+                out,
+                "cold and warm claim: books of {} pattern codes claimed as created, ANALYZE between them took {:.2} s",
+                c.codes, c.analyze_seconds
             );
         }
         if let Some(idle) = &self.idle_connections {

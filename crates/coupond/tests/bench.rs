@@ -8,6 +8,8 @@ use serde_json::Value;
 
 const CODES: u64 = 200;
 const USERS: u64 = 600;
+/// Codes in each of the books sold as created, before and after ANALYZE.
+const COLD_CODES: u64 = 300;
 
 fn flash_sale(backend: &str, extra: &[&str]) -> Value {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coupond"));
@@ -29,6 +31,8 @@ fn flash_sale(backend: &str, extra: &[&str]) -> Value {
             "1",
             "--generate",
             "2000",
+            "--cold-codes",
+            &COLD_CODES.to_string(),
         ])
         .arg("--json")
         .args(extra);
@@ -50,10 +54,15 @@ fn assert_sold_right(report: &Value) {
         .filter(|c| c["passed"] != Value::Bool(true))
         .collect();
     assert!(failed.is_empty(), "failed checks: {failed:#?}");
-    assert!(
-        report["checks"].as_array().unwrap().len() >= 10,
-        "both books were checked"
-    );
+    let checked: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["book"].as_str().unwrap())
+        .collect();
+    for book in ["flash sale", "baseline", "cold sale", "warm sale"] {
+        assert!(checked.contains(&book), "the {book} book was checked: {checked:?}");
+    }
     assert_eq!(report["passed"], true);
     assert_eq!(report["claims_acknowledged"], CODES);
     assert_eq!(
@@ -78,6 +87,8 @@ fn assert_sold_right(report: &Value) {
         phases,
         [
             "noop",
+            "cold claim",
+            "warm claim",
             "naive claim",
             "naive redeem",
             "claim",
@@ -86,6 +97,11 @@ fn assert_sold_right(report: &Value) {
             "redeem"
         ]
     );
+    for phase in &report["phases"].as_array().unwrap()[1..3] {
+        assert_eq!(phase["requests"], COLD_CODES, "{} sold out", phase["name"]);
+    }
+    assert!(report["ratios"]["cold_claim_vs_warm_claim"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["cold_sale"]["codes"], COLD_CODES);
 }
 
 /// A database name no other run uses, so test binaries may run at once.
