@@ -1,6 +1,8 @@
 //! [`Store`] for any backend, written once: each operation runs its script in a write transaction
 //! or on a read connection of the backend.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use async_trait::async_trait;
 use coupon_core::{
     Book, BookDraft, BookPatch, BookStats, CodeInstance, CodeMode, CodePattern, CodeText, Redemption, Timestamp,
@@ -14,23 +16,31 @@ use crate::{
     SearchQuery, Stock, Store, StoreError, UnlockRequest,
 };
 
-/// Books of at least this many codes are followed by fresh planner statistics: a sale that starts
-/// the moment they exist must not be planned as if the book were empty.
+/// After this many codes were loaded (created, uploaded or generated) the planner's statistics are
+/// refreshed: a sale that starts the moment its book exists must not be planned as if the book
+/// were empty, and autovacuum comes a minute too late for that.
 const BULK_LOAD: u64 = 10_000;
 
 pub struct SqlStore<B> {
     backend: B,
+    /// Codes loaded through this store since its last refresh of the statistics.
+    loaded: AtomicU64,
 }
 
 // `Backend` is the crate's own seam: backends are chosen by `connect`, not implemented outside.
 #[allow(private_bounds)]
 impl<B: Backend> SqlStore<B> {
     pub(crate) fn new(backend: B) -> Self {
-        SqlStore { backend }
+        SqlStore {
+            backend,
+            loaded: AtomicU64::new(0),
+        }
     }
 
+    /// Counts loaded codes; past `BULK_LOAD`, refreshes the statistics before the load is answered.
     async fn loaded(&self, codes: u64) -> Result<(), StoreError> {
-        if codes >= BULK_LOAD {
+        let before = self.loaded.fetch_add(codes, Ordering::AcqRel);
+        if before + codes >= BULK_LOAD && self.loaded.swap(0, Ordering::AcqRel) > 0 {
             self.backend.analyze_codes().await?;
         }
         Ok(())

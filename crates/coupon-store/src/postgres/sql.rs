@@ -62,10 +62,13 @@ fn own(q: Q) -> Option<String> {
              FROM unnest($2::text[], $3::bigint[]) AS v(user_id, n) \
              WHERE u.book_id = $1 AND u.user_id = v.user_id"
             .into(),
+        // One primary-key probe per user, whatever the statistics say: a join would let the planner
+        // hash every counter of the book when it has not seen the book yet. Rows are locked in the
+        // order of the array, which the script sorts.
         Q::Counters => "SELECT u.user_id, u.held, u.day, u.day_claims, u.redeemed \
-             FROM unnest($2::text[]) AS v(user_id) \
-               JOIN user_books u ON u.book_id = $1 AND u.user_id = v.user_id \
-             ORDER BY u.user_id FOR UPDATE OF u"
+             FROM unnest($2::text[]) AS v(user_id) CROSS JOIN LATERAL \
+               (SELECT user_id, held, day, day_claims, redeemed FROM user_books \
+                WHERE book_id = $1 AND user_id = v.user_id FOR UPDATE) AS u"
             .into(),
         Q::PopReturned => "WITH popped AS (DELETE FROM returned_codes WHERE (book_id, code_id) IN \
                (SELECT book_id, code_id FROM returned_codes WHERE book_id = $1 \

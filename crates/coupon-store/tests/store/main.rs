@@ -259,3 +259,27 @@ async fn instances_starting_together_migrate_once() {
         store.expect("every instance starts").ping().await.unwrap();
     }
 }
+
+/// A load of many codes is followed by fresh planner statistics on PostgreSQL, so a sale that starts
+/// the moment the book exists is not planned as if the codes table were empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bulk_loads_refresh_the_planner_statistics() {
+    let cx = ctx(Backend::Postgres).await;
+    let (client, conn) = tokio_postgres::connect(&cx.db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let estimate = || async {
+        let row = client
+            .query_one("SELECT reltuples::bigint FROM pg_class WHERE relname = 'codes'", &[])
+            .await
+            .unwrap();
+        row.get::<_, i64>(0)
+    };
+    cx.book(json!({"code_pattern": "SMALL-*****", "total_codes": 100}))
+        .await;
+    assert_eq!(estimate().await, -1, "a small load leaves the statistics alone");
+    cx.book(json!({"code_pattern": "BIG-*******", "total_codes": 12_000}))
+        .await;
+    assert!(estimate().await >= 12_000, "the planner knows of the new codes");
+}
