@@ -35,7 +35,8 @@ use coupon_core::book::BookDraft;
 use coupon_core::discount::DiscountType;
 use coupon_core::rules::Holdings;
 use coupon_core::{
-    Applied, Book, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, Redemption, Timestamp,
+    Amount, Applied, Book, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, OrderId, Redemption,
+    Timestamp, UserId,
 };
 use uuid::Uuid;
 
@@ -58,7 +59,7 @@ pub struct AddedCodes {
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
     pub target: ClaimTarget,
-    pub user_id: String,
+    pub user_id: UserId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +79,7 @@ pub struct Claimed {
 #[derive(Debug, Clone)]
 pub struct LockRequest {
     pub code: CodeText,
-    pub user_id: String,
+    pub user_id: UserId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,16 +92,16 @@ pub struct Locked {
 #[derive(Debug, Clone)]
 pub struct UnlockRequest {
     pub code: CodeText,
-    pub user_id: String,
+    pub user_id: UserId,
     pub lock_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone)]
 pub struct RedeemRequest {
     pub code: CodeText,
-    pub user_id: String,
-    pub order_id: Option<String>,
-    pub order_amount: Option<i64>,
+    pub user_id: UserId,
+    pub order_id: Option<OrderId>,
+    pub order_amount: Option<Amount>,
     pub lock_id: Option<Uuid>,
 }
 
@@ -111,9 +112,9 @@ impl RedeemRequest {
             redemption_id: Uuid::now_v7(),
             code: code.code.clone(),
             coupon_book_id: code.book_id,
-            user_id: self.user_id.clone(),
-            order_id: self.order_id.clone(),
-            order_amount: self.order_amount,
+            user_id: self.user_id.as_str().to_owned(),
+            order_id: self.order_id.as_ref().map(|o| o.as_str().to_owned()),
+            order_amount: self.order_amount.map(Amount::minor_units),
             discount_applied: applied.map(|a| a.discount_applied),
             final_price: applied.map(|a| a.final_price),
             redeemed_at: now,

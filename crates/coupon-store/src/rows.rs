@@ -1,5 +1,5 @@
 //! Rows to domain values, written once for both backends: each backend's row type implements
-//! `Fields` (columns by name), and the column lists below are the same on both.
+//! `Fields` (columns by name), and the columns are those `crate::statements` selects.
 
 use coupon_core::rules::Holdings;
 use coupon_core::{
@@ -9,39 +9,6 @@ use std::borrow::Cow;
 
 use crate::backend::Fields;
 use crate::StoreError;
-
-pub(crate) const BOOK_COLUMNS: &str = "id, name, description, category, tags, discount_type, \
-    discount_value, currency, max_discount, min_order_amount, starts_at, expires_at, status, \
-    code_mode, shared_code, code_pattern, total_codes, max_codes_per_user, max_redemptions_per_user, \
-    max_redemptions_per_code, claims_per_user_per_day, claim_ttl_seconds, lock_ttl_seconds, \
-    created_at, updated_at";
-
-pub(crate) const CODE_COLUMNS: &str = "id, book_id, code, instance, status, owner, claimed_at, \
-    claim_expires_at, lock_id, locked_until, redemptions";
-
-pub(crate) const HOLDINGS_COLUMNS: &str = "held, day, day_claims, redeemed";
-
-pub(crate) const REDEMPTION_COLUMNS: &str = "id, code, book_id, user_id, order_id, order_amount, \
-    discount_applied, final_price, redeemed_at";
-
-/// A column list with each column qualified by a table alias, for joins.
-pub(crate) fn qualified(columns: &str, alias: &str) -> String {
-    columns
-        .split(", ")
-        .map(|c| format!("{alias}.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// A column list qualified by a table alias and renamed with a prefix, so a join's columns keep
-/// distinct names (`b.id AS b_id`).
-pub(crate) fn aliased(columns: &str, alias: &str, prefix: &str) -> String {
-    columns
-        .split(", ")
-        .map(|c| format!("{alias}.{c} AS {prefix}{c}", c = c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// A column's name under a prefix (`""` for none).
 struct Named<'p>(&'p str);

@@ -38,12 +38,14 @@ impl<B: Backend> SqlStore<B> {
     }
 
     /// Counts loaded codes; past `BULK_LOAD`, refreshes the statistics before the load is answered.
-    async fn loaded(&self, codes: u64) -> Result<(), StoreError> {
+    /// The load has committed by then: a failed refresh is logged, not reported as a failed load.
+    async fn loaded(&self, codes: u64) {
         let before = self.loaded.fetch_add(codes, Ordering::AcqRel);
         if before + codes >= BULK_LOAD && self.loaded.swap(0, Ordering::AcqRel) > 0 {
-            self.backend.analyze_codes().await?;
+            if let Err(e) = self.backend.analyze_codes().await {
+                tracing::warn!(error = %e, "refreshing the planner's statistics failed");
+            }
         }
-        Ok(())
     }
 }
 
@@ -56,7 +58,7 @@ impl<B: Backend> Store for SqlStore<B> {
             (None, CodeMode::Unique) => 0,
         };
         let book = self.backend.write(CreateBook { draft }).await?;
-        self.loaded(created).await?;
+        self.loaded(created).await;
         Ok(book)
     }
 
@@ -74,7 +76,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
         let added = self.backend.write(AddCodes { book_id, codes }).await?;
-        self.loaded(added.inserted).await?;
+        self.loaded(added.inserted).await;
         Ok(added)
     }
 
@@ -87,7 +89,7 @@ impl<B: Backend> Store for SqlStore<B> {
                 count,
             })
             .await?;
-        self.loaded(generated).await?;
+        self.loaded(generated).await;
         Ok(generated)
     }
 

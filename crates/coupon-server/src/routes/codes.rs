@@ -54,7 +54,7 @@ async fn claim(s: &AppState, target: ClaimTarget, user: UserId) -> Result<(Statu
     let now = s.clock.now();
     let request = ClaimRequest {
         target,
-        user_id: user.as_str().to_owned(),
+        user_id: user.clone(),
     };
     let Claimed { code, book } = s.coupons.claim(request, now).await?;
     Ok((
@@ -121,10 +121,7 @@ pub async fn lock(
 ) -> Result<Json<LockAnswer>, ApiError> {
     let code = code_param(&code)?;
     let user = caller.acting_for(req.user_id)?;
-    let request = LockRequest {
-        code,
-        user_id: user.into_string(),
-    };
+    let request = LockRequest { code, user_id: user };
     let locked = s.coupons.lock(request, s.clock.now()).await?;
     Ok(Json(LockAnswer {
         status: "locked",
@@ -168,7 +165,7 @@ pub async fn unlock(
     let text = code.to_string();
     let request = UnlockRequest {
         code,
-        user_id: user.into_string(),
+        user_id: user,
         lock_id: req.lock_id,
     };
     s.coupons.unlock(request, s.clock.now()).await?;
@@ -226,9 +223,9 @@ pub async fn redeem(
     let user = caller.acting_for(req.user_id)?;
     let request = RedeemRequest {
         code,
-        user_id: user.into_string(),
-        order_id: order_id.map(OrderId::into_string),
-        order_amount: order_amount.map(Amount::minor_units),
+        user_id: user,
+        order_id,
+        order_amount,
         lock_id: req.lock_id,
     };
     let redemption = s.coupons.redeem(request, s.clock.now()).await?;

@@ -4,8 +4,7 @@
 
 use std::sync::LazyLock;
 
-use crate::rows::{BOOK_COLUMNS, CODE_COLUMNS};
-use crate::statements::{dollar_placeholders, shared, unlocked, Q};
+use crate::statements::{dollar_placeholders, shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, Q};
 
 /// The text of every statement, built once per process.
 static TEXT: LazyLock<Vec<String>> = LazyLock::new(|| Q::ALL.iter().map(|q| text(*q)).collect());

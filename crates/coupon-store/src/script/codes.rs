@@ -4,7 +4,7 @@
 //! update whose row count is checked: a refused request leaves nothing behind.
 
 use coupon_core::rules::{self, Holdings};
-use coupon_core::{Book, CodeInstance, CodeText, Redemption, Timestamp};
+use coupon_core::{Amount, Book, CodeInstance, CodeText, Redemption, Timestamp};
 use uuid::Uuid;
 
 use super::books;
@@ -40,9 +40,10 @@ async fn holdings<T: Tx>(tx: &T, book_id: Uuid, user: &str) -> Result<Holdings, 
 }
 
 pub(crate) async fn lock<T: Tx>(tx: &T, req: &LockRequest, now: Timestamp) -> Result<Locked, StoreError> {
-    let inst = find_for_user(tx, &req.code, &req.user_id, None).await?;
+    let user = req.user_id.as_str();
+    let inst = find_for_user(tx, &req.code, user, None).await?;
     let book = books::load(tx, inst.book_id).await?;
-    rules::check_lock(&book, &inst, &req.user_id, now)?;
+    rules::check_lock(&book, &inst, user, now)?;
     let lock_id = Uuid::now_v7();
     let until = now.plus_seconds(book.policies.lock_ttl_seconds);
     let n = tx
@@ -50,7 +51,7 @@ pub(crate) async fn lock<T: Tx>(tx: &T, req: &LockRequest, now: Timestamp) -> Re
             Q::LockCode,
             &[
                 inst.id.into(),
-                req.user_id.as_str().into(),
+                user.into(),
                 lock_id.into(),
                 until.millis().into(),
                 now.millis().into(),
@@ -68,18 +69,14 @@ pub(crate) async fn lock<T: Tx>(tx: &T, req: &LockRequest, now: Timestamp) -> Re
 }
 
 pub(crate) async fn unlock<T: Tx>(tx: &T, req: &UnlockRequest, now: Timestamp) -> Result<(), StoreError> {
-    let inst = find_for_user(tx, &req.code, &req.user_id, req.lock_id).await?;
+    let user = req.user_id.as_str();
+    let inst = find_for_user(tx, &req.code, user, req.lock_id).await?;
     let book = books::load(tx, inst.book_id).await?;
-    rules::check_unlock(&book, &inst, &req.user_id, req.lock_id, now)?;
+    rules::check_unlock(&book, &inst, user, req.lock_id, now)?;
     let n = tx
         .exec(
             Q::UnlockCode,
-            &[
-                inst.id.into(),
-                req.user_id.as_str().into(),
-                inst.lock_id.into(),
-                now.millis().into(),
-            ],
+            &[inst.id.into(), user.into(), inst.lock_id.into(), now.millis().into()],
         )
         .await?;
     if n != 1 {
@@ -96,7 +93,7 @@ pub(crate) async fn redeem<T: Tx>(tx: &T, req: &RedeemRequest, now: Timestamp) -
         let prior = tx
             .first(
                 Q::PriorRedemption,
-                &[inst.code.as_str().into(), user.into(), order_id.into()],
+                &[inst.code.as_str().into(), user.into(), order_id.as_str().into()],
             )
             .await?;
         if let Some(prior) = prior {
@@ -104,7 +101,8 @@ pub(crate) async fn redeem<T: Tx>(tx: &T, req: &RedeemRequest, now: Timestamp) -
         }
     }
     let (book, held) = futures::try_join!(books::load(tx, inst.book_id), holdings(tx, inst.book_id, user))?;
-    let applied = rules::check_redeem(&book, &inst, user, &held, req.lock_id, req.order_amount, now)?;
+    let amount = req.order_amount.map(Amount::minor_units);
+    let applied = rules::check_redeem(&book, &inst, user, &held, req.lock_id, amount, now)?;
     let redemption = req.record(&inst, applied, now);
     let record = [
         redemption.redemption_id.into(),

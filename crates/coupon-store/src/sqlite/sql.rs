@@ -5,8 +5,7 @@
 
 use std::sync::LazyLock;
 
-use crate::rows::{BOOK_COLUMNS, CODE_COLUMNS};
-use crate::statements::{shared, unlocked, Q};
+use crate::statements::{shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, Q};
 
 /// The text of every statement, built once per process.
 static TEXT: LazyLock<Vec<String>> = LazyLock::new(|| Q::ALL.iter().map(|q| text(*q)).collect());
@@ -22,11 +21,13 @@ fn text(q: Q) -> String {
         .unwrap_or_else(|| panic!("no SQLite text for {q:?}"))
 }
 
-/// Two JSON arrays of the same length as rows of two columns.
+/// Two JSON arrays of the same length as rows of two columns. The second is indexed by position
+/// (its parse is cached): joining two `json_each` on their keys scans one for every row of the
+/// other, 7 ms for 500 pairs against 0.2 ms.
 fn pairs(a: &str, b: &str, first: &str, second: &str) -> String {
     format!(
-        "(SELECT x.value AS {first}, y.value AS {second} \
-          FROM json_each({a}) AS x JOIN json_each({b}) AS y ON y.key = x.key)"
+        "(SELECT x.value AS {first}, json_extract({b}, '$[' || x.key || ']') AS {second} \
+          FROM json_each({a}) AS x)"
     )
 }
 

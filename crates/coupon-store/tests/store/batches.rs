@@ -11,14 +11,14 @@ use crate::{at, Ctx};
 fn any(book: Uuid, user: &str) -> ClaimRequest {
     ClaimRequest {
         target: ClaimTarget::Book(book),
-        user_id: user.into(),
+        user_id: crate::user_id(user),
     }
 }
 
 fn named(code: &str, user: &str) -> ClaimRequest {
     ClaimRequest {
         target: ClaimTarget::Code(CodeText::parse(code).unwrap()),
-        user_id: user.into(),
+        user_id: crate::user_id(user),
     }
 }
 

@@ -245,7 +245,7 @@ pub async fn a_batch_answers_each_request(cx: Ctx) {
         .unwrap();
     let req = |user: &str| ClaimRequest {
         target: ClaimTarget::Book(book.id),
-        user_id: user.into(),
+        user_id: crate::user_id(user),
     };
     let answers = cx
         .backend

@@ -113,7 +113,7 @@ async fn rush(store: &Coupons, book: Uuid, n: usize, now: Timestamp) -> Vec<Resu
         tokio::spawn(async move {
             let req = ClaimRequest {
                 target: ClaimTarget::Book(book),
-                user_id: format!("user-{i}"),
+                user_id: crate::user_id(&format!("user-{i}")),
             };
             answer(store.claim(req, now).await)
         })
@@ -226,7 +226,7 @@ pub async fn another_instance_restocks_a_sold_out_book() {
     for _ in 0..200 {
         let late = ClaimRequest {
             target: ClaimTarget::Book(book.id),
-            user_id: "late".into(),
+            user_id: crate::user_id("late"),
         };
         match answer(first.claim(late, at(2)).await) {
             Ok(c) => {
@@ -258,7 +258,7 @@ pub async fn shutdown_answers_every_queued_request(backend: Backend) {
     let claims = (0..200).map(|i| {
         let req = ClaimRequest {
             target: ClaimTarget::Book(book.id),
-            user_id: format!("user-{i}"),
+            user_id: crate::user_id(&format!("user-{i}")),
         };
         cx.store.claim(req, at(1))
     });
@@ -275,7 +275,7 @@ pub async fn shutdown_answers_every_queued_request(backend: Backend) {
     assert_eq!(cx.stats(book.id, at(1)).await.total_assigned, 50);
     let late = ClaimRequest {
         target: ClaimTarget::Book(book.id),
-        user_id: "late".into(),
+        user_id: crate::user_id("late"),
     };
     assert!(
         matches!(cx.store.claim(late, at(2)).await, Err(StoreError::Task(_))),

@@ -10,7 +10,7 @@ mod engine;
 mod redemptions;
 mod refusals;
 
-use coupon_core::{Book, BookStats, CodeText, CouponError, Redemption, Timestamp};
+use coupon_core::{Amount, Book, BookStats, CodeText, CouponError, OrderId, Redemption, Timestamp, UserId};
 use coupon_store::testing::{Backend, TestDb};
 use coupon_store::{
     Background, ClaimRequest, ClaimTarget, Claimed, Coupons, DynStore, LockRequest, Locked, RedeemRequest, StoreError,
@@ -56,7 +56,7 @@ impl Ctx {
     pub async fn claim(&self, book: &Book, user: &str, now: Timestamp) -> Result<Claimed, CouponError> {
         let req = ClaimRequest {
             target: ClaimTarget::Book(book.id),
-            user_id: user.into(),
+            user_id: user_id(user),
         };
         answer(self.store.claim(req, now).await)
     }
@@ -64,7 +64,7 @@ impl Ctx {
     pub async fn claim_code(&self, code: &str, user: &str, now: Timestamp) -> Result<Claimed, CouponError> {
         let req = ClaimRequest {
             target: ClaimTarget::Code(CodeText::parse(code).unwrap()),
-            user_id: user.into(),
+            user_id: user_id(user),
         };
         answer(self.store.claim(req, now).await)
     }
@@ -72,7 +72,7 @@ impl Ctx {
     pub async fn lock(&self, code: &str, user: &str, now: Timestamp) -> Result<Locked, CouponError> {
         let req = LockRequest {
             code: CodeText::parse(code).unwrap(),
-            user_id: user.into(),
+            user_id: user_id(user),
         };
         answer(self.store.lock(req, now).await)
     }
@@ -86,7 +86,7 @@ impl Ctx {
     ) -> Result<(), CouponError> {
         let req = UnlockRequest {
             code: CodeText::parse(code).unwrap(),
-            user_id: user.into(),
+            user_id: user_id(user),
             lock_id,
         };
         answer(self.store.unlock(req, now).await)
@@ -95,6 +95,10 @@ impl Ctx {
     pub async fn redeem(&self, req: RedeemRequest, now: Timestamp) -> Result<Redemption, CouponError> {
         answer(self.store.redeem(req, now).await)
     }
+}
+
+pub fn user_id(user: &str) -> UserId {
+    UserId::parse(user).expect("a valid user id")
 }
 
 /// A request's own answer; a failure of the store fails the test.
@@ -115,9 +119,9 @@ pub fn redeem_req(
 ) -> RedeemRequest {
     RedeemRequest {
         code: CodeText::parse(code).unwrap(),
-        user_id: user.into(),
-        order_id: order.map(str::to_owned),
-        order_amount: amount,
+        user_id: user_id(user),
+        order_id: order.map(|o| OrderId::parse(o).unwrap()),
+        order_amount: amount.map(|a| Amount::parse("order_amount", a).unwrap()),
         lock_id,
     }
 }
