@@ -124,6 +124,11 @@ pub(crate) trait Tx: Sync {
 pub(crate) trait Script: Send + 'static {
     type Out: Send + 'static;
 
+    /// Whether the script's statements should be planned afresh each time, for their parameters
+    /// and the tables' current size: a set-based batch affords the planning, and a plan kept from
+    /// when the tables were small would cost it far more. Per-request statements keep their plans.
+    const FRESH_PLANS: bool = false;
+
     fn run<T: Tx>(&self, tx: &T) -> impl Future<Output = Result<Self::Out, StoreError>> + Send;
 }
 

@@ -226,8 +226,8 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError
 
 /// Opens the service as `coupond serve` runs it: the backend named by the URL (migrated), with
 /// claims, locks, unlocks and redemptions batched by the claim engine or run one per transaction.
-/// On PostgreSQL the engine's batches get a pool of their own, opened on the engine's thread and
-/// planning each batch's statements afresh; SQLite's one writer is shared.
+/// On PostgreSQL the engine's batches get a pool of their own, opened on the engine's thread;
+/// SQLite's one writer is shared.
 pub async fn open(
     url: &str,
     pool_size: usize,
@@ -239,7 +239,7 @@ pub async fn open(
         Strategy::Naive => Ok(Coupons::naive(store)),
         Strategy::Batched if is_postgres(url) => {
             // `connect` migrated the database; this pool only opens connections.
-            let writes = postgres::PgStore::pool(url, pool_size, postgres::Plans::Fresh)?;
+            let writes = postgres::PgStore::pool(url, pool_size)?;
             Coupons::batched(store, Arc::new(writes), background)
         }
         Strategy::Batched => Coupons::batched(store.clone(), store, background),

@@ -281,7 +281,10 @@ mod tests {
         for q in Q::ALL {
             let (pg, sqlite) = (crate::postgres::sql::sql(*q), crate::sqlite::sql::sql(*q));
             assert!(!pg.contains('?'), "{q:?} keeps ?N placeholders on PostgreSQL: {pg}");
-            let dollar = sqlite.as_bytes().windows(2).any(|w| w[0] == b'$' && w[1].is_ascii_digit());
+            let dollar = sqlite
+                .as_bytes()
+                .windows(2)
+                .any(|w| w[0] == b'$' && w[1].is_ascii_digit());
             assert!(!dollar, "{q:?} has $N placeholders on SQLite: {sqlite}");
             assert!(
                 !sqlite.contains("FOR UPDATE"),

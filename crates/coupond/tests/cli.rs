@@ -145,3 +145,120 @@ fn processes_starting_together_share_one_generated_secret() {
         64
     );
 }
+
+/// SIGTERM while claims are in flight: the server stops taking connections, answers every request
+/// it had taken (their batches still commit), and exits cleanly; every claim it acknowledged is in
+/// the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_answers_the_claims_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = stdout_of(
+        coupond()
+            .current_dir(dir.path())
+            .args(["token", "--sub", "checkout", "--role", "service"]),
+    );
+    let admin = stdout_of(
+        coupond()
+            .current_dir(dir.path())
+            .args(["token", "--sub", "ops", "--role", "admin"]),
+    );
+    let mut server = coupond()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let listen = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        let entry: Value = serde_json::from_str(&line).unwrap();
+        if entry["fields"]["message"] == json!("coupond serving") {
+            break entry["fields"]["listen"].as_str().unwrap().to_owned();
+        }
+    };
+    let http = reqwest::Client::new();
+    let book: Value = http
+        .post(format!("http://{listen}/coupons"))
+        .bearer_auth(admin.trim())
+        .json(
+            &json!({"name": "Last call", "discount": {"type": "fixed_amount", "value": 500},
+            "code_pattern": "BYE-******", "total_codes": 300}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let book_id = book["coupon_book_id"].as_str().unwrap().to_owned();
+
+    // Open the connections first, so that the claims are on the wire together.
+    let warm = (0..400).map(|_| http.get(format!("http://{listen}/healthz")).send());
+    for reply in futures::future::join_all(warm).await {
+        assert_eq!(reply.unwrap().status(), 200);
+    }
+    let (first_tx, first) = tokio::sync::oneshot::channel::<()>();
+    let first_tx = std::sync::Mutex::new(Some(first_tx));
+    let claims = (0..400).map(|i| {
+        let (http, url, token, book_id) = (
+            http.clone(),
+            format!("http://{listen}/coupons/assign"),
+            &token,
+            &book_id,
+        );
+        let first_tx = &first_tx;
+        async move {
+            let sent = http
+                .post(url)
+                .bearer_auth(token.trim())
+                .json(&json!({"coupon_book_id": book_id, "user_id": format!("user-{i}")}))
+                .send()
+                .await;
+            if let Some(tx) = first_tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            match sent {
+                Ok(r) => Some((r.status().as_u16(), r.json::<Value>().await.ok())),
+                // Sent after the listener closed: never taken, never answered.
+                Err(_) => None,
+            }
+        }
+    });
+    let pid = server.id().to_string();
+    let terminate = async move {
+        let _ = first.await;
+        let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(term.success());
+    };
+    let (answers, ()) = tokio::join!(futures::future::join_all(claims), terminate);
+    assert!(server.wait().unwrap().success(), "SIGTERM shuts down cleanly");
+
+    let answered: Vec<_> = answers.into_iter().flatten().collect();
+    assert!(!answered.is_empty());
+    let codes: Vec<String> = answered
+        .iter()
+        .filter_map(|(status, body)| {
+            assert!(
+                *status == 201 || *status == 409,
+                "a request taken before the shutdown got {status}: {body:?}"
+            );
+            body.as_ref()
+                .and_then(|b| b["assigned_code"].as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    let store = coupon_store::connect(&format!("sqlite://{}", dir.path().join("coupond.db").display()), 1)
+        .await
+        .unwrap();
+    for code in &codes {
+        let user = answered_user(&store, code).await;
+        assert!(user.is_some(), "acknowledged claim of {code} is in the database");
+    }
+}
+
+/// The owner of a code, read from the database after the server stopped.
+async fn answered_user(store: &coupon_store::DynStore, code: &str) -> Option<String> {
+    let code = coupon_core::CodeText::parse(code).unwrap();
+    let view = store.code_view(&code, "nobody", None).await.ok()?;
+    view.code.owner
+}

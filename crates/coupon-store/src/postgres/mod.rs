@@ -28,16 +28,6 @@ const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Runs of one transaction after a deadlock or serialization failure, before giving up.
 const ATTEMPTS: usize = 4;
 
-/// How the pool's connections plan their prepared statements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plans {
-    /// PostgreSQL's default: a statement may keep a generic plan. Right for one-row reads.
-    Cached,
-    /// Every execution is planned for its parameters and the tables' current size. A claim batch
-    /// can afford it, and a plan kept from when the tables were empty would cost it far more.
-    Fresh,
-}
-
 pub struct PgBackend {
     pool: Pool,
 }
@@ -47,26 +37,22 @@ pub type PgStore = SqlStore<PgBackend>;
 impl PgStore {
     /// Connects and applies the migrations (serialized across instances by an advisory lock).
     pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
-        let backend = PgBackend::pool(url, pool_size, Plans::Cached)?;
+        let backend = PgBackend::pool(url, pool_size)?;
         backend.migrate().await?;
         Ok(SqlStore::new(backend))
     }
 
     /// A pool on a database that is already migrated; connections open when first used.
-    pub fn pool(url: &str, pool_size: usize, plans: Plans) -> Result<Self, StoreError> {
-        Ok(SqlStore::new(PgBackend::pool(url, pool_size, plans)?))
+    pub fn pool(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        Ok(SqlStore::new(PgBackend::pool(url, pool_size)?))
     }
 }
 
 impl PgBackend {
-    fn pool(url: &str, pool_size: usize, plans: Plans) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = url
+    fn pool(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
-        if plans == Plans::Fresh {
-            let options = config.get_options().unwrap_or_default();
-            config.options(format!("{options} -c plan_cache_mode=force_custom_plan").trim());
-        }
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -125,6 +111,11 @@ impl Backend for PgBackend {
         loop {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
+            if S::FRESH_PLANS {
+                // The cached statements keep their parsed text; only their plans are made anew.
+                tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                    .await?;
+            }
             let outcome = match script.run(&PgTx::Tx(&tx)).await {
                 Ok(v) => tx.commit().await.map(|_| v).map_err(StoreError::from),
                 // Dropping the transaction rolls it back.

@@ -23,11 +23,16 @@ use crate::{
 /// Declares an operation's script: its inputs as fields, and the body that runs them on `tx`.
 macro_rules! script {
     ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty = |$tx:ident, $s:ident| $body:expr) => {
+        script!($(#[$doc])* $name { $($field: $ty),* } -> $out = |$tx, $s| $body; fresh_plans = false);
+    };
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty = |$tx:ident, $s:ident| $body:expr;
+        fresh_plans = $fresh:expr) => {
         $(#[$doc])*
         pub(crate) struct $name { $(pub $field: $ty),* }
 
         impl Script for $name {
             type Out = $out;
+            const FRESH_PLANS: bool = $fresh;
 
             fn run<T: Tx>(&self, $tx: &T) -> impl Future<Output = Result<$out, StoreError>> + Send {
                 let $s = self;
@@ -51,9 +56,11 @@ script!(SearchBooks { query: SearchQuery, now: Timestamp } -> SearchPage =
     |tx, s| books::search(tx, &s.query, s.now).await);
 
 script!(
-    /// Claims for any code of a book are decided together per book, in arrival order.
+    /// Claims for any code of a book are decided together per book, in arrival order, by set-based
+    /// statements over the whole batch.
     Claim { batch: Vec<ClaimRequest>, now: Timestamp } -> Vec<Result<Claimed, CouponError>> =
-    |tx, s| claims::claim(tx, &s.batch, s.now).await
+    |tx, s| claims::claim(tx, &s.batch, s.now).await;
+    fresh_plans = true
 );
 script!(CheckStock { book_id: Uuid, now: Timestamp } -> (Book, Stock) =
     |tx, s| claims::stock(tx, s.book_id, s.now).await);

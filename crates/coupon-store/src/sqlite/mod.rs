@@ -1,19 +1,21 @@
 //! The embedded backend: one SQLite file in WAL mode. SQLite runs one writer at a time, so every
-//! write goes through a single connection in an `IMMEDIATE` transaction (no busy-retry storms);
-//! reads use a small pool of their own connections and never wait for writers. rusqlite is
-//! blocking, so a script runs whole on one of tokio's blocking threads, holding its connection.
+//! write goes through a single connection in an `IMMEDIATE` transaction (no busy-retry storms), on
+//! a thread of its own that runs write transactions back to back; reads use a small pool of their
+//! own connections on tokio's blocking threads and never wait for writers. A script runs whole on
+//! the thread that holds its connection.
 
 pub(crate) mod sql;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use rusqlite::types::{Null, ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 use uuid::Uuid;
 
 use crate::backend::{Arg, Backend, Fields, Script, Tx};
@@ -46,8 +48,8 @@ impl SqliteStore {
             let mut writer = open_writer(&path)?;
             migrate(&mut writer)?;
             Ok(SqlStore::new(SqliteBackend {
-                writer: Arc::new(Connections::new(path.clone(), Role::Writer, Some(writer))),
-                readers: Arc::new(Connections::new(path, Role::Reader, None)),
+                writer: Writer::start(writer)?,
+                readers: Arc::new(Readers::new(path)),
             }))
         })
         .await
@@ -55,8 +57,8 @@ impl SqliteStore {
 }
 
 pub struct SqliteBackend {
-    writer: Arc<Connections>,
-    readers: Arc<Connections>,
+    writer: Writer,
+    readers: Arc<Readers>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,31 +67,66 @@ enum Role {
     Reader,
 }
 
-/// Idle connections of one role, and permits for as many as may be in use. A caller waits for a
-/// permit before it takes a blocking thread, so waiting never ties up threads.
-struct Connections {
+type WriteJob = Box<dyn FnOnce(&SqliteTx) + Send>;
+
+/// The writer connection on its thread. Write transactions queue here and run back to back: the
+/// next starts the moment the last one commits, with no hand-over between threads in between.
+struct Writer {
+    jobs: mpsc::Sender<WriteJob>,
+}
+
+impl Writer {
+    fn start(conn: Connection) -> Result<Writer, StoreError> {
+        let (jobs, queue) = mpsc::channel::<WriteJob>();
+        std::thread::Builder::new()
+            .name("coupond-sqlite-writer".into())
+            .spawn(move || {
+                let tx = SqliteTx { conn: Mutex::new(conn) };
+                // Ends when the backend, and with it every sender, is gone.
+                for job in queue {
+                    // A panic in one transaction must not take the writer down with it.
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| job(&tx))).is_err() {
+                        let _ = tx.batch("ROLLBACK");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        Ok(Writer { jobs })
+    }
+
+    async fn run<S: Script>(&self, script: S) -> Result<S::Out, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job: WriteJob = Box::new(move |tx| {
+            let _ = reply.send(tx.transaction(Role::Writer, &script));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Task("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Task("a SQLite write transaction failed to finish".into()))?
+    }
+}
+
+/// Idle reader connections, and permits for as many as may be in use. A read waits for a permit
+/// before it takes a blocking thread, so waiting never ties up threads.
+struct Readers {
     path: PathBuf,
-    role: Role,
     // A std Mutex: it is only held to push or pop, never across an await.
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
 }
 
-impl Connections {
-    fn new(path: PathBuf, role: Role, first: Option<Connection>) -> Self {
-        let permits = match role {
-            Role::Writer => 1,
-            Role::Reader => READERS,
-        };
-        Connections {
+impl Readers {
+    fn new(path: PathBuf) -> Self {
+        Readers {
             path,
-            role,
-            idle: Mutex::new(first.into_iter().collect()),
-            permits: Semaphore::new(permits),
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(READERS),
         }
     }
 
-    /// Runs the script on one of these connections, in one transaction that commits on `Ok`.
+    /// Runs the script on a reader connection, in one read transaction so it sees one snapshot.
     async fn run<S: Script>(self: &Arc<Self>, script: S) -> Result<S::Out, StoreError> {
         let _permit = self
             .permits
@@ -101,11 +138,10 @@ impl Connections {
             let pooled = pool.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let conn = match pooled {
                 Some(conn) => conn,
-                None if pool.role == Role::Writer => open_writer(&pool.path)?,
                 None => open_connection(&pool.path)?,
             };
             let tx = SqliteTx { conn: Mutex::new(conn) };
-            let out = tx.transaction(pool.role, &script);
+            let out = tx.transaction(Role::Reader, &script);
             let conn = tx.conn.into_inner().unwrap_or_else(PoisonError::into_inner);
             pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
             out
