@@ -20,6 +20,27 @@ fn coupond() -> Command {
     cmd
 }
 
+/// `coupond serve` in `dir` on a free port, and the address it logged.
+fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
+    let mut server = coupond()
+        .current_dir(dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let listen = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        let entry: Value = serde_json::from_str(&line).unwrap();
+        if entry["fields"]["message"] == json!("coupond serving") {
+            break entry["fields"]["listen"].as_str().unwrap().to_owned();
+        }
+    };
+    // Keep reading, so the server's logging never meets a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (server, listen)
+}
+
 fn stdout_of(cmd: &mut Command) -> String {
     let out = cmd.output().expect("coupond runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -40,20 +61,7 @@ async fn serve_runs_on_the_embedded_default() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "the generated secret is private");
 
-    let mut server = coupond()
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let listen = loop {
-        let line = lines.next().expect("the server logs its address").unwrap();
-        let entry: Value = serde_json::from_str(&line).unwrap();
-        if entry["fields"]["message"] == json!("coupond serving") {
-            break entry["fields"]["listen"].as_str().unwrap().to_owned();
-        }
-    };
+    let (mut server, listen) = serve(dir.path());
     assert!(
         dir.path().join("coupond.db").exists(),
         "sqlite://coupond.db is in the working directory"
@@ -162,20 +170,7 @@ async fn sigterm_answers_the_claims_in_flight() {
             .current_dir(dir.path())
             .args(["token", "--sub", "ops", "--role", "admin"]),
     );
-    let mut server = coupond()
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let listen = loop {
-        let line = lines.next().expect("the server logs its address").unwrap();
-        let entry: Value = serde_json::from_str(&line).unwrap();
-        if entry["fields"]["message"] == json!("coupond serving") {
-            break entry["fields"]["listen"].as_str().unwrap().to_owned();
-        }
-    };
+    let (mut server, listen) = serve(dir.path());
     let http = reqwest::Client::new();
     let book: Value = http
         .post(format!("http://{listen}/coupons"))
