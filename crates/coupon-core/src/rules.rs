@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use crate::{Applied, Book, CodeInstance, CouponError, StoredStatus, Timestamp};
+use crate::{Amount, Applied, Book, CodeInstance, CouponError, StoredStatus, Timestamp};
 
 /// A user's counters within one book.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -151,7 +151,7 @@ pub fn check_redeem(
     user: &str,
     holdings: &Holdings,
     lock_id: Option<Uuid>,
-    order_amount: Option<i64>,
+    order_amount: Option<Amount>,
     now: Timestamp,
 ) -> Result<Option<Applied>, CouponError> {
     check_held(book, code, user, now)?;
@@ -171,7 +171,7 @@ pub fn check_redeem(
         return Err(CouponError::UserLimitReached);
     }
     match order_amount {
-        Some(amount) => book.discount.apply(amount).map(Some),
+        Some(amount) => book.discount.apply(amount.minor_units()).map(Some),
         None if book.discount.min_order_amount.is_some() => Err(CouponError::invalid(
             "order_amount",
             "this book has a minimum order amount, so order_amount is required",
@@ -187,6 +187,10 @@ mod tests {
     use crate::{Discount, DiscountKind};
 
     const T0: i64 = 1_000_000;
+
+    fn amount(minor_units: i64) -> Amount {
+        Amount::parse("order_amount", minor_units).unwrap()
+    }
 
     fn held(owner: &str) -> CodeInstance {
         CodeInstance {
@@ -247,7 +251,7 @@ mod tests {
             Err(CouponError::Locked)
         );
         assert_eq!(
-            check_redeem(&b, &c, "alice", &h, Some(lock), Some(1000), at(T0))
+            check_redeem(&b, &c, "alice", &h, Some(lock), Some(amount(1000)), at(T0))
                 .unwrap()
                 .unwrap()
                 .discount_applied,
@@ -298,11 +302,11 @@ mod tests {
         let none = Holdings::default();
         let used = Holdings { redeemed: 1, ..none };
         assert_eq!(
-            check_redeem(&b, &c, "alice", &used, None, Some(2000), at(T0)),
+            check_redeem(&b, &c, "alice", &used, None, Some(amount(2000)), at(T0)),
             Err(CouponError::UserLimitReached)
         );
         assert_eq!(
-            check_redeem(&b, &c, "alice", &none, None, Some(999), at(T0)),
+            check_redeem(&b, &c, "alice", &none, None, Some(amount(999)), at(T0)),
             Err(CouponError::MinOrderNotMet)
         );
         assert!(matches!(
@@ -313,7 +317,7 @@ mod tests {
         spent.status = StoredStatus::Redeemed;
         spent.redemptions = 1;
         assert_eq!(
-            check_redeem(&b, &spent, "alice", &none, None, Some(2000), at(T0)),
+            check_redeem(&b, &spent, "alice", &none, None, Some(amount(2000)), at(T0)),
             Err(CouponError::AlreadyRedeemed)
         );
     }

@@ -276,7 +276,7 @@ pub async fn validate(
             user.as_str(),
             &view.holdings,
             p.lock_id,
-            order_amount.map(Amount::minor_units),
+            order_amount,
             s.clock.now(),
         ),
         Err(StoreError::Rejected(e)) => Err(e),

@@ -4,7 +4,7 @@
 //! update whose row count is checked: a refused request leaves nothing behind.
 
 use coupon_core::rules::{self, Holdings};
-use coupon_core::{Amount, Book, CodeInstance, CodeText, Redemption, Timestamp};
+use coupon_core::{Book, CodeInstance, CodeText, Redemption, Timestamp};
 use uuid::Uuid;
 
 use super::books;
@@ -101,8 +101,7 @@ pub(crate) async fn redeem<T: Tx>(tx: &T, req: &RedeemRequest, now: Timestamp) -
         }
     }
     let (book, held) = futures::try_join!(books::load(tx, inst.book_id), holdings(tx, inst.book_id, user))?;
-    let amount = req.order_amount.map(Amount::minor_units);
-    let applied = rules::check_redeem(&book, &inst, user, &held, req.lock_id, amount, now)?;
+    let applied = rules::check_redeem(&book, &inst, user, &held, req.lock_id, req.order_amount, now)?;
     let redemption = req.record(&inst, applied, now);
     let record = [
         redemption.redemption_id.into(),
