@@ -140,5 +140,4 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Brings the planner's statistics up to date after a bulk load of codes, so a sale that starts
     /// the moment a book is published is planned for the codes it has.
     fn analyze_codes(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -117,6 +117,8 @@ statements! {
     CodeView,
     /// Every code a user has owned, with its book.
     UserCodes,
+    /// Whether the database answers.
+    Ping,
 }
 
 /// The lapsed-claim predicate, matching `CodeInstance::is_lapsed`: `now` is a placeholder, `t`
@@ -216,6 +218,7 @@ pub(crate) fn shared(q: Q) -> Option<String> {
             qualified(CODE_COLUMNS, "c"),
             aliased(BOOK_COLUMNS, "b", "b_"),
         ),
+        Q::Ping => "SELECT 1 AS one".into(),
         Q::BookLock
         | Q::SharedInstances
         | Q::UploadCodes

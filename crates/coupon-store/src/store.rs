@@ -131,6 +131,6 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.backend.ping().await
+        self.backend.read(Ping {}).await
     }
 }

@@ -139,12 +139,6 @@ impl Backend for PgBackend {
         client.batch_execute("ANALYZE codes").await?;
         Ok(())
     }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        let client = self.pool.get().await?;
-        client.simple_query("SELECT 1").await?;
-        Ok(())
-    }
 }
 
 /// A transaction, or a pooled connection for reads.

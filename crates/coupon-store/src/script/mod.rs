@@ -79,6 +79,10 @@ script!(ViewCode { code: CodeText, user_id: String, lock_id: Option<Uuid> } -> C
     |tx, s| codes::view(tx, &s.code, &s.user_id, s.lock_id).await);
 script!(UserCodes { user_id: String } -> Vec<(CodeInstance, Book)> =
     |tx, s| codes::of_user(tx, &s.user_id).await);
+script!(
+    /// Reads one row, so the database, not just a pooled connection, has answered.
+    Ping {} -> () = |tx, _s| tx.query(crate::statements::Q::Ping, &[]).await.map(drop)
+);
 
 /// Runs a batch's requests at once inside one transaction, each to its own answer. Requests of one
 /// batch that touch the same rows cannot corrupt anything (every write is guarded); the loser's

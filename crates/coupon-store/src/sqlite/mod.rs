@@ -215,21 +215,6 @@ impl Backend for SqliteBackend {
     fn analyze_codes(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(Ok(()))
     }
-
-    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let readers = self.readers.clone();
-        async move { readers.run(Ping).await }
-    }
-}
-
-struct Ping;
-
-impl Script for Ping {
-    type Out = ();
-
-    fn run<T: Tx>(&self, _: &T) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(Ok(()))
-    }
 }
 
 /// A connection inside a transaction. Each statement runs when the script issues it, so the
