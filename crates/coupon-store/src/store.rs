@@ -4,9 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use coupon_core::{
-    Book, BookDraft, BookPatch, BookStats, CodeInstance, CodeMode, CodePattern, CodeText, Redemption, Timestamp,
-};
+use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, Redemption, Timestamp};
 use uuid::Uuid;
 
 use crate::backend::Backend;
@@ -53,11 +51,7 @@ impl<B: Backend> SqlStore<B> {
 #[allow(private_bounds)]
 impl<B: Backend> Store for SqlStore<B> {
     async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
-        let created = match (&draft.pattern, draft.book.code_mode) {
-            (Some(_), _) | (None, CodeMode::Shared) => draft.book.total_codes.unwrap_or(0) as u64,
-            (None, CodeMode::Unique) => 0,
-        };
-        let book = self.backend.write(CreateBook { draft }).await?;
+        let (book, created) = self.backend.write(CreateBook { draft }).await?;
         self.loaded(created).await;
         Ok(book)
     }

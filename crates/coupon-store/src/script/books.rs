@@ -36,7 +36,8 @@ pub(crate) async fn load<T: Tx>(tx: &T, id: Uuid) -> Result<Book, StoreError> {
     rows::book(&row.ok_or(StoreError::not_found("coupon book"))?, "")
 }
 
-pub(crate) async fn create<T: Tx>(tx: &T, draft: &BookDraft) -> Result<Book, StoreError> {
+/// The book, and how many codes (or shared instances) were created with it.
+pub(crate) async fn create<T: Tx>(tx: &T, draft: &BookDraft) -> Result<(Book, u64), StoreError> {
     let b = &draft.book;
     let tags = serde_json::to_string(&b.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let p = &b.policies;
@@ -71,25 +72,26 @@ pub(crate) async fn create<T: Tx>(tx: &T, draft: &BookDraft) -> Result<Book, Sto
         ],
     )
     .await?;
-    match (b.code_mode, &b.code) {
-        (CodeMode::Shared, Some(code)) => {
-            let total = b.total_codes.unwrap_or(0);
+    let created = match (b.code_mode, &b.code, &draft.pattern, b.total_codes) {
+        (CodeMode::Shared, Some(code), _, Some(total)) => {
             let inserted = tx
                 .exec(Q::SharedInstances, &[b.id.into(), code.into(), total.into()])
                 .await?;
             if inserted as i64 != total {
                 return Err(CouponError::CodeTaken.into());
             }
-            bump_supply(tx, b.id, total).await?;
+            total
         }
-        _ => {
-            if let (Some(pattern), Some(total)) = (&draft.pattern, b.total_codes) {
-                fill(tx, b.id, pattern, total as u64).await?;
-                bump_supply(tx, b.id, total).await?;
-            }
+        (CodeMode::Unique, _, Some(pattern), Some(total)) => {
+            fill(tx, b.id, pattern, total as u64).await?;
+            total
         }
+        _ => 0,
+    };
+    if created > 0 {
+        bump_supply(tx, b.id, created).await?;
     }
-    Ok(draft.book.clone())
+    Ok((draft.book.clone(), created as u64))
 }
 
 /// Moves the supply counter; the table's CHECK refuses to pass `total_codes`.
