@@ -51,16 +51,11 @@ where
     T: Send + 'static,
 {
     /// Starts the worker on the engine's lane, with at most `in_flight` batches running at once; it
-    /// stops when the batcher is dropped, after `idle` without work, or once `stopping` completes
+    /// stops when the batcher is dropped, after `idle` without work, or once shutdown has begun
     /// and the requests it had taken are answered.
-    pub(super) fn start(
-        lane: &Lane,
-        shape: Shape,
-        run: RunBatch<R, T>,
-        stopping: WaitForCancellationFutureOwned,
-    ) -> Self {
+    pub(super) fn start(lane: &Lane, shape: Shape, run: RunBatch<R, T>) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
-        lane.spawn(work(queue, shape, run, stopping));
+        lane.spawn(work(queue, shape, run, lane.background.stopping()));
         Batcher { jobs }
     }
 

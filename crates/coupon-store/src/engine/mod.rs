@@ -52,7 +52,6 @@ const RECHECK: Duration = Duration::from_millis(20);
 pub(crate) struct Engine {
     /// Batches and stock checks run against this store, on the lane.
     writes: DynStore,
-    background: Background,
     lane: Lane,
     books: Mutex<HashMap<Uuid, Arc<BookLine>>>,
     locks: Batcher<LockRequest, Locked>,
@@ -112,6 +111,8 @@ macro_rules! runner {
 struct Lane {
     runtime: Handle,
     tasks: TaskTracker,
+    /// Whose stop signal the lane's workers watch.
+    background: Background,
     _dropped: oneshot::Sender<()>,
 }
 
@@ -146,6 +147,7 @@ impl Lane {
         Ok(Lane {
             runtime: handle,
             tasks,
+            background: background.clone(),
             _dropped: dropped_tx,
         })
     }
@@ -163,11 +165,10 @@ impl Engine {
     pub(crate) fn start(writes: DynStore, background: &Background) -> Result<Self, StoreError> {
         let lane = Lane::start(background)?;
         Ok(Engine {
-            locks: Batcher::start(&lane, CODE_OPS, runner!(writes, lock), background.stopping()),
-            unlocks: Batcher::start(&lane, CODE_OPS, runner!(writes, unlock), background.stopping()),
-            redeems: Batcher::start(&lane, CODE_OPS, runner!(writes, redeem), background.stopping()),
+            locks: Batcher::start(&lane, CODE_OPS, runner!(writes, lock)),
+            unlocks: Batcher::start(&lane, CODE_OPS, runner!(writes, unlock)),
+            redeems: Batcher::start(&lane, CODE_OPS, runner!(writes, redeem)),
             books: Mutex::new(HashMap::new()),
-            background: background.clone(),
             writes,
             lane,
         })
@@ -177,12 +178,7 @@ impl Engine {
         let mut books = self.books.lock().unwrap_or_else(PoisonError::into_inner);
         let line = books.entry(book_id).or_insert_with(|| {
             Arc::new(BookLine {
-                claims: Batcher::start(
-                    &self.lane,
-                    CLAIMS,
-                    runner!(self.writes, claim),
-                    self.background.stopping(),
-                ),
+                claims: Batcher::start(&self.lane, CLAIMS, runner!(self.writes, claim)),
                 sold_out: Mutex::new(None),
                 restocks: AtomicU64::new(0),
                 checking: AtomicBool::new(false),
@@ -229,7 +225,7 @@ impl Engine {
                     }
                     return answer;
                 }
-                None if self.background.is_stopping() => return stopped(),
+                None if self.lane.background.is_stopping() => return stopped(),
                 None => self.drop_line(book_id, &line),
             }
         }

@@ -113,7 +113,6 @@ async fn claim_in_book<T: Tx>(
     let wanted = rules::codes_wanted(&book, &holdings, &any_users, now);
     if reserved.len() < wanted && !reserved.exhausted {
         let more = fresh(tx, book.id, reserved.next_cursor(cursor), wanted - reserved.len()).await?;
-        reserved.exhausted = more.len() < wanted - reserved.len();
         reserved.fresh.extend(more);
     }
     let dealt = reserved.deal(wanted, cursor);
