@@ -5,9 +5,6 @@ use uuid::Uuid;
 
 use crate::{CodePattern, CouponError, Discount, Timestamp};
 
-// The store names the draft by this path.
-pub use crate::draft::BookDraft;
-
 /// Upper bound of a book's supply, and of one generation or upload.
 pub const MAX_SUPPLY: i64 = 10_000_000;
 

@@ -5,6 +5,8 @@ use crate::amount::{Amount, MAX_AMOUNT};
 use crate::CouponError;
 
 const PERCENTAGE_RULE: &str = "must be a percentage above 0, at most 100, with at most 2 decimals";
+/// What a fixed amount must be; the JSON layer says it too, of a value that is not a whole number.
+pub const FIXED_AMOUNT_RULE: &str = "must be a positive whole amount in minor units";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiscountKind {
@@ -32,10 +34,9 @@ impl DiscountKind {
             DiscountKind::Percentage { basis_points } if !(1..=10_000).contains(&basis_points) => {
                 Err(CouponError::invalid("discount.value", PERCENTAGE_RULE))
             }
-            DiscountKind::FixedAmount { amount } if !(1..=MAX_AMOUNT).contains(&amount) => Err(CouponError::invalid(
-                "discount.value",
-                "must be a positive whole amount in minor units",
-            )),
+            DiscountKind::FixedAmount { amount } if !(1..=MAX_AMOUNT).contains(&amount) => {
+                Err(CouponError::invalid("discount.value", FIXED_AMOUNT_RULE))
+            }
             kind => Ok(kind),
         }
     }

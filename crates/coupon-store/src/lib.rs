@@ -31,12 +31,11 @@ pub mod testing;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use coupon_core::book::BookDraft;
 use coupon_core::discount::DiscountType;
 use coupon_core::rules::Holdings;
 use coupon_core::{
-    Amount, Applied, Book, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, OrderId, Redemption,
-    Timestamp, UserId,
+    Amount, Applied, Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, OrderId,
+    Redemption, Timestamp, UserId,
 };
 use uuid::Uuid;
 

@@ -65,10 +65,12 @@ impl TryFrom<Discount> for domain::Discount {
                     .map_err(sentence)?
             }
             DiscountType::FixedAmount => DiscountKind::FixedAmount {
-                amount: w
-                    .value
-                    .as_i64()
-                    .ok_or("discount.value must be a positive whole amount in minor units")?,
+                amount: w.value.as_i64().ok_or_else(|| {
+                    sentence(CouponError::invalid(
+                        "discount.value",
+                        domain::discount::FIXED_AMOUNT_RULE,
+                    ))
+                })?,
             },
         };
         let currency = w.currency.unwrap_or_else(|| "USD".into());
