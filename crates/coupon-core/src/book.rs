@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::{CodePattern, CouponError, Discount, Timestamp};
+use crate::{CodePattern, CouponError, Discount, Metadata, Timestamp};
 
 /// Upper bound of a book's supply, and of one generation or upload.
 pub const MAX_SUPPLY: i64 = 10_000_000;
@@ -108,6 +108,7 @@ pub struct Book {
     /// The supply cap: the book never holds more codes (or shared instances) than this.
     pub total_codes: Option<i64>,
     pub policies: Policies,
+    pub metadata: Metadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -142,15 +143,7 @@ impl Book {
     /// May `adding` new codes join the `generated` the book holds? Only a unique-mode book that is
     /// not archived takes codes, and never past `total_codes`.
     pub fn check_room(&self, generated: i64, adding: i64) -> Result<(), CouponError> {
-        if self.status == BookStatus::Archived {
-            return Err(CouponError::BookInactive);
-        }
-        if self.code_mode == CodeMode::Shared {
-            return Err(CouponError::invalid(
-                "coupon_book_id",
-                "a shared book has one code; it takes no uploads",
-            ));
-        }
+        self.check_pool_editable()?;
         match self.total_codes {
             Some(total) if generated + adding > total => Err(CouponError::invalid(
                 "codes",
@@ -158,6 +151,20 @@ impl Book {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// Codes may be added to or removed from a unique-mode book that is not archived.
+    pub fn check_pool_editable(&self) -> Result<(), CouponError> {
+        if self.status == BookStatus::Archived {
+            return Err(CouponError::BookInactive);
+        }
+        if self.code_mode == CodeMode::Shared {
+            return Err(CouponError::invalid(
+                "coupon_book_id",
+                "a shared book has one code; codes are not added to it or removed from it",
+            ));
+        }
+        Ok(())
     }
 
     /// The pattern to draw `count` new codes from: the one given, else the book's own, refused if
@@ -187,15 +194,25 @@ pub struct BookStats {
     pub total_locked: i64,
     /// Codes redeemed as often as they allow.
     pub total_redeemed: i64,
-    /// Redemption records, for codes that may be redeemed more than once.
+    /// Redemptions not rolled back, for codes that may be redeemed more than once.
     pub total_redemptions: i64,
+    /// The discount of those redemptions, in minor units.
+    pub total_discount_applied: i64,
     pub available: i64,
 }
 
 impl BookStats {
     /// Stats from raw counts of code instances: all of them, redeemed (used up), under a live lock,
-    /// active and held (lapsed claims excluded), and redemption records.
-    pub fn from_counts(generated: i64, redeemed: i64, locked: i64, active: i64, redemptions: i64) -> Self {
+    /// active and held (lapsed claims excluded); and the redemptions not rolled back, with the
+    /// discount they applied.
+    pub fn from_counts(
+        generated: i64,
+        redeemed: i64,
+        locked: i64,
+        active: i64,
+        redemptions: i64,
+        discount_applied: i64,
+    ) -> Self {
         let assigned = active + redeemed;
         BookStats {
             total_generated: generated,
@@ -203,6 +220,7 @@ impl BookStats {
             total_locked: locked,
             total_redeemed: redeemed,
             total_redemptions: redemptions,
+            total_discount_applied: discount_applied,
             available: generated - assigned,
         }
     }

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use crate::book::MAX_SUPPLY;
-use crate::{Book, BookStatus, CodeMode, CodePattern, CodeText, CouponError, Discount, Policies, Timestamp};
+use crate::{Book, BookStatus, CodeMode, CodePattern, CodeText, CouponError, Discount, Metadata, Policies, Timestamp};
 
 /// Upper bound of every per-user and per-code limit.
 pub const MAX_LIMIT: i64 = 1_000_000;
@@ -31,6 +31,7 @@ pub struct NewBook {
     /// Codes are generated from it at creation (unique mode only).
     pub code_pattern: Option<String>,
     pub policies: Policies,
+    pub metadata: Metadata,
 }
 
 /// A book ready to be stored, with the codes to create along with it.
@@ -57,6 +58,7 @@ impl NewBook {
             total_codes: None,
             code_pattern: None,
             policies: Policies::default(),
+            metadata: Metadata::default(),
         }
     }
 
@@ -146,6 +148,7 @@ impl NewBook {
                 code_pattern: pattern.as_ref().map(|p| p.as_str().to_owned()),
                 total_codes,
                 policies,
+                metadata: self.metadata,
                 created_at: now,
                 updated_at: now,
             },
@@ -162,6 +165,8 @@ pub struct BookPatch {
     /// `Some(None)` removes the end of the window.
     pub expires_at: Option<Option<Timestamp>>,
     pub status: Option<BookStatus>,
+    /// Replaces the book's metadata.
+    pub metadata: Option<Metadata>,
 }
 
 impl Book {
@@ -181,6 +186,9 @@ impl Book {
         }
         if let Some(status) = patch.status {
             self.status = status;
+        }
+        if let Some(metadata) = patch.metadata {
+            self.metadata = metadata;
         }
         check_window_order(self.starts_at, self.expires_at)?;
         self.updated_at = now;

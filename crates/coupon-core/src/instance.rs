@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use crate::{Book, Timestamp};
+use crate::{Book, Metadata, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredStatus {
@@ -69,6 +69,8 @@ pub struct CodeInstance {
     pub lock_id: Option<Uuid>,
     pub locked_until: Option<Timestamp>,
     pub redemptions: i64,
+    /// What the claim carried; empty while the code is in the pool.
+    pub metadata: Metadata,
 }
 
 impl CodeInstance {

@@ -205,6 +205,7 @@ mod tests {
             lock_id: None,
             locked_until: None,
             redemptions: 0,
+            metadata: Default::default(),
         }
     }
 

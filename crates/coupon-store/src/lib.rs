@@ -34,8 +34,8 @@ use async_trait::async_trait;
 use coupon_core::discount::DiscountType;
 use coupon_core::rules::Holdings;
 use coupon_core::{
-    Amount, Applied, Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError, OrderId,
-    Redemption, Timestamp, UserId,
+    Amount, Applied, Book, BookDraft, BookPatch, BookStats, BookStatus, CodeInstance, CodePattern, CodeState, CodeText,
+    CouponError, Metadata, OrderId, Redemption, Timestamp, UserId,
 };
 use uuid::Uuid;
 
@@ -59,6 +59,8 @@ pub struct AddedCodes {
 pub struct ClaimRequest {
     pub target: ClaimTarget,
     pub user_id: UserId,
+    /// Kept with the claim while the user holds the code.
+    pub metadata: Metadata,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +104,7 @@ pub struct RedeemRequest {
     pub order_id: Option<OrderId>,
     pub order_amount: Option<Amount>,
     pub lock_id: Option<Uuid>,
+    pub metadata: Metadata,
 }
 
 impl RedeemRequest {
@@ -117,8 +120,75 @@ impl RedeemRequest {
             discount_applied: applied.map(|a| a.discount_applied),
             final_price: applied.map(|a| a.final_price),
             redeemed_at: now,
+            metadata: self.metadata.clone(),
+            rollback: None,
         }
     }
+}
+
+/// Undoes a redemption: its use goes back to the code and to the user's count.
+#[derive(Debug, Clone)]
+pub struct RollbackRequest {
+    pub redemption_id: Uuid,
+    /// What to record: the reason and metadata, at the rollback's time.
+    pub rollback: coupon_core::Rollback,
+}
+
+/// Whose redemptions to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedemptionsOf {
+    Book(Uuid),
+    User(UserId),
+}
+
+#[derive(Debug, Clone)]
+pub struct RedemptionQuery {
+    pub of: RedemptionsOf,
+    pub limit: u32,
+    /// Continue after this (redeemed_at, id): the list runs newest first.
+    pub after: Option<(Timestamp, Uuid)>,
+}
+
+/// A book's codes, a page at a time in the order they were added.
+#[derive(Debug, Clone)]
+pub struct CodeQuery {
+    pub book_id: Uuid,
+    /// Only codes in this state at `now`.
+    pub state: Option<CodeState>,
+    pub limit: u32,
+    /// Continue after this position.
+    pub after: Option<i64>,
+}
+
+/// Why a code named for removal stayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotRemoved {
+    /// No such code in the book.
+    Unknown,
+    /// A user holds it (claimed, locked, or lapsed but not yet returned).
+    Held,
+    /// Used up by its redemptions.
+    Redeemed,
+    /// Back in the pool, but its redemption history (rolled back) refers to it.
+    HasHistory,
+}
+
+impl NotRemoved {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotRemoved::Unknown => "unknown",
+            NotRemoved::Held => "held",
+            NotRemoved::Redeemed => "redeemed",
+            NotRemoved::HasHistory => "has_history",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RemovedCodes {
+    pub removed: u64,
+    /// In the order they were named; a code named twice is listed once.
+    pub not_removed: Vec<(String, NotRemoved)>,
 }
 
 /// What a claim on a book would find.
@@ -140,8 +210,19 @@ pub struct CodeView {
     pub holdings: Holdings,
 }
 
+/// Which books a search looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// What customers may claim: active books inside their window.
+    #[default]
+    Live,
+    /// Every book, whatever its window, in one status or any (the admin's listing).
+    All(Option<BookStatus>),
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
+    pub scope: Scope,
     pub text: Option<String>,
     pub category: Option<String>,
     pub discount_type: Option<DiscountType>,
@@ -150,24 +231,30 @@ pub struct SearchQuery {
     pub after: Option<(Timestamp, Uuid)>,
 }
 
+/// One page of a list, and where the next one starts (none on the last page).
 #[derive(Debug, Clone)]
-pub struct SearchPage {
-    pub books: Vec<Book>,
-    pub next: Option<(Timestamp, Uuid)>,
+pub struct Page<T, K> {
+    pub items: Vec<T>,
+    pub next: Option<K>,
 }
 
-impl SearchPage {
-    /// A page from a query that asked for `limit + 1` rows: the extra row says there is more.
-    fn from_overfetch(mut books: Vec<Book>, limit: u32) -> Self {
-        let next = if books.len() > limit as usize {
-            books.truncate(limit as usize);
-            books.last().map(|b| (b.created_at, b.id))
+impl<T, K> Page<T, K> {
+    /// A page from a query that asked for `limit + 1` rows: the extra row says there is more, and
+    /// the next page starts after the key of this page's last item.
+    fn from_overfetch(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> K) -> Self {
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(key)
         } else {
             None
         };
-        SearchPage { books, next }
+        Page { items, next }
     }
 }
+
+pub type SearchPage = Page<Book, (Timestamp, Uuid)>;
+pub type RedemptionPage = Page<Redemption, (Timestamp, Uuid)>;
+pub type CodePage = Page<CodeInstance, i64>;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -183,8 +270,12 @@ pub trait Store: Send + Sync + 'static {
     /// Draws `count` new codes from the pattern (the book's own when `None`) into a unique-mode book,
     /// never past `total_codes`.
     async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError>;
-    /// Active books inside their window at `now`, newest first.
+    /// Books in the query's scope at `now`, newest first.
     async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError>;
+    /// Takes codes nobody ever held out of a unique-mode book, and says why the others stay.
+    async fn remove_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<RemovedCodes, StoreError>;
+    /// The book and a page of its codes, in the order they were added, with their states at `now`.
+    async fn codes(&self, query: CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError>;
 
     /// Claims for any code of a book are decided together per book, in arrival order, as if each
     /// ran alone after the ones before it; the whole batch commits at once.
@@ -197,6 +288,10 @@ pub trait Store: Send + Sync + 'static {
     async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()>;
     /// Repeating a redemption (same code, user and order id) answers the first one and counts once.
     async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption>;
+    /// Repeating a rollback answers the rolled-back redemption and counts once.
+    async fn rollback(&self, batch: Vec<RollbackRequest>, now: Timestamp) -> BatchResult<Redemption>;
+    /// Redemptions of a book or of a user, newest first, rolled-back ones included.
+    async fn redemptions(&self, query: RedemptionQuery) -> Result<RedemptionPage, StoreError>;
 
     /// The instance of `code` that `user_id` would act on (the one under `lock_id` first), for dry runs.
     async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError>;

@@ -3,9 +3,11 @@
 
 use coupon_core::rules::Holdings;
 use coupon_core::{
-    Book, BookStats, BookStatus, CodeInstance, CodeMode, Discount, Policies, Redemption, StoredStatus, Timestamp,
+    Book, BookStats, BookStatus, CodeInstance, CodeMode, Discount, Metadata, Policies, Redemption, Rollback,
+    StoredStatus, Timestamp,
 };
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use crate::backend::Fields;
 use crate::StoreError;
@@ -67,9 +69,24 @@ pub(crate) fn book(r: &impl Fields, prefix: &str) -> Result<Book, StoreError> {
             claim_ttl_seconds: r.opt_i64(&n.col("claim_ttl_seconds"))?,
             lock_ttl_seconds: r.i64(&n.col("lock_ttl_seconds"))?,
         },
+        metadata: metadata(r, &n.col("metadata"))?,
         created_at: ts("created_at")?,
         updated_at: ts("updated_at")?,
     })
+}
+
+/// Metadata from its JSON column; none (a code in the pool) reads as empty.
+pub(crate) fn metadata(r: &impl Fields, col: &str) -> Result<Metadata, StoreError> {
+    let Some(json) = r.opt_string(col)? else {
+        return Ok(Metadata::default());
+    };
+    let entries: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|_| corrupt(col, &json))?;
+    Metadata::new(entries).map_err(|_| corrupt(col, &json))
+}
+
+/// Metadata as its column holds it.
+pub(crate) fn metadata_json(metadata: &Metadata) -> String {
+    serde_json::to_string(metadata.entries()).expect("a map of strings serializes")
 }
 
 /// A code instance from its `CODE_COLUMNS`.
@@ -88,6 +105,7 @@ pub(crate) fn code(r: &impl Fields) -> Result<CodeInstance, StoreError> {
         lock_id: r.opt_uuid("lock_id")?,
         locked_until: opt_ts("locked_until")?,
         redemptions: r.i64("redemptions")?,
+        metadata: metadata(r, "metadata")?,
     })
 }
 
@@ -112,6 +130,7 @@ pub(crate) fn stats(r: &impl Fields) -> Result<BookStats, StoreError> {
         r.i64("locked")?,
         r.i64("active")?,
         r.i64("redemptions")?,
+        r.i64("discount_applied")?,
     ))
 }
 
@@ -126,6 +145,15 @@ pub(crate) fn redemption(r: &impl Fields) -> Result<Redemption, StoreError> {
         discount_applied: r.opt_i64("discount_applied")?,
         final_price: r.opt_i64("final_price")?,
         redeemed_at: Timestamp::from_millis(r.i64("redeemed_at")?),
+        metadata: metadata(r, "metadata")?,
+        rollback: match r.opt_i64("rolled_back_at")? {
+            None => None,
+            Some(at) => Some(Rollback {
+                rolled_back_at: Timestamp::from_millis(at),
+                reason: r.opt_string("rollback_reason")?,
+                metadata: metadata(r, "rollback_metadata")?,
+            }),
+        },
     })
 }
 

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::background::Background;
 use crate::engine::{Answer, Engine};
 use crate::{
-    AddedCodes, ClaimRequest, Claimed, CodeView, DynStore, LockRequest, Locked, RedeemRequest, SearchPage, SearchQuery,
-    StoreError, UnlockRequest,
+    AddedCodes, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, DynStore, LockRequest, Locked, RedeemRequest,
+    RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, StoreError, UnlockRequest,
 };
 
 /// How claims, locks, unlocks and redemptions reach the database.
@@ -107,6 +107,28 @@ impl Coupons {
             Some(engine) => answered(engine.redeem(req, now).await),
             None => only(self.store().redeem(vec![req], now).await?),
         }
+    }
+
+    /// Repeating a rollback answers the rolled-back redemption and counts once; it runs with the
+    /// redemptions (batched alike), so a rollback and a redeem of one code queue on its row.
+    pub async fn rollback(&self, req: RollbackRequest, now: Timestamp) -> Result<Redemption, StoreError> {
+        match &self.inner.engine {
+            Some(engine) => answered(engine.rollback(req, now).await),
+            None => only(self.store().rollback(vec![req], now).await?),
+        }
+    }
+
+    pub async fn redemptions(&self, query: RedemptionQuery) -> Result<RedemptionPage, StoreError> {
+        self.store().redemptions(query).await
+    }
+
+    pub async fn codes(&self, query: CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError> {
+        self.store().codes(query, now).await
+    }
+
+    /// Removal only takes stock away: what the engine knows of a sold-out book stays true.
+    pub async fn remove_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<RemovedCodes, StoreError> {
+        self.store().remove_codes(book_id, codes).await
     }
 
     pub async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {

@@ -8,15 +8,15 @@ pub(crate) const BOOK_COLUMNS: &str = "id, name, description, category, tags, di
     discount_value, currency, max_discount, min_order_amount, starts_at, expires_at, status, \
     code_mode, shared_code, code_pattern, total_codes, max_codes_per_user, max_redemptions_per_user, \
     max_redemptions_per_code, claims_per_user_per_day, claim_ttl_seconds, lock_ttl_seconds, \
-    created_at, updated_at";
+    metadata, created_at, updated_at";
 
 pub(crate) const CODE_COLUMNS: &str = "id, book_id, code, instance, status, owner, claimed_at, \
-    claim_expires_at, lock_id, locked_until, redemptions";
+    claim_expires_at, lock_id, locked_until, redemptions, metadata";
 
 pub(crate) const HOLDINGS_COLUMNS: &str = "held, day, day_claims, redeemed";
 
 pub(crate) const REDEMPTION_COLUMNS: &str = "id, code, book_id, user_id, order_id, order_amount, \
-    discount_applied, final_price, redeemed_at";
+    discount_applied, final_price, redeemed_at, metadata, rolled_back_at, rollback_reason, rollback_metadata";
 
 /// A column list with each column qualified by a table alias, for joins.
 pub(crate) fn qualified(columns: &str, alias: &str) -> String {
@@ -61,7 +61,7 @@ statements! {
     BookLock,
     /// A shared book's instances 0..n of its code.
     SharedInstances,
-    /// Moves the supply counter, never past `total_codes`.
+    /// Moves the supply counter (down too), never past `total_codes`.
     BumpSupply,
     /// Uploaded codes that exist nowhere yet; returns those inserted.
     UploadCodes,
@@ -71,8 +71,16 @@ statements! {
     BookUpdate,
     /// Counts over a book's codes at a given time.
     BookStats,
-    /// Active books inside their window, a page at a time.
+    /// Books in a status (or any) and, for customers, inside their window, a page at a time.
     Search,
+    /// Instance 0 of the named codes of a book, with whether any redemption refers to them.
+    NamedCodes,
+    /// Takes codes off a book's returned queue.
+    UnqueueCodes,
+    /// Deletes codes that are in the pool.
+    DeleteCodes,
+    /// A page of a book's codes in id order, in a derived state (or any) at a given time.
+    ListCodes,
     /// Instance 0 of a code text.
     CodeZero,
     /// A book's lapsed claims, with their holders (rows another transaction holds are skipped).
@@ -113,6 +121,22 @@ statements! {
     UseCode,
     /// Counts a redemption for its user, creating the counter, never past the book's limit.
     CountRedemption,
+    /// A redemption with the id of its code instance.
+    RedemptionRead,
+    /// `RedemptionRead`, the row locked.
+    RedemptionLock,
+    /// A code instance by id, locked.
+    CodeLock,
+    /// Marks a live redemption rolled back.
+    RollBack,
+    /// Gives a use back to the code, which is active for its owner again.
+    GiveBackUse,
+    /// Takes a redemption off its user's count.
+    UncountRedemption,
+    /// A book's redemptions, newest first, a page at a time.
+    BookRedemptions,
+    /// A user's redemptions, newest first, a page at a time.
+    UserRedemptions,
     /// A code as one user sees it, with its book and that user's counters.
     CodeView,
     /// Every code a user has owned, with its book.
@@ -140,20 +164,22 @@ fn instance_order(t: &str, lock: &str) -> String {
 pub(crate) fn shared(q: Q) -> Option<String> {
     let values = |n: usize| (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
     Some(match q {
-        Q::BookInsert => format!("INSERT INTO books ({BOOK_COLUMNS}) VALUES ({})", values(25)),
+        Q::BookInsert => format!("INSERT INTO books ({BOOK_COLUMNS}) VALUES ({})", values(26)),
         Q::BookRead => format!("SELECT {BOOK_COLUMNS}, generated, deal_cursor FROM books WHERE id = ?1"),
         Q::BumpSupply => "UPDATE books SET generated = generated + ?2 \
              WHERE id = ?1 AND (total_codes IS NULL OR generated + ?2 <= total_codes)"
             .into(),
         Q::BookUpdate => "UPDATE books SET name = ?2, description = ?3, expires_at = ?4, status = ?5, \
-             updated_at = ?6 WHERE id = ?1"
+             updated_at = ?6, metadata = ?7 WHERE id = ?1"
             .into(),
         Q::BookStats => format!(
             "SELECT count(*) AS instances, \
                count(*) FILTER (WHERE status = 'redeemed') AS redeemed, \
                count(*) FILTER (WHERE status = 'active' AND locked_until > ?2) AS locked, \
                count(*) FILTER (WHERE status = 'active' AND NOT {}) AS active, \
-               (SELECT count(*) FROM redemptions WHERE book_id = ?1) AS redemptions \
+               (SELECT count(*) FROM redemptions WHERE book_id = ?1 AND rolled_back_at IS NULL) AS redemptions, \
+               (SELECT CAST(coalesce(sum(discount_applied), 0) AS BIGINT) FROM redemptions \
+                 WHERE book_id = ?1 AND rolled_back_at IS NULL) AS discount_applied \
              FROM codes WHERE book_id = ?1",
             lapsed("", "?2")
         ),
@@ -181,14 +207,16 @@ pub(crate) fn shared(q: Q) -> Option<String> {
         Q::UnlockCode => "UPDATE codes SET lock_id = NULL, locked_until = NULL \
              WHERE id = ?1 AND owner = ?2 AND lock_id = ?3 AND locked_until > ?4"
             .into(),
-        Q::PriorRedemption => {
-            format!("SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE code = ?1 AND user_id = ?2 AND order_id = ?3")
-        }
+        Q::PriorRedemption => format!(
+            "SELECT {REDEMPTION_COLUMNS} FROM redemptions \
+             WHERE code = ?1 AND user_id = ?2 AND order_id = ?3 AND rolled_back_at IS NULL"
+        ),
+        // A rolled-back redemption no longer holds its order: the same order may redeem again.
         Q::InsertRedemption => format!(
             "INSERT INTO redemptions (id, code_id, book_id, code, user_id, order_id, order_amount, \
-               discount_applied, final_price, redeemed_at) VALUES ({}) \
-             ON CONFLICT (code, user_id, order_id) DO NOTHING",
-            values(10)
+               discount_applied, final_price, redeemed_at, metadata) VALUES ({}) \
+             ON CONFLICT (code, user_id, order_id) WHERE rolled_back_at IS NULL DO NOTHING",
+            values(11)
         ),
         Q::UseCode => format!(
             "UPDATE codes SET redemptions = redemptions + 1, \
@@ -218,6 +246,26 @@ pub(crate) fn shared(q: Q) -> Option<String> {
             qualified(CODE_COLUMNS, "c"),
             aliased(BOOK_COLUMNS, "b", "b_"),
         ),
+        Q::RedemptionRead => format!("SELECT {REDEMPTION_COLUMNS}, code_id FROM redemptions WHERE id = ?1"),
+        Q::ListCodes => format!(
+            "SELECT {CODE_COLUMNS} FROM codes WHERE book_id = ?1 AND id > ?2 AND {} \
+             ORDER BY book_id, id LIMIT ?3",
+            state_filter("?4", "?5")
+        ),
+        Q::RollBack => "UPDATE redemptions SET rolled_back_at = ?2, rollback_reason = ?3, rollback_metadata = ?4 \
+             WHERE id = ?1 AND rolled_back_at IS NULL"
+            .into(),
+        // A claim that would lapse at once starts afresh: the code is the owner's again, to redeem.
+        Q::GiveBackUse => "UPDATE codes SET redemptions = redemptions - 1, status = 'active', \
+               claim_expires_at = CASE WHEN CAST(?3 AS BIGINT) IS NULL OR claim_expires_at IS NULL \
+                 OR claim_expires_at >= ?3 THEN claim_expires_at ELSE ?3 END \
+             WHERE id = ?1 AND owner = ?2 AND redemptions > 0"
+            .into(),
+        Q::UncountRedemption => "UPDATE user_books SET redeemed = redeemed - 1 \
+             WHERE book_id = ?1 AND user_id = ?2 AND redeemed > 0"
+            .into(),
+        Q::BookRedemptions => newest_redemptions("book_id"),
+        Q::UserRedemptions => newest_redemptions("user_id"),
         Q::Ping => "SELECT 1 AS one".into(),
         Q::BookLock
         | Q::SharedInstances
@@ -233,8 +281,39 @@ pub(crate) fn shared(q: Q) -> Option<String> {
         | Q::TakeCodes
         | Q::WriteCounters
         | Q::FindOwned
-        | Q::Holdings => return None,
+        | Q::Holdings
+        | Q::NamedCodes
+        | Q::UnqueueCodes
+        | Q::DeleteCodes
+        | Q::RedemptionLock
+        | Q::CodeLock => return None,
     })
+}
+
+/// Redemptions of one book or user (`column` = ?1), newest first, after a (redeemed_at, id) of
+/// ?2, ?3 when given, at most ?4.
+fn newest_redemptions(column: &str) -> String {
+    format!(
+        "SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE {column} = ?1 \
+           AND (CAST(?2 AS BIGINT) IS NULL OR (redeemed_at, id) < (?2, ?3)) \
+         ORDER BY redeemed_at DESC, id DESC LIMIT ?4"
+    )
+}
+
+/// Codes in the stored form of a derived state (a placeholder: `available`, `active`, `locked`,
+/// `redeemed`, `unredeemed`, or null for any) at `now`, matching `CodeInstance::state` for a book
+/// inside its window. An expired book's states are mapped by the caller.
+fn state_filter(state: &str, now: &str) -> String {
+    let lapsed = lapsed("", now);
+    format!(
+        "(CAST({state} AS TEXT) IS NULL \
+          OR (CAST({state} AS TEXT) = 'available' AND (status = 'available' OR {lapsed})) \
+          OR (CAST({state} AS TEXT) = 'active' AND status = 'active' AND NOT {lapsed} \
+              AND (locked_until IS NULL OR locked_until <= {now})) \
+          OR (CAST({state} AS TEXT) = 'locked' AND status = 'active' AND locked_until > {now}) \
+          OR (CAST({state} AS TEXT) = 'redeemed' AND status = 'redeemed') \
+          OR (CAST({state} AS TEXT) = 'unredeemed' AND status <> 'redeemed'))"
+    )
 }
 
 /// Statements that differ only in taking row locks on PostgreSQL: their text without the lock.
@@ -250,6 +329,8 @@ pub(crate) fn unlocked(q: Q) -> Option<String> {
             instance_order("", "?3")
         ),
         Q::Holdings => format!("SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = ?1 AND user_id = ?2"),
+        Q::RedemptionLock => shared(Q::RedemptionRead)?,
+        Q::CodeLock => format!("SELECT {CODE_COLUMNS} FROM codes WHERE id = ?1"),
         _ => return None,
     })
 }

@@ -10,8 +10,9 @@ use uuid::Uuid;
 use crate::backend::Backend;
 use crate::script::*;
 use crate::{
-    AddedCodes, BatchResult, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage,
-    SearchQuery, Stock, Store, StoreError, UnlockRequest,
+    AddedCodes, BatchResult, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, LockRequest, Locked, RedeemRequest,
+    RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, Stock, Store, StoreError,
+    UnlockRequest,
 };
 
 /// After this many codes were loaded (created, uploaded or generated) the planner's statistics are
@@ -91,6 +92,14 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend.read(SearchBooks { query, now }).await
     }
 
+    async fn remove_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<RemovedCodes, StoreError> {
+        self.backend.write(RemoveCodes { book_id, codes }).await
+    }
+
+    async fn codes(&self, query: CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError> {
+        self.backend.read(ListCodes { query, now }).await
+    }
+
     async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
         self.backend.write(Claim { batch, now }).await
     }
@@ -109,6 +118,14 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption> {
         self.backend.write(Redeem { batch, now }).await
+    }
+
+    async fn rollback(&self, batch: Vec<RollbackRequest>, now: Timestamp) -> BatchResult<Redemption> {
+        self.backend.write(Rollback { batch, now }).await
+    }
+
+    async fn redemptions(&self, query: RedemptionQuery) -> Result<RedemptionPage, StoreError> {
+        self.backend.read(ListRedemptions { query }).await
     }
 
     async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {

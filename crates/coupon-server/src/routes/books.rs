@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::book::MAX_SUPPLY;
 use coupon_core::{CodePattern, CodeText, Timestamp};
-use coupon_store::SearchQuery;
+use coupon_store::{Scope, SearchQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -195,6 +195,7 @@ pub async fn search(
     }
     let after = p.cursor.as_deref().map(parse_cursor).transpose()?;
     let query = SearchQuery {
+        scope: Scope::Live,
         text: p.q,
         category: p.category,
         discount_type: p.kind.map(Into::into),
@@ -203,7 +204,7 @@ pub async fn search(
     };
     let page = s.coupons.search_books(query, s.clock.now()).await?;
     Ok(Json(SearchResults {
-        results: page.books.into_iter().map(Book::from).collect(),
+        results: page.items.into_iter().map(Book::from).collect(),
         next_cursor: page.next.map(|(ts, id)| format!("{}_{}", ts.millis(), id.simple())),
     }))
 }

@@ -55,6 +55,7 @@ async fn claim(s: &AppState, target: ClaimTarget, user: UserId) -> Result<(Statu
     let request = ClaimRequest {
         target,
         user_id: user.clone(),
+        metadata: Default::default(),
     };
     let Claimed { code, book } = s.coupons.claim(request, now).await?;
     Ok((
@@ -227,6 +228,7 @@ pub async fn redeem(
         order_id,
         order_amount,
         lock_id: req.lock_id,
+        metadata: Default::default(),
     };
     let redemption = s.coupons.redeem(request, s.clock.now()).await?;
     Ok(Json(RedeemAnswer {

@@ -127,6 +127,7 @@ impl From<BookPatch> for domain::BookPatch {
             description: w.description,
             expires_at: w.expires_at.map(|e| e.map(Into::into)),
             status: w.status.map(Into::into),
+            metadata: None,
         }
     }
 }
@@ -233,6 +234,7 @@ mod tests {
                 description: Some("D".into()),
                 expires_at: Some(Timestamp::parse_rfc3339("2026-01-01T00:00:00Z")),
                 status: Some(domain::BookStatus::Archived),
+                metadata: None,
             }
         );
         assert!(

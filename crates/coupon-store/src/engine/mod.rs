@@ -4,7 +4,7 @@
 //! shares a commit, so several instances in front of one database stay correct.
 //!
 //! - Claims for any code of a book queue per book; the book's worker runs one batch at a time.
-//! - Locks, unlocks and redemptions of different codes share batches too (one queue each).
+//! - Locks, unlocks, redemptions and rollbacks of different codes share batches too (one queue each).
 //! - Once a batch answers `out_of_stock` for a book, a stock check asks the database whether the
 //!   book is sold out and until when a held code could lapse at the earliest; until then, claims on
 //!   it are answered `out_of_stock` at once. While such answers go out the check is repeated (one
@@ -26,7 +26,8 @@ use uuid::Uuid;
 
 use crate::background::Background;
 use crate::{
-    ClaimRequest, ClaimTarget, Claimed, DynStore, LockRequest, Locked, RedeemRequest, Stock, StoreError, UnlockRequest,
+    ClaimRequest, ClaimTarget, Claimed, DynStore, LockRequest, Locked, RedeemRequest, RollbackRequest, Stock,
+    StoreError, UnlockRequest,
 };
 pub(crate) use batcher::Answer;
 use batcher::{Batcher, RunBatch, Shape};
@@ -57,6 +58,7 @@ pub(crate) struct Engine {
     locks: Batcher<LockRequest, Locked>,
     unlocks: Batcher<UnlockRequest, ()>,
     redeems: Batcher<RedeemRequest, Redemption>,
+    rollbacks: Batcher<RollbackRequest, Redemption>,
 }
 
 /// One book's claim queue and what the engine knows of its stock.
@@ -168,6 +170,7 @@ impl Engine {
             locks: Batcher::start(&lane, CODE_OPS, runner!(writes, lock)),
             unlocks: Batcher::start(&lane, CODE_OPS, runner!(writes, unlock)),
             redeems: Batcher::start(&lane, CODE_OPS, runner!(writes, redeem)),
+            rollbacks: Batcher::start(&lane, CODE_OPS, runner!(writes, rollback)),
             books: Mutex::new(HashMap::new()),
             writes,
             lane,
@@ -264,6 +267,10 @@ impl Engine {
 
     pub(crate) async fn redeem(&self, req: RedeemRequest, now: Timestamp) -> Answer<Redemption> {
         self.redeems.submit(req, now).await.unwrap_or_else(stopped)
+    }
+
+    pub(crate) async fn rollback(&self, req: RollbackRequest, now: Timestamp) -> Answer<Redemption> {
+        self.rollbacks.submit(req, now).await.unwrap_or_else(stopped)
     }
 }
 

@@ -22,6 +22,7 @@ use crate::StoreError;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_deal_cursor.sql")),
+    (3, include_str!("migrations/0003_operations.sql")),
 ];
 /// How long a request waits for a connection, or for a new one to open, before failing.
 const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

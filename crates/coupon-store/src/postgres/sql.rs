@@ -19,7 +19,7 @@ fn text(q: Q) -> String {
     }
     let locked = |suffix: &str| unlocked(q).map(|sql| format!("{sql} {suffix}"));
     let sql = match q {
-        Q::BookLock | Q::FindOwned | Q::Holdings => locked("FOR UPDATE"),
+        Q::BookLock | Q::FindOwned | Q::Holdings | Q::RedemptionLock | Q::CodeLock => locked("FOR UPDATE"),
         // A redemption racing the lapse holds its code: skip it until the next claim.
         Q::Lapsed => locked("FOR UPDATE SKIP LOCKED"),
         _ => shared(q),
@@ -43,17 +43,24 @@ fn own(q: Q) -> Option<String> {
             .into(),
         Q::Search => format!(
             "SELECT {BOOK_COLUMNS} FROM books \
-             WHERE status = 'active' AND (starts_at IS NULL OR starts_at <= $1) \
-               AND (expires_at IS NULL OR expires_at >= $1) \
+             WHERE ($8::text IS NULL OR status = $8) \
+               AND ($9::bigint = 0 OR ((starts_at IS NULL OR starts_at <= $1) \
+                 AND (expires_at IS NULL OR expires_at >= $1))) \
                AND ($2::text IS NULL OR category = $2) AND ($3::text IS NULL OR discount_type = $3) \
                AND ($4::bigint IS NULL OR (created_at, id) < ($4, $5::uuid)) \
                AND ($6::text IS NULL OR search @@ plainto_tsquery('english', $6)) \
              ORDER BY created_at DESC, id DESC LIMIT $7"
         ),
         Q::FreeCodes => "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
-               claim_expires_at = NULL, lock_id = NULL, locked_until = NULL \
+               claim_expires_at = NULL, lock_id = NULL, locked_until = NULL, metadata = NULL \
              WHERE id = ANY($1::bigint[])"
             .into(),
+        Q::NamedCodes => "SELECT id, code, status, \
+               EXISTS (SELECT 1 FROM redemptions r WHERE r.code_id = codes.id) AS has_history \
+             FROM codes WHERE book_id = $1 AND instance = 0 AND code = ANY($2::text[])"
+            .into(),
+        Q::UnqueueCodes => "DELETE FROM returned_codes WHERE book_id = $1 AND code_id = ANY($2::bigint[])".into(),
+        Q::DeleteCodes => "DELETE FROM codes WHERE id = ANY($1::bigint[]) AND status = 'available'".into(),
         Q::QueueCodes => "INSERT INTO returned_codes (book_id, code_id) SELECT $1, unnest($2::bigint[]) \
              ON CONFLICT DO NOTHING"
             .into(),
@@ -75,8 +82,9 @@ fn own(q: Q) -> Option<String> {
              SELECT p.code_id, c.status = 'available' AS free FROM popped p JOIN codes c ON c.id = p.code_id"
             .into(),
         Q::TakeCodes => format!(
-            "UPDATE codes SET status = 'active', owner = v.claimer, claimed_at = $3, claim_expires_at = $4 \
-             FROM unnest($1::bigint[], $2::text[]) AS v(code_id, claimer) \
+            "UPDATE codes SET status = 'active', owner = v.claimer, claimed_at = $3, claim_expires_at = $4, \
+               metadata = v.claim_metadata \
+             FROM unnest($1::bigint[], $2::text[], $5::text[]) AS v(code_id, claimer, claim_metadata) \
              WHERE id = v.code_id AND status = 'available' RETURNING {CODE_COLUMNS}"
         ),
         Q::WriteCounters => "INSERT INTO user_books AS u (book_id, user_id, held, day, day_claims) \

@@ -4,13 +4,13 @@
 use std::collections::HashSet;
 
 use coupon_core::discount::DiscountType;
-use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeMode, CodePattern, CouponError, Timestamp};
+use coupon_core::{Book, BookDraft, BookPatch, BookStats, BookStatus, CodeMode, CodePattern, CouponError, Timestamp};
 use uuid::Uuid;
 
 use crate::backend::{Fields, Tx};
 use crate::rows;
 use crate::statements::Q;
-use crate::{AddedCodes, SearchPage, SearchQuery, StoreError};
+use crate::{AddedCodes, NotRemoved, Page, RemovedCodes, Scope, SearchPage, SearchQuery, StoreError};
 
 /// Rounds in a row in which a pattern may draw nothing new before generation gives up. With the
 /// space at least 1000 times the draw, a round rarely loses more than a thousandth to collisions.
@@ -40,6 +40,7 @@ pub(crate) async fn load<T: Tx>(tx: &T, id: Uuid) -> Result<Book, StoreError> {
 pub(crate) async fn create<T: Tx>(tx: &T, draft: &BookDraft) -> Result<(Book, u64), StoreError> {
     let b = &draft.book;
     let tags = serde_json::to_string(&b.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let metadata = rows::metadata_json(&b.metadata);
     let p = &b.policies;
     tx.exec(
         Q::BookInsert,
@@ -67,6 +68,7 @@ pub(crate) async fn create<T: Tx>(tx: &T, draft: &BookDraft) -> Result<(Book, u6
             p.claims_per_user_per_day.into(),
             p.claim_ttl_seconds.into(),
             p.lock_ttl_seconds.into(),
+            (&metadata).into(),
             b.created_at.millis().into(),
             b.updated_at.millis().into(),
         ],
@@ -156,6 +158,55 @@ fn dedup_codes(codes: &[String]) -> (Vec<String>, Vec<String>) {
     (unique, repeats)
 }
 
+/// Takes the named codes out of the book if no one ever held them (in the pool, with no
+/// redemption history), under the book's row lock, so no claim deals them meanwhile. The supply
+/// counter follows; `total_codes` stays, so replacements may be added.
+pub(crate) async fn remove_codes<T: Tx>(tx: &T, book_id: Uuid, codes: &[String]) -> Result<RemovedCodes, StoreError> {
+    let (book, _) = lock_existing(tx, book_id).await?;
+    book.check_pool_editable()?;
+    let (codes, _) = dedup_codes(codes);
+    let rows = tx
+        .query(Q::NamedCodes, &[book_id.into(), codes.as_slice().into()])
+        .await?;
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    let mut removable = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (code, status) = (r.string("code")?, r.string("status")?);
+        let refusal = match status.as_str() {
+            "available" if r.bool("has_history")? => Some(NotRemoved::HasHistory),
+            "available" => None,
+            "redeemed" => Some(NotRemoved::Redeemed),
+            _ => Some(NotRemoved::Held),
+        };
+        if refusal.is_none() {
+            removable.push(r.i64("id")?);
+        }
+        found.insert(code, refusal);
+    }
+    let not_removed = codes
+        .into_iter()
+        .filter_map(|c| match found.get(&c) {
+            None => Some((c, NotRemoved::Unknown)),
+            Some(Some(why)) => Some((c, *why)),
+            Some(None) => None,
+        })
+        .collect();
+    if !removable.is_empty() {
+        // The queue refers to codes: it lets go of them first.
+        tx.exec(Q::UnqueueCodes, &[book_id.into(), removable.as_slice().into()])
+            .await?;
+        let deleted = tx.exec(Q::DeleteCodes, &[removable.as_slice().into()]).await?;
+        if deleted != removable.len() as u64 {
+            return Err(StoreError::Conflict("a code to remove left the pool"));
+        }
+        bump_supply(tx, book_id, -(deleted as i64)).await?;
+    }
+    Ok(RemovedCodes {
+        removed: removable.len() as u64,
+        not_removed,
+    })
+}
+
 pub(crate) async fn generate_codes<T: Tx>(
     tx: &T,
     book_id: Uuid,
@@ -182,6 +233,7 @@ pub(crate) async fn update<T: Tx>(tx: &T, id: Uuid, patch: BookPatch, now: Times
             book.expires_at.map(Timestamp::millis).into(),
             book.status.as_str().into(),
             now.millis().into(),
+            (&rows::metadata_json(&book.metadata)).into(),
         ],
     )
     .await?;
@@ -202,6 +254,10 @@ pub(crate) async fn search<T: Tx>(tx: &T, q: &SearchQuery, now: Timestamp) -> Re
         Some((ts, id)) => (Some(ts.millis()), Some(id)),
         None => (None, None),
     };
+    let (status, in_window) = match q.scope {
+        Scope::Live => (Some(BookStatus::Active), 1),
+        Scope::All(status) => (status, 0),
+    };
     let rows = tx
         .query(
             Q::Search,
@@ -213,9 +269,11 @@ pub(crate) async fn search<T: Tx>(tx: &T, q: &SearchQuery, now: Timestamp) -> Re
                 after_id.into(),
                 text.as_deref().into(),
                 (q.limit as i64 + 1).into(),
+                status.map(BookStatus::as_str).into(),
+                in_window.into(),
             ],
         )
         .await?;
     let books = rows.iter().map(|r| rows::book(r, "")).collect::<Result<Vec<_>, _>>()?;
-    Ok(SearchPage::from_overfetch(books, q.limit))
+    Ok(Page::from_overfetch(books, q.limit, |b| (b.created_at, b.id)))
 }

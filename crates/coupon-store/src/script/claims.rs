@@ -77,6 +77,10 @@ async fn claim_in_book<T: Tx>(
     }
     return_lapsed(tx, &book, now).await?;
     let users: Vec<&str> = group.iter().map(|r| batch[r.index].user_id.as_str()).collect();
+    let metadata: Vec<String> = group
+        .iter()
+        .map(|r| rows::metadata_json(&batch[r.index].metadata))
+        .collect();
     // A shared book holds one code text, so a named claim there takes any free instance.
     let (named, any): (Vec<_>, Vec<_>) = group
         .iter()
@@ -99,7 +103,7 @@ async fn claim_in_book<T: Tx>(
         reserved.forget(id);
         answers[i] = Some(match rules::check_claim(&book, h, now) {
             Err(e) => Err(e),
-            Ok(()) => match take(tx, &book, &[(id, users[i])], now).await?.remove(&id) {
+            Ok(()) => match take(tx, &book, &[(id, users[i], &metadata[i])], now).await?.remove(&id) {
                 None => Err(CouponError::CodeTaken),
                 Some(code) => {
                     h.count_claim(now);
@@ -124,9 +128,14 @@ async fn claim_in_book<T: Tx>(
     }
 
     let answers: Vec<Result<i64, CouponError>> = answers.into_iter().map(|a| a.expect("answered")).collect();
-    let dealt_to: Vec<(i64, &str)> = any
+    let dealt_to: Vec<(i64, &str, &str)> = any
         .iter()
-        .filter_map(|(i, _)| answers[*i].as_ref().ok().map(|id| (*id, users[*i])))
+        .filter_map(|(i, _)| {
+            answers[*i]
+                .as_ref()
+                .ok()
+                .map(|id| (*id, users[*i], metadata[*i].as_str()))
+        })
         .collect();
     let granted = granted_per_user(answers.iter().zip(&users).filter(|(a, _)| a.is_ok()).map(|(_, u)| *u));
     let (taken, (), (), ()) = futures::try_join!(
@@ -298,19 +307,22 @@ async fn move_cursor<T: Tx>(tx: &T, book_id: Uuid, from: i64, to: i64) -> Result
     Ok(())
 }
 
-/// Gives codes to their claimers in one statement; a code no longer free is left out of the answer.
+/// Gives codes to their claimers, with each claim's metadata, in one statement; a code no longer
+/// free is left out of the answer.
 /// Named codes are taken one request at a time (the answer decides their counts); dealt codes all
 /// at once, and they are all free: nothing else claims from the book while its row is locked.
 async fn take<T: Tx>(
     tx: &T,
     book: &Book,
-    codes: &[(i64, &str)],
+    codes: &[(i64, &str, &str)],
     now: Timestamp,
 ) -> Result<HashMap<i64, CodeInstance>, StoreError> {
     if codes.is_empty() {
         return Ok(HashMap::new());
     }
-    let (ids, owners): (Vec<i64>, Vec<&str>) = codes.iter().copied().unzip();
+    let ids: Vec<i64> = codes.iter().map(|c| c.0).collect();
+    let owners: Vec<&str> = codes.iter().map(|c| c.1).collect();
+    let metadata: Vec<&str> = codes.iter().map(|c| c.2).collect();
     let expires = book
         .policies
         .claim_ttl_seconds
@@ -323,6 +335,7 @@ async fn take<T: Tx>(
                 owners.as_slice().into(),
                 now.millis().into(),
                 expires.into(),
+                metadata.as_slice().into(),
             ],
         )
         .await?;

@@ -8,10 +8,11 @@ use coupon_core::{Book, CodeInstance, CodeText, Redemption, Timestamp};
 use uuid::Uuid;
 
 use super::books;
+use crate::backend::Fields;
 use crate::backend::Tx;
 use crate::rows;
 use crate::statements::Q;
-use crate::{CodeView, LockRequest, Locked, RedeemRequest, StoreError, UnlockRequest};
+use crate::{CodeView, LockRequest, Locked, RedeemRequest, RollbackRequest, StoreError, UnlockRequest};
 
 /// The instance of `code` that `user` acts on, locked: one they own (the one under `lock_id`
 /// first), else instance 0 so the rules can tell why it is not theirs.
@@ -103,6 +104,7 @@ pub(crate) async fn redeem<T: Tx>(tx: &T, req: &RedeemRequest, now: Timestamp) -
     let (book, held) = futures::try_join!(books::load(tx, inst.book_id), holdings(tx, inst.book_id, user))?;
     let applied = rules::check_redeem(&book, &inst, user, &held, req.lock_id, req.order_amount, now)?;
     let redemption = req.record(&inst, applied, now);
+    let metadata = rows::metadata_json(&redemption.metadata);
     let record = [
         redemption.redemption_id.into(),
         inst.id.into(),
@@ -114,6 +116,7 @@ pub(crate) async fn redeem<T: Tx>(tx: &T, req: &RedeemRequest, now: Timestamp) -
         redemption.discount_applied.into(),
         redemption.final_price.into(),
         now.millis().into(),
+        (&metadata).into(),
     ];
     let use_code = [
         inst.id.into(),
@@ -138,6 +141,48 @@ pub(crate) async fn redeem<T: Tx>(tx: &T, req: &RedeemRequest, now: Timestamp) -
     if used != 1 || counted != 1 {
         return Err(StoreError::Conflict("redemption limits"));
     }
+    Ok(redemption)
+}
+
+/// Undoes a redemption: the code (locked first, as every redemption of it does) gets its use back
+/// and is its owner's to redeem again, and the user's count drops. A redemption already rolled
+/// back is answered as it is, counted once.
+pub(crate) async fn rollback<T: Tx>(tx: &T, req: &RollbackRequest, now: Timestamp) -> Result<Redemption, StoreError> {
+    let found = tx.first(Q::RedemptionRead, &[req.redemption_id.into()]).await?;
+    let code_id = found.ok_or(StoreError::not_found("redemption"))?.i64("code_id")?;
+    let code = tx.first(Q::CodeLock, &[code_id.into()]).await?;
+    let code = rows::code(&code.ok_or(StoreError::Conflict("a redemption's code is gone"))?)?;
+    // Read again under the code's lock: a rollback that got there first has committed.
+    let row = tx.first(Q::RedemptionLock, &[req.redemption_id.into()]).await?;
+    let mut redemption = rows::redemption(&row.ok_or(StoreError::Conflict("a redemption is gone"))?)?;
+    if redemption.rollback.is_some() {
+        return Ok(redemption);
+    }
+    let book = books::load(tx, code.book_id).await?;
+    let rollback = req.rollback.clone();
+    let reclaim_until = book
+        .policies
+        .claim_ttl_seconds
+        .map(|ttl| now.plus_seconds(ttl).millis());
+    let user = redemption.user_id.as_str();
+    let metadata = rows::metadata_json(&rollback.metadata);
+    let mark = [
+        redemption.redemption_id.into(),
+        rollback.rolled_back_at.millis().into(),
+        rollback.reason.as_deref().into(),
+        (&metadata).into(),
+    ];
+    let give_back = [code.id.into(), user.into(), reclaim_until.into()];
+    let uncount = [book.id.into(), user.into()];
+    let (marked, given, uncounted) = futures::try_join!(
+        tx.exec(Q::RollBack, &mark),
+        tx.exec(Q::GiveBackUse, &give_back),
+        tx.exec(Q::UncountRedemption, &uncount),
+    )?;
+    if marked != 1 || given != 1 || uncounted != 1 {
+        return Err(StoreError::Conflict("rollback"));
+    }
+    redemption.rollback = Some(rollback);
     Ok(redemption)
 }
 

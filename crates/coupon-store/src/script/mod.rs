@@ -7,6 +7,7 @@
 pub(crate) mod books;
 pub(crate) mod claims;
 pub(crate) mod codes;
+pub(crate) mod lists;
 
 use std::future::Future;
 
@@ -16,8 +17,9 @@ use uuid::Uuid;
 
 use crate::backend::{Script, Tx};
 use crate::{
-    AddedCodes, ClaimRequest, Claimed, CodeView, LockRequest, Locked, RedeemRequest, SearchPage, SearchQuery, Stock,
-    StoreError, UnlockRequest,
+    AddedCodes, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, LockRequest, Locked, RedeemRequest,
+    RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, Stock, StoreError,
+    UnlockRequest,
 };
 
 /// Declares an operation's script: its inputs as fields, and the body that runs them on `tx`.
@@ -54,6 +56,12 @@ script!(GenerateCodes { book_id: Uuid, pattern: Option<CodePattern>, count: u64 
     |tx, s| books::generate_codes(tx, s.book_id, s.pattern.clone(), s.count).await);
 script!(SearchBooks { query: SearchQuery, now: Timestamp } -> SearchPage =
     |tx, s| books::search(tx, &s.query, s.now).await);
+script!(RemoveCodes { book_id: Uuid, codes: Vec<String> } -> RemovedCodes =
+    |tx, s| books::remove_codes(tx, s.book_id, &s.codes).await);
+script!(ListCodes { query: CodeQuery, now: Timestamp } -> (Book, CodePage) =
+    |tx, s| lists::codes(tx, &s.query, s.now).await);
+script!(ListRedemptions { query: RedemptionQuery } -> RedemptionPage =
+    |tx, s| lists::redemptions(tx, &s.query).await);
 
 script!(
     /// Claims for any code of a book are decided together per book, in arrival order, by set-based
@@ -74,6 +82,8 @@ script!(Unlock { batch: Vec<UnlockRequest>, now: Timestamp } -> Vec<Result<(), C
     |tx, s| each(&s.batch, |req| codes::unlock(tx, req, s.now)).await);
 script!(Redeem { batch: Vec<RedeemRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
     |tx, s| each(&s.batch, |req| codes::redeem(tx, req, s.now)).await);
+script!(Rollback { batch: Vec<RollbackRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
+    |tx, s| each(&s.batch, |req| codes::rollback(tx, req, s.now)).await);
 
 script!(ViewCode { code: CodeText, user_id: String, lock_id: Option<Uuid> } -> CodeView =
     |tx, s| codes::view(tx, &s.code, &s.user_id, s.lock_id).await);

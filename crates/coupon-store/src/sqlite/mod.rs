@@ -26,6 +26,7 @@ use crate::StoreError;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_deal_cursor.sql")),
+    (3, include_str!("migrations/0003_operations.sql")),
 ];
 /// Reader connections: reads beyond this many wait for one to come back rather than open more.
 const READERS: usize = 8;

@@ -12,6 +12,7 @@ fn any(book: Uuid, user: &str) -> ClaimRequest {
     ClaimRequest {
         target: ClaimTarget::Book(book),
         user_id: crate::user_id(user),
+        metadata: Default::default(),
     }
 }
 
@@ -19,6 +20,7 @@ fn named(code: &str, user: &str) -> ClaimRequest {
     ClaimRequest {
         target: ClaimTarget::Code(CodeText::parse(code).unwrap()),
         user_id: crate::user_id(user),
+        metadata: Default::default(),
     }
 }
 

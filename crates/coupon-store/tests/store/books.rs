@@ -169,7 +169,7 @@ pub async fn search_finds_active_books_newest_first(cx: Ctx) {
     let expired = cx
         .book(json!({"name": "Old shoes", "expires_at": "2026-06-01T12:00:00.500Z"}))
         .await;
-    let books_newest_first = |page: &coupon_store::SearchPage| page.books.iter().map(|b| b.id).collect::<Vec<_>>();
+    let books_newest_first = |page: &coupon_store::SearchPage| page.items.iter().map(|b| b.id).collect::<Vec<_>>();
 
     let q = |text: Option<&str>, category: Option<&str>, kind: Option<&str>| SearchQuery {
         text: text.map(Into::into),
@@ -177,6 +177,7 @@ pub async fn search_finds_active_books_newest_first(cx: Ctx) {
         discount_type: kind.and_then(coupon_core::discount::DiscountType::parse),
         limit: 10,
         after: None,
+        scope: Default::default(),
     };
     let page = cx
         .store
@@ -185,7 +186,7 @@ pub async fn search_finds_active_books_newest_first(cx: Ctx) {
         .unwrap();
     // Both share a creation instant; ties are broken by id, newest (largest v7 id) first.
     assert_eq!(books_newest_first(&page), vec![fixed.id, shoes.id]);
-    assert!(!page.books.iter().any(|b| b.id == paused.id || b.id == expired.id));
+    assert!(!page.items.iter().any(|b| b.id == paused.id || b.id == expired.id));
 
     let page = cx
         .store
@@ -214,7 +215,7 @@ pub async fn search_finds_active_books_newest_first(cx: Ctx) {
         .search_books(q(Some("\"quoted\" OR * -"), None, None), at(1))
         .await
         .unwrap();
-    assert!(page.books.is_empty(), "operators in user text are words, not syntax");
+    assert!(page.items.is_empty(), "operators in user text are words, not syntax");
 
     let mut first = q(Some("shoes"), None, None);
     first.limit = 1;

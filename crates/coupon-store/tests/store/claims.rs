@@ -246,6 +246,7 @@ pub async fn a_batch_answers_each_request(cx: Ctx) {
     let req = |user: &str| ClaimRequest {
         target: ClaimTarget::Book(book.id),
         user_id: crate::user_id(user),
+        metadata: Default::default(),
     };
     let answers = cx
         .backend

@@ -10,8 +10,9 @@ use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePatte
 use coupon_core::{Redemption, Timestamp};
 use coupon_store::testing::{Backend, TestDb};
 use coupon_store::{
-    AddedCodes, Background, BatchResult, ClaimRequest, ClaimTarget, Claimed, CodeView, Coupons, DynStore, LockRequest,
-    Locked, RedeemRequest, SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
+    AddedCodes, Background, BatchResult, ClaimRequest, ClaimTarget, Claimed, CodePage, CodeQuery, CodeView, Coupons,
+    DynStore, LockRequest, Locked, RedeemRequest, RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest,
+    SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -50,6 +51,12 @@ impl Store for Counted {
     async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
         self.inner.search_books(query, now).await
     }
+    async fn remove_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<RemovedCodes, StoreError> {
+        self.inner.remove_codes(book_id, codes).await
+    }
+    async fn codes(&self, query: CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError> {
+        self.inner.codes(query, now).await
+    }
     async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
         self.claim_batches.fetch_add(1, Ordering::SeqCst);
         if self.fail_shared_batches && batch.len() > 1 {
@@ -70,6 +77,12 @@ impl Store for Counted {
     }
     async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption> {
         self.inner.redeem(batch, now).await
+    }
+    async fn rollback(&self, batch: Vec<RollbackRequest>, now: Timestamp) -> BatchResult<Redemption> {
+        self.inner.rollback(batch, now).await
+    }
+    async fn redemptions(&self, query: RedemptionQuery) -> Result<RedemptionPage, StoreError> {
+        self.inner.redemptions(query).await
     }
     async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
         self.inner.code_view(code, user_id, lock_id).await
@@ -114,6 +127,7 @@ async fn rush(store: &Coupons, book: Uuid, n: usize, now: Timestamp) -> Vec<Resu
             let req = ClaimRequest {
                 target: ClaimTarget::Book(book),
                 user_id: crate::user_id(&format!("user-{i}")),
+                metadata: Default::default(),
             };
             answer(store.claim(req, now).await)
         })
@@ -227,6 +241,7 @@ pub async fn another_instance_restocks_a_sold_out_book() {
         let late = ClaimRequest {
             target: ClaimTarget::Book(book.id),
             user_id: crate::user_id("late"),
+            metadata: Default::default(),
         };
         match answer(first.claim(late, at(2)).await) {
             Ok(c) => {
@@ -259,6 +274,7 @@ pub async fn shutdown_answers_every_queued_request(backend: Backend) {
         let req = ClaimRequest {
             target: ClaimTarget::Book(book.id),
             user_id: crate::user_id(&format!("user-{i}")),
+            metadata: Default::default(),
         };
         cx.store.claim(req, at(1))
     });

@@ -57,6 +57,7 @@ impl Ctx {
         let req = ClaimRequest {
             target: ClaimTarget::Book(book.id),
             user_id: user_id(user),
+            metadata: Default::default(),
         };
         answer(self.store.claim(req, now).await)
     }
@@ -65,6 +66,7 @@ impl Ctx {
         let req = ClaimRequest {
             target: ClaimTarget::Code(CodeText::parse(code).unwrap()),
             user_id: user_id(user),
+            metadata: Default::default(),
         };
         answer(self.store.claim(req, now).await)
     }
@@ -123,6 +125,7 @@ pub fn redeem_req(
         order_id: order.map(|o| OrderId::parse(o).unwrap()),
         order_amount: amount.map(|a| Amount::parse("order_amount", a).unwrap()),
         lock_id,
+        metadata: Default::default(),
     }
 }
 
