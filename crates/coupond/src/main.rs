@@ -1,12 +1,15 @@
-//! The coupond binary: `serve`, `migrate`, `token`, `config` and `bench`, around the library crates.
+//! The coupond binary: `serve`, `migrate`, `token`, `config` and `bench`, around the library crates,
+//! and the admin commands (`books`, `codes`, `redemptions`) that drive a running server over HTTP.
 
+mod admin;
 mod config;
 mod secret;
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use coupon_core::{Clock, SystemClock};
 use coupon_server::{AppState, Claims};
 use coupon_store::{Background, Strategy};
@@ -17,7 +20,8 @@ use crate::config::{ClaimStrategy, Config, LogFormat, RoleArg};
 #[derive(Debug, Parser)]
 #[command(name = "coupond", version, about = "Self-hosted coupon service")]
 struct Cli {
-    #[command(flatten)]
+    // A heading of their own, so that the admin commands' help shows these apart from their own.
+    #[command(flatten, next_help_heading = "Server settings")]
     config: Config,
     #[command(subcommand)]
     command: Command,
@@ -45,10 +49,30 @@ enum Command {
     /// Load-test coupond servers started from this binary, then check the invariants in the database.
     #[command(subcommand)]
     Bench(coupon_bench::Bench),
+    #[command(flatten)]
+    Admin(admin::Admin),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// The command line as parsed, with the admin commands' exit codes in their help.
+fn command() -> clap::Command {
+    admin::document(Cli::command())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
+    if let Command::Admin(admin) = cli.command {
+        return admin::run(admin);
+    }
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Token { sub, role, ttl } => {
             let secret = secret::load(&cli.config)?;
@@ -77,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Serve => runtime()?.block_on(serve(cli.config)),
         Command::Bench(bench) => runtime()?.block_on(coupon_bench::run(bench)),
+        Command::Admin(_) => unreachable!("run by admin::run"),
     }
 }
 
@@ -147,10 +172,8 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     #[test]
     fn cli_definition_is_consistent() {
-        super::Cli::command().debug_assert();
+        super::command().debug_assert();
     }
 }
