@@ -1,51 +1,13 @@
 //! The binary as a user runs it: `serve` on the embedded default, `token`, `migrate`, `config`.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
+use common::{coupond, serve, stdout_of};
 use coupon_store::testing::{Backend, TestDb};
 use serde_json::{json, Value};
-
-fn coupond() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coupond"));
-    for var in [
-        "COUPOND_LISTEN",
-        "COUPOND_DATABASE_URL",
-        "COUPOND_JWT_SECRET",
-        "COUPOND_DATA_DIR",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-/// `coupond serve` in `dir` on a free port, and the address it logged.
-fn serve(dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut server = coupond()
-        .current_dir(dir)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let listen = loop {
-        let line = lines.next().expect("the server logs its address").unwrap();
-        let entry: Value = serde_json::from_str(&line).unwrap();
-        if entry["fields"]["message"] == json!("coupond serving") {
-            break entry["fields"]["listen"].as_str().unwrap().to_owned();
-        }
-    };
-    // Keep reading, so the server's logging never meets a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (server, listen)
-}
-
-fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("coupond runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[tokio::test]
 async fn serve_runs_on_the_embedded_default() {

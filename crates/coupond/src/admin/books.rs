@@ -21,8 +21,8 @@ pub enum BooksCommand {
         #[arg(long)]
         query: Option<String>,
         /// At most this many books.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        limit: Option<u32>,
+        #[arg(long, value_parser = super::positive)]
+        limit: Option<u64>,
     },
     /// A book and the counts over its codes.
     Show { book_id: String },

@@ -27,7 +27,7 @@ pub enum CodesCommand {
     /// Draw new codes from a pattern into a unique-mode book.
     Generate {
         book_id: String,
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_parser = super::positive)]
         count: u64,
         /// `#` digit, `?` letter, `*` either, anything else literal; defaults to the book's pattern.
         #[arg(long)]

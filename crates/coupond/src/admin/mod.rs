@@ -202,6 +202,14 @@ impl fmt::Display for Failure {
     }
 }
 
+/// A count or a limit: a whole number from 1.
+fn positive(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("must be a whole number from 1".into()),
+    }
+}
+
 /// Reads a small input (a JSON body, a list of codes) whole: FILE, or stdin for `-`.
 async fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
     use tokio::io::AsyncReadExt;

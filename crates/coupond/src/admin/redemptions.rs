@@ -21,8 +21,8 @@ pub enum RedemptionsCommand {
         #[arg(long, value_name = "USER_ID")]
         user: Option<String>,
         /// At most this many redemptions.
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        limit: Option<u32>,
+        #[arg(long, value_parser = super::positive)]
+        limit: Option<u64>,
     },
     /// Undo a redemption: the code may be redeemed again and the user's counts give it back.
     Rollback {
