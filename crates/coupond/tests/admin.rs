@@ -418,6 +418,10 @@ async fn codes_import_reports_duplicates(backend: Backend) {
         .await;
     let csv = "code\nIMP-1\nIMP-2,ignored column\nimp-3\nIMP-1\n";
     let out = server.run_with_stdin(&["codes", "import", &id], csv.as_bytes());
+    assert!(
+        out.stderr.is_empty(),
+        "no progress bar on a stderr that is not a terminal"
+    );
     let text = succeeded(out, &["codes", "import"]);
     assert!(text.starts_with("uploaded 3 codes, 1 duplicates skipped\n"), "{text}");
     assert!(text.contains("DUPLICATE\nIMP-1\n"), "{text}");
@@ -528,8 +532,13 @@ async fn a_million_codes_round_trip(backend: Backend) {
 
     let output = server.dir.path().join("out.csv");
     let started = Instant::now();
-    let exported = server.ok(&["codes", "export", &book, "--output", output.to_str().unwrap()]);
+    let out = server.run(&["codes", "export", &book, "--output", output.to_str().unwrap()]);
     let export_took = started.elapsed();
+    assert!(
+        out.stderr.is_empty(),
+        "no progress bar on a stderr that is not a terminal"
+    );
+    let exported = succeeded(out, &["codes", "export"]);
     assert_eq!(exported, format!("exported {MILLION} codes to {}\n", output.display()));
 
     let text = std::fs::read_to_string(&output).unwrap();

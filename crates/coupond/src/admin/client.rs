@@ -117,7 +117,7 @@ pub fn transport(e: &reqwest::Error) -> Failure {
     } else if e.is_builder() {
         Failure::Usage(message)
     } else {
-        Failure::Unreadable(message)
+        Failure::Unreadable(format!("the server's answer could not be read: {message}"))
     }
 }
 

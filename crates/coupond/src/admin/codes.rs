@@ -163,33 +163,52 @@ async fn import(client: &Client, book_id: &str, path: &Path) -> Result<(), Failu
     print(&text)
 }
 
-/// Where an export goes: stdout, or a temporary file beside the destination that takes its name
-/// once every byte is written (a failed export leaves no partial file behind).
+/// Where an export goes: stdout, or a file beside the destination that takes its name once every
+/// byte is written, so that a failed export leaves no partial file behind.
 enum Sink {
     Stdout(tokio::io::Stdout),
     File {
         file: tokio::fs::File,
-        staged: tempfile::TempPath,
+        staged: Staged,
         path: PathBuf,
     },
 }
 
+/// The file an export is written to before it is complete; removed unless it was renamed.
+struct Staged {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 impl Sink {
-    fn create(output: Option<&Path>) -> Result<Sink, Failure> {
+    async fn create(output: Option<&Path>) -> Result<Sink, Failure> {
         let Some(path) = output else {
             return Ok(Sink::Stdout(tokio::io::stdout()));
         };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
+        let name = path
+            .file_name()
+            .ok_or_else(|| Failure::Usage(format!("--output {}: not a file name", path.display())))?;
+        // Created as any new file is (the umask applies), unlike a private temporary file.
+        let staged = Staged {
+            path: path.with_file_name(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id())),
+            kept: false,
         };
-        let staged = tempfile::Builder::new()
-            .prefix(".coupond-export-")
-            .tempfile_in(dir)
-            .map_err(|e| Failure::Local(format!("creating a file in {}: {e}", dir.display())))?;
-        let (file, staged) = staged.into_parts();
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staged.path)
+            .await
+            .map_err(|e| Failure::Local(format!("creating {}: {e}", staged.path.display())))?;
         Ok(Sink::File {
-            file: tokio::fs::File::from_std(file),
+            file,
             staged,
             path: path.to_owned(),
         })
@@ -213,11 +232,10 @@ impl Sink {
         let name = self.name();
         let failed = |e: std::io::Error| Failure::Local(format!("writing {name}: {e}"));
         self.writer().flush().await.map_err(failed)?;
-        if let Sink::File { file, staged, path } = self {
+        if let Sink::File { file, mut staged, path } = self {
             file.sync_all().await.map_err(failed)?;
-            staged
-                .persist(&path)
-                .map_err(|e| Failure::Local(format!("writing {}: {}", path.display(), e.error)))?;
+            tokio::fs::rename(&staged.path, &path).await.map_err(failed)?;
+            staged.kept = true;
         }
         Ok(())
     }
@@ -244,7 +262,7 @@ async fn export(client: &Client, book_id: &str, status: Option<String>, output: 
             "the server answered the export with {kind:?}, not text/csv"
         )));
     }
-    let mut sink = Sink::create(output)?;
+    let mut sink = Sink::create(output).await?;
     let bar = progress::bytes(None, "export");
     let (mut lines, mut last) = (0u64, b'\n');
     let mut body = response.bytes_stream();
