@@ -330,8 +330,13 @@ async fn exit_codes_say_what_failed(backend: Backend) {
         .unwrap();
     assert!(failed(out, &["books", "show"], 3).contains("forbidden (403)"));
 
-    let stderr = server.fails(&["books", "show", "0190b7c2-0000-7000-8000-000000000000"], 4);
+    let unknown = "0190b7c2-0000-7000-8000-000000000000";
+    let stderr = server.fails(&["books", "show", unknown], 4);
     assert!(stderr.starts_with("error: not_found (404): "), "{stderr}");
+    // An upload into no book is refused as such, however large the file.
+    let big = server.dir.path().join("big.csv");
+    std::fs::write(&big, "CODE-0000000\n".repeat(500_000)).unwrap();
+    server.fails(&["codes", "import", unknown, big.to_str().unwrap()], 4);
 
     server.ok(&["books", "archive", &id]);
     let stderr = server.fails(&["books", "pause", &id], 5);

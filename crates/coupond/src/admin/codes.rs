@@ -107,6 +107,10 @@ async fn open(path: &Path) -> Result<(Input, Option<u64>), Failure> {
 
 async fn import(client: &Client, book_id: &str, path: &Path) -> Result<(), Failure> {
     let (input, len) = open(path).await?;
+    // A server that refuses a request before reading its body closes the connection under it, and
+    // the upload then fails on a broken pipe rather than with the refusal. So the refusals known
+    // before any byte is read (the token, the role, an unknown book) are asked for first.
+    client.get(&["coupons", book_id], &[]).await?;
     let bar = progress::bytes(len, "import");
     // A read error ends the body; it is kept here so that it is reported as the local failure it
     // is, not as whatever the transport makes of a body that stopped.
@@ -127,7 +131,12 @@ async fn import(client: &Client, book_id: &str, path: &Path) -> Result<(), Failu
     if let Some(len) = len {
         request = request.header(header::CONTENT_LENGTH, len);
     }
-    let sent = client.send(request).await;
+    let sent = client.send(request).await.map_err(|f| match f {
+        Failure::Unreadable(m) => Failure::Unreadable(format!(
+            "{m} (the server closed the connection while the file was sent: it may refuse a body this large)"
+        )),
+        other => other,
+    });
     if let Some(e) = read_error.lock().expect("not poisoned").take() {
         bar.abandon();
         return Err(Failure::Local(format!("reading {}: {e}", path.display())));
