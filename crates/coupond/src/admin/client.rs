@@ -209,6 +209,11 @@ impl Client {
                 q.push(("cursor", c.clone()));
             }
             let (mut got, next) = page(&self.get(segments, &q).await?, key)?;
+            if got.is_empty() && next.is_some() {
+                return Err(Failure::Unreadable(format!(
+                    "the server answered an empty page of `{key}` with a next_cursor"
+                )));
+            }
             got.truncate(want);
             items.append(&mut got);
             cursor = next;

@@ -40,7 +40,8 @@ pub enum CodesCommand {
         #[arg(default_value = "-")]
         file: PathBuf,
     },
-    /// Write the book's codes as CSV, to stdout or --output.
+    /// Write the book's codes as CSV, to stdout or --output (CSV either way; with --output and
+    /// --json the summary is JSON).
     Export {
         book_id: String,
         /// Only codes in this state: available, active, locked, redeemed or expired.
@@ -150,20 +151,23 @@ async fn import(client: &Client, book_id: &str, path: &Path) -> Result<(), Failu
         return print_json(&answer_);
     }
     let uploaded = field(&answer_, "uploaded_codes_count")?;
-    let duplicates = field(&answer_, "duplicates_count")?;
-    let mut text = format!("uploaded {uploaded} codes, {duplicates} duplicates skipped\n");
     let listed = answer_
         .get("duplicates")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let duplicates = answer_
+        .get("duplicates_count")
+        .and_then(Value::as_u64)
+        .unwrap_or(listed.len() as u64);
+    let mut text = format!("uploaded {uploaded} codes, {duplicates} duplicates skipped\n");
     if !listed.is_empty() {
         let mut table = Table::new(&["DUPLICATE"]);
         for d in listed.iter().take(DUPLICATES_SHOWN) {
             table.row(vec![cell(Some(d))]);
         }
         text.push_str(&table.render());
-        if duplicates.as_u64().unwrap_or(0) > DUPLICATES_SHOWN as u64 {
+        if duplicates > DUPLICATES_SHOWN as u64 {
             text.push_str(&format!(
                 "… the first {DUPLICATES_SHOWN} shown; --json lists the server's first 1000\n"
             ));
