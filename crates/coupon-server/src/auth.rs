@@ -86,6 +86,16 @@ impl Caller {
             }
         }
     }
+
+    /// The user a `/users/{user_id}/...` path names, `me` being the caller, checked as
+    /// [`Caller::acting_for`] checks it.
+    pub fn user_in_path(&self, user_id: String) -> Result<UserId, ApiError> {
+        if user_id == "me" {
+            Ok(self.sub.clone())
+        } else {
+            self.acting_for(Some(user_id))
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -123,5 +133,22 @@ impl FromRequestParts<AppState> for Admin {
             return Err(ApiError::Forbidden("this needs the admin role"));
         }
         Ok(Admin)
+    }
+}
+
+/// A caller that acts for the shop rather than as a customer: an admin or a service (a checkout
+/// backend). Taken before the body, like [`Admin`].
+#[derive(Debug, Clone)]
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.role == Role::User {
+            return Err(ApiError::Forbidden("this needs the admin or service role"));
+        }
+        Ok(Operator)
     }
 }

@@ -20,12 +20,15 @@ use crate::routes;
         routes::codes::assign, routes::codes::assign_code, routes::codes::lock, routes::codes::unlock,
         routes::codes::redeem, routes::codes::validate,
         routes::users::coupons, routes::health::live, routes::health::ready,
+        routes::catalog::list,
+        routes::redemptions::rollback, routes::redemptions::of_book, routes::redemptions::of_user,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
     tags((name = "books", description = "Coupon books (campaigns) and their codes; admin only, search for anyone signed in"),
          (name = "codes", description = "Claim, lock, unlock, redeem and validate codes"),
          (name = "users", description = "What a user holds"),
+         (name = "redemptions", description = "Redemption history, by book and by user, and rollbacks"),
          (name = "health", description = "Liveness and readiness"))
 )]
 pub struct ApiDoc;
@@ -109,6 +112,8 @@ mod tests {
         use coupon_core::amount::MAX_AMOUNT;
         use coupon_core::book::MAX_SUPPLY;
         use coupon_core::draft::{MAX_CLAIM_TTL, MAX_LIMIT, MAX_LOCK_TTL};
+        use coupon_core::metadata::{MAX_KEY, MAX_KEYS, MAX_VALUE};
+        use coupon_core::redemption::MAX_REASON;
         use coupon_core::user::MAX_USER_ID;
         use serde_json::{json, Value};
 
@@ -136,7 +141,13 @@ mod tests {
         assert_eq!(bounds("RedeemRequestBody", "order_amount"), amount);
         let generate = &schemas["GenerateCodes"]["properties"]["count"];
         assert_eq!(generate["maximum"], json!(MAX_SUPPLY));
-        for body in ["AssignRequest", "ForUser", "UnlockRequestBody", "RedeemRequestBody"] {
+        for body in [
+            "AssignRequest",
+            "AssignCodeBody",
+            "ForUser",
+            "UnlockRequestBody",
+            "RedeemRequestBody",
+        ] {
             let user_id = &schemas[body]["properties"]["user_id"];
             assert_eq!(
                 (&user_id["minLength"], &user_id["maxLength"]),
@@ -150,5 +161,26 @@ mod tests {
         let param = |name: &str| &validate.iter().find(|p| p["name"] == name).unwrap()["schema"];
         assert_eq!(param("order_amount")["maximum"], json!(MAX_AMOUNT));
         assert_eq!(param("user_id")["maxLength"], json!(MAX_USER_ID));
+
+        let metadata = &schemas["Metadata"];
+        assert_eq!(metadata["maxProperties"], json!(MAX_KEYS));
+        assert_eq!(metadata["propertyNames"]["minLength"], json!(1));
+        assert_eq!(metadata["propertyNames"]["maxLength"], json!(MAX_KEY));
+        assert_eq!(metadata["additionalProperties"]["maxLength"], json!(MAX_VALUE));
+        assert_eq!(
+            schemas["RollbackRequestBody"]["properties"]["reason"]["maxLength"],
+            json!(MAX_REASON)
+        );
+        let page = (json!(1), json!(crate::routes::page::MAX_PAGE));
+        for (path, method) in [
+            ("/coupons", "get"),
+            ("/coupons/search", "get"),
+            ("/coupons/{book_id}/redemptions", "get"),
+            ("/users/{user_id}/redemptions", "get"),
+        ] {
+            let params: &Vec<Value> = doc["paths"][path][method]["parameters"].as_array().unwrap();
+            let limit = &params.iter().find(|p| p["name"] == "limit").unwrap()["schema"];
+            assert_eq!((limit["minimum"].clone(), limit["maximum"].clone()), page, "{path}");
+        }
     }
 }

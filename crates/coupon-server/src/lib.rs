@@ -39,13 +39,18 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    use routes::{books, codes, health, users};
+    use routes::{books, catalog, codes, health, redemptions, users};
     Router::new()
-        .route("/coupons", post(books::create))
+        .route("/coupons", post(books::create).get(catalog::list))
         .route("/coupons/search", get(books::search))
         .route("/coupons/codes", post(books::upload))
         .route("/coupons/{book_id}", get(books::show).patch(books::update))
         .route("/coupons/{book_id}/codes/generate", post(books::generate))
+        .route("/coupons/{book_id}/redemptions", get(redemptions::of_book))
+        .route(
+            "/coupons/redemptions/{redemption_id}/rollback",
+            post(redemptions::rollback),
+        )
         .route("/coupons/assign", post(codes::assign))
         .route("/coupons/assign/{code}", post(codes::assign_code))
         .route("/coupons/lock/{code}", post(codes::lock))
@@ -53,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/coupons/redeem/{code}", post(codes::redeem))
         .route("/coupons/validate/{code}", get(codes::validate))
         .route("/users/{user_id}/coupons", get(users::coupons))
+        .route("/users/{user_id}/redemptions", get(redemptions::of_user))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/openapi.json", get(docs::openapi))

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::book::MAX_SUPPLY;
-use coupon_core::{CodePattern, CodeText, Timestamp};
+use coupon_core::{CodePattern, CodeText};
 use coupon_store::{Scope, SearchQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,11 +13,11 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
+use crate::routes::page::{self, PageAt};
 use crate::wire::{Book, BookPatch, BookStats, DiscountType, NewBook};
 use crate::AppState;
 
 const MAX_UPLOAD: usize = 100_000;
-const MAX_PAGE: u32 = 100;
 
 /// Creates a book. With `code_pattern`, its `total_codes` codes exist when this returns.
 #[utoipa::path(post, path = "/coupons", tag = "books", request_body = NewBook,
@@ -186,14 +186,8 @@ pub async fn search(
     State(s): State<AppState>,
     Query(p): Query<SearchParams>,
 ) -> Result<Json<SearchResults>, ApiError> {
-    if p.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::invalid("q", "at most 200 characters"));
-    }
-    let limit = p.limit.unwrap_or(20);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit", format!("must be from 1 to {MAX_PAGE}")));
-    }
-    let after = p.cursor.as_deref().map(parse_cursor).transpose()?;
+    check_text_query(p.q.as_deref())?;
+    let PageAt { limit, after } = PageAt::parse(p.limit, p.cursor.as_deref())?;
     let query = SearchQuery {
         scope: Scope::Live,
         text: p.q,
@@ -202,18 +196,24 @@ pub async fn search(
         limit,
         after,
     };
-    let page = s.coupons.search_books(query, s.clock.now()).await?;
-    Ok(Json(SearchResults {
-        results: page.items.into_iter().map(Book::from).collect(),
-        next_cursor: page.next.map(|(ts, id)| format!("{}_{}", ts.millis(), id.simple())),
-    }))
+    SearchResults::found(&s, query).await
 }
 
-fn parse_cursor(cursor: &str) -> Result<(Timestamp, Uuid), ApiError> {
-    let invalid = || ApiError::invalid("cursor", "not a cursor this service gave out");
-    let (ms, id) = cursor.split_once('_').ok_or_else(invalid)?;
-    Ok((
-        Timestamp::from_millis(ms.parse().map_err(|_| invalid())?),
-        Uuid::parse_str(id).map_err(|_| invalid())?,
-    ))
+impl SearchResults {
+    /// The page of books `query` finds now.
+    pub(crate) async fn found(s: &AppState, query: SearchQuery) -> Result<Json<SearchResults>, ApiError> {
+        let page = s.coupons.search_books(query, s.clock.now()).await?;
+        Ok(Json(SearchResults {
+            results: page.items.into_iter().map(Book::from).collect(),
+            next_cursor: page.next.map(page::cursor),
+        }))
+    }
+}
+
+/// Full-text queries are at most this many characters.
+pub(crate) fn check_text_query(q: Option<&str>) -> Result<(), ApiError> {
+    if q.is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::invalid("q", "at most 200 characters"));
+    }
+    Ok(())
 }

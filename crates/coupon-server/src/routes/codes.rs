@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
-use crate::wire::{Book, CodeState, Redemption, Timestamp};
+use crate::wire::{Book, CodeState, Metadata, Redemption, Timestamp};
 use crate::AppState;
 
 fn code_param(raw: &str) -> Result<CodeText, ApiError> {
@@ -28,6 +28,21 @@ pub struct AssignRequest {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
+    /// Kept with the claim while the user holds the code.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+}
+
+/// `POST /coupons/assign/{code}`: for whom, and the claim's notes.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignCodeBody {
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
+    pub user_id: Option<String>,
+    /// Kept with the claim while the user holds the code.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
 }
 
 /// For endpoints that act for a user and take nothing else.
@@ -47,15 +62,22 @@ pub struct Assigned {
     pub claimed_at: Option<Timestamp>,
     /// When an unredeemed claim lapses, if the book sets a claim TTL.
     pub claim_expires_at: Option<Timestamp>,
+    /// What the claim carried.
+    pub metadata: Metadata,
     pub coupon: Book,
 }
 
-async fn claim(s: &AppState, target: ClaimTarget, user: UserId) -> Result<(StatusCode, Json<Assigned>), ApiError> {
+async fn claim(
+    s: &AppState,
+    target: ClaimTarget,
+    user: UserId,
+    metadata: Option<Metadata>,
+) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let now = s.clock.now();
     let request = ClaimRequest {
         target,
         user_id: user.clone(),
-        metadata: Default::default(),
+        metadata: metadata.map(Into::into).unwrap_or_default(),
     };
     let Claimed { code, book } = s.coupons.claim(request, now).await?;
     Ok((
@@ -66,6 +88,7 @@ async fn claim(s: &AppState, target: ClaimTarget, user: UserId) -> Result<(Statu
             user_id: user.into_string(),
             claimed_at: code.claimed_at.map(Timestamp),
             claim_expires_at: code.claim_expires_at.map(Timestamp),
+            metadata: code.metadata.into(),
             coupon: book.into(),
         }),
     ))
@@ -81,11 +104,11 @@ pub async fn assign(
     Body(req): Body<AssignRequest>,
 ) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let user = caller.acting_for(req.user_id)?;
-    claim(&s, ClaimTarget::Book(req.coupon_book_id), user).await
+    claim(&s, ClaimTarget::Book(req.coupon_book_id), user, req.metadata).await
 }
 
 /// Assigns that code (in shared mode, an instance of it) to the user.
-#[utoipa::path(post, path = "/coupons/assign/{code}", tag = "codes", request_body = ForUser, security(("bearer" = [])),
+#[utoipa::path(post, path = "/coupons/assign/{code}", tag = "codes", request_body = AssignCodeBody, security(("bearer" = [])),
     params(("code" = String, Path)),
     responses((status = 201, body = Assigned), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "code_taken, out_of_stock, limits, book state")))]
@@ -93,11 +116,11 @@ pub async fn assign_code(
     caller: Caller,
     State(s): State<AppState>,
     Path(code): Path<String>,
-    Body(req): Body<ForUser>,
+    Body(req): Body<AssignCodeBody>,
 ) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let code = code_param(&code)?;
     let user = caller.acting_for(req.user_id)?;
-    claim(&s, ClaimTarget::Code(code), user).await
+    claim(&s, ClaimTarget::Code(code), user, req.metadata).await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -193,31 +216,26 @@ pub struct RedeemRequestBody {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 200)]
     pub user_id: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RedeemAnswer {
-    /// `redeemed`.
-    pub status: &'static str,
-    #[serde(flatten)]
-    pub redemption: Redemption,
+    /// Kept with the redemption.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
 }
 
 fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError> {
     minor_units.map(|n| Amount::parse("order_amount", n)).transpose()
 }
 
-/// Redeems the user's code against an order.
+/// Redeems the user's code against an order. The answer's `status` is `redeemed`.
 #[utoipa::path(post, path = "/coupons/redeem/{code}", tag = "codes", request_body = RedeemRequestBody, security(("bearer" = [])),
     params(("code" = String, Path)),
-    responses((status = 200, body = RedeemAnswer), Problems,
+    responses((status = 200, body = Redemption), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, user_limit_reached, min_order_not_met, book state")))]
 pub async fn redeem(
     caller: Caller,
     State(s): State<AppState>,
     Path(code): Path<String>,
     Body(req): Body<RedeemRequestBody>,
-) -> Result<Json<RedeemAnswer>, ApiError> {
+) -> Result<Json<Redemption>, ApiError> {
     let code = code_param(&code)?;
     let order_amount = order_amount(req.order_amount)?;
     let order_id = req.order_id.map(OrderId::parse).transpose()?;
@@ -228,13 +246,9 @@ pub async fn redeem(
         order_id,
         order_amount,
         lock_id: req.lock_id,
-        metadata: Default::default(),
+        metadata: req.metadata.map(Into::into).unwrap_or_default(),
     };
-    let redemption = s.coupons.redeem(request, s.clock.now()).await?;
-    Ok(Json(RedeemAnswer {
-        status: "redeemed",
-        redemption: redemption.into(),
-    }))
+    Ok(Json(s.coupons.redeem(request, s.clock.now()).await?.into()))
 }
 
 #[derive(Deserialize, IntoParams)]

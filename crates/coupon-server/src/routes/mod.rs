@@ -1,8 +1,11 @@
 //! The routes, by domain: books (admin), codes (claim, lock, redeem, validate), users, health.
 
 pub mod books;
+pub mod catalog;
 pub mod codes;
 pub mod health;
+pub mod page;
+pub mod redemptions;
 pub mod users;
 
 use coupon_core::CouponError;

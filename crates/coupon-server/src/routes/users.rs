@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problems};
 use crate::extract::{Path, Query};
-use crate::wire::{self, Discount, Timestamp};
+use crate::wire::{self, Discount, Metadata, Timestamp};
 use crate::AppState;
 
 #[derive(Deserialize, IntoParams)]
@@ -34,6 +34,8 @@ pub struct HeldCoupon {
     /// Set while a checkout lock holds the code.
     pub locked_until: Option<Timestamp>,
     pub redemptions: i64,
+    /// What the claim carried.
+    pub metadata: Metadata,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -63,11 +65,7 @@ pub async fn coupons(
             }
         },
     };
-    let user = if user_id == "me" {
-        caller.sub.clone()
-    } else {
-        caller.acting_for(Some(user_id))?
-    };
+    let user = caller.user_in_path(user_id)?;
     let now = s.clock.now();
     let held = s
         .coupons
@@ -88,6 +86,7 @@ pub async fn coupons(
             claim_expires_at: code.claim_expires_at.map(Timestamp),
             expires_at: book.expires_at.map(Timestamp),
             redemptions: code.redemptions,
+            metadata: code.metadata.into(),
         })
         .collect();
     Ok(Json(HeldCoupons { assigned_coupons: held }))

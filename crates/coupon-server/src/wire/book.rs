@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Discount, Timestamp};
+use super::{Discount, Metadata, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -111,6 +111,7 @@ pub struct Book {
     pub total_codes: Option<i64>,
     #[serde(flatten)]
     pub policies: Policies,
+    pub metadata: Metadata,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -132,6 +133,7 @@ impl From<domain::Book> for Book {
             code_pattern: b.code_pattern,
             total_codes: b.total_codes,
             policies: b.policies.into(),
+            metadata: b.metadata.into(),
             created_at: Timestamp(b.created_at),
             updated_at: Timestamp(b.updated_at),
         }
@@ -148,8 +150,10 @@ pub struct BookStats {
     pub total_locked: i64,
     /// Codes redeemed as often as they allow.
     pub total_redeemed: i64,
-    /// Redemption records, for codes that may be redeemed more than once.
+    /// Redemptions not rolled back, for codes that may be redeemed more than once.
     pub total_redemptions: i64,
+    /// The discount those redemptions applied, in minor units.
+    pub total_discount_applied: i64,
     pub available: i64,
 }
 
@@ -161,6 +165,7 @@ impl From<domain::BookStats> for BookStats {
             total_locked: s.total_locked,
             total_redeemed: s.total_redeemed,
             total_redemptions: s.total_redemptions,
+            total_discount_applied: s.total_discount_applied,
             available: s.available,
         }
     }
@@ -199,6 +204,7 @@ mod tests {
                 "total_codes": null,
                 "max_codes_per_user": 1, "max_redemptions_per_user": null, "max_redemptions_per_code": 1,
                 "claims_per_user_per_day": null, "claim_ttl_seconds": null, "lock_ttl_seconds": 300,
+                "metadata": {},
                 "created_at": "1970-01-01T00:00:01.000Z", "updated_at": "1970-01-01T00:00:01.000Z",
             })
         );

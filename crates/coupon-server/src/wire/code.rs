@@ -1,11 +1,11 @@
-//! Codes as the API shows them: a code's state, and the record of a redemption.
+//! Codes as the API shows them: a code's state, and the record of a redemption and its rollback.
 
 use coupon_core as domain;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::Timestamp;
+use super::{Metadata, Timestamp};
 
 /// What a code is at a given instant, as clients see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -30,9 +30,19 @@ impl From<domain::CodeState> for CodeState {
     }
 }
 
+/// Whether a redemption still counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RedemptionStatus {
+    Redeemed,
+    /// Undone: its use went back to the code and to the user.
+    RolledBack,
+}
+
 // No doc comment: it would become the schema's description, which the document has never had.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Redemption {
+    pub status: RedemptionStatus,
     pub redemption_id: Uuid,
     pub code: String,
     pub coupon_book_id: Uuid,
@@ -42,11 +52,28 @@ pub struct Redemption {
     pub discount_applied: Option<i64>,
     pub final_price: Option<i64>,
     pub redeemed_at: Timestamp,
+    /// What the redeem carried.
+    pub metadata: Metadata,
+    pub rolled_back_at: Option<Timestamp>,
+    /// Why it was rolled back, if the caller said.
+    pub reason: Option<String>,
+    /// What the rollback carried.
+    pub rollback_metadata: Option<Metadata>,
 }
 
 impl From<domain::Redemption> for Redemption {
     fn from(r: domain::Redemption) -> Self {
+        let (status, rolled_back_at, reason, rollback_metadata) = match r.rollback {
+            None => (RedemptionStatus::Redeemed, None, None, None),
+            Some(rb) => (
+                RedemptionStatus::RolledBack,
+                Some(Timestamp(rb.rolled_back_at)),
+                rb.reason,
+                Some(rb.metadata.into()),
+            ),
+        };
         Redemption {
+            status,
             redemption_id: r.redemption_id,
             code: r.code,
             coupon_book_id: r.coupon_book_id,
@@ -56,6 +83,10 @@ impl From<domain::Redemption> for Redemption {
             discount_applied: r.discount_applied,
             final_price: r.final_price,
             redeemed_at: Timestamp(r.redeemed_at),
+            metadata: r.metadata.into(),
+            rolled_back_at,
+            reason,
+            rollback_metadata,
         }
     }
 }
@@ -63,6 +94,7 @@ impl From<domain::Redemption> for Redemption {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn states_are_written_in_snake_case() {
@@ -79,6 +111,51 @@ mod tests {
         assert_eq!(
             written,
             ["available", "active", "locked", "redeemed", "expired"].map(serde_json::Value::from)
+        );
+    }
+
+    #[test]
+    fn a_rolled_back_redemption_says_when_and_why() {
+        let now = domain::Timestamp::from_millis(1_000);
+        let mut r = domain::Redemption {
+            redemption_id: Uuid::nil(),
+            code: "C".into(),
+            coupon_book_id: Uuid::nil(),
+            user_id: "alice".into(),
+            order_id: Some("o-1".into()),
+            order_amount: None,
+            discount_applied: None,
+            final_price: None,
+            redeemed_at: now,
+            metadata: Default::default(),
+            rollback: None,
+        };
+        let live = serde_json::to_value(Redemption::from(r.clone())).unwrap();
+        assert_eq!(
+            (
+                &live["status"],
+                &live["rolled_back_at"],
+                &live["reason"],
+                &live["rollback_metadata"],
+                &live["metadata"]
+            ),
+            (&json!("redeemed"), &json!(null), &json!(null), &json!(null), &json!({}))
+        );
+        r.rollback = Some(domain::Rollback::new(Some("declined".into()), Default::default(), now).unwrap());
+        let undone = serde_json::to_value(Redemption::from(r)).unwrap();
+        assert_eq!(
+            (
+                &undone["status"],
+                &undone["rolled_back_at"],
+                &undone["reason"],
+                &undone["rollback_metadata"]
+            ),
+            (
+                &json!("rolled_back"),
+                &json!("1970-01-01T00:00:01.000Z"),
+                &json!("declined"),
+                &json!({})
+            )
         );
     }
 }

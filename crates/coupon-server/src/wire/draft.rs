@@ -6,7 +6,7 @@ use coupon_core as domain;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
-use super::{discount, BookStatus, CodeMode, Discount, Timestamp};
+use super::{discount, BookStatus, CodeMode, Discount, Metadata, Timestamp};
 
 /// `POST /coupons`: a book as an admin describes it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -63,6 +63,9 @@ pub struct NewBook {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 86_400)]
     pub lock_ttl_seconds: Option<i64>,
+    /// The shop's notes on the book; none by default.
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
 }
 
 /// Tells an absent field (outer `None`) from an explicit `null` (`Some(None)`).
@@ -100,6 +103,7 @@ impl From<NewBook> for domain::NewBook {
         if let Some(ttl) = w.lock_ttl_seconds {
             policies.lock_ttl_seconds = ttl;
         }
+        new.metadata = w.metadata.map(Into::into).unwrap_or_default();
         new
     }
 }
@@ -118,6 +122,10 @@ pub struct BookPatch {
     pub expires_at: Option<Option<Timestamp>>,
     #[serde(default)]
     pub status: Option<BookStatus>,
+    /// Replaces the book's metadata; `{}` or an explicit null removes it all.
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<Metadata>)]
+    pub metadata: Option<Option<Metadata>>,
 }
 
 impl From<BookPatch> for domain::BookPatch {
@@ -127,7 +135,7 @@ impl From<BookPatch> for domain::BookPatch {
             description: w.description,
             expires_at: w.expires_at.map(|e| e.map(Into::into)),
             status: w.status.map(Into::into),
-            metadata: None,
+            metadata: w.metadata.map(|m| m.map(Into::into).unwrap_or_default()),
         }
     }
 }
@@ -241,5 +249,9 @@ mod tests {
             serde_json::from_value::<BookPatch>(json!({"code": "X"})).is_err(),
             "unknown fields"
         );
+        let replaced = patch(json!({"metadata": {"crm": "42"}})).metadata.unwrap();
+        assert_eq!(replaced.entries().get("crm").map(String::as_str), Some("42"));
+        assert_eq!(patch(json!({"metadata": null})).metadata, Some(Default::default()));
+        assert_eq!(patch(json!({"metadata": {}})).metadata, Some(Default::default()));
     }
 }

@@ -6,10 +6,12 @@ mod book;
 mod code;
 mod discount;
 mod draft;
+mod metadata;
 mod time;
 
 pub use book::{Book, BookStats, BookStatus, CodeMode, Policies};
-pub use code::{CodeState, Redemption};
+pub use code::{CodeState, Redemption, RedemptionStatus};
 pub use discount::{Discount, DiscountType};
 pub use draft::{BookPatch, NewBook};
+pub use metadata::Metadata;
 pub use time::Timestamp;

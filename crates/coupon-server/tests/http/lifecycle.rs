@@ -24,7 +24,7 @@ pub async fn full_lifecycle_over_http(app: App) {
     assert_eq!(
         app.stats(&book).await,
         json!({"total_generated": 100, "total_assigned": 0, "total_locked": 0,
-        "total_redeemed": 0, "total_redemptions": 0, "available": 100})
+        "total_redeemed": 0, "total_redemptions": 0, "total_discount_applied": 0, "available": 100})
     );
 
     let alice = app.user("alice");
@@ -102,7 +102,7 @@ pub async fn full_lifecycle_over_http(app: App) {
     assert_eq!(
         stats,
         json!({"total_generated": 100, "total_assigned": 1, "total_locked": 0,
-        "total_redeemed": 1, "total_redemptions": 1, "available": 99})
+        "total_redeemed": 1, "total_redemptions": 1, "total_discount_applied": 1500, "available": 99})
     );
     let mine = app.get("/users/me/coupons?status=redeemed", &alice).await;
     assert_eq!(mine.body["assigned_coupons"][0]["redemptions"], json!(1));

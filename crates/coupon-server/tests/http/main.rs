@@ -4,6 +4,8 @@
 mod auth;
 mod errors;
 mod lifecycle;
+mod metadata;
+mod operations;
 mod surface;
 
 use std::sync::Arc;
@@ -38,6 +40,19 @@ impl Reply {
     /// The problem code of an error reply.
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("<none>")
+    }
+
+    /// A 400 `invalid_request` whose `detail` names `naming` (a field, a key).
+    #[track_caller]
+    pub fn assert_invalid(&self, naming: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{}",
+            self.body
+        );
+        let detail = self.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(naming), "{detail:?} names {naming:?}");
     }
 }
 
@@ -156,6 +171,27 @@ impl App {
         r.body["assigned_code"].as_str().unwrap().to_owned()
     }
 
+    /// Every entry (under `key`) of a list, two at a time through `next_cursor`.
+    pub async fn every_page(&self, path: &str, token: &str, key: &str) -> Vec<Value> {
+        let (mut all, mut cursor) = (Vec::new(), None::<String>);
+        let sep = if path.contains('?') { '&' } else { '?' };
+        loop {
+            let url = match &cursor {
+                None => format!("{path}{sep}limit=2"),
+                Some(c) => format!("{path}{sep}limit=2&cursor={c}"),
+            };
+            let r = self.get(&url, token).await;
+            assert_eq!(r.status, StatusCode::OK, "{url}: {}", r.body);
+            let page = r.body[key].as_array().unwrap();
+            assert!(page.len() <= 2, "{url}");
+            all.extend(page.iter().cloned());
+            match r.body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return all,
+            }
+        }
+    }
+
     pub async fn stats(&self, book: &str) -> Value {
         let r = self.get(&format!("/coupons/{book}"), &self.admin()).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -200,4 +236,11 @@ suite!(
     surface::health_and_readiness,
     surface::openapi_and_docs_are_served,
     surface::search_over_http,
+    operations::a_rollback_gives_the_use_back,
+    operations::concurrent_rollbacks_count_once,
+    operations::a_rollback_racing_redeems_keeps_counts_exact,
+    operations::histories_page_newest_first,
+    operations::the_catalog_lists_every_book,
+    metadata::metadata_round_trips,
+    metadata::bad_metadata_is_refused_and_writes_nothing,
 );

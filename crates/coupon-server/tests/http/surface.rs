@@ -34,6 +34,9 @@ pub async fn openapi_and_docs_are_served(app: App) {
         "/coupons/redeem/{code}",
         "/coupons/validate/{code}",
         "/users/{user_id}/coupons",
+        "/users/{user_id}/redemptions",
+        "/coupons/{book_id}/redemptions",
+        "/coupons/redemptions/{redemption_id}/rollback",
         "/healthz",
         "/readyz",
     ] {

@@ -7,6 +7,7 @@ mod books;
 mod claims;
 mod concurrency;
 mod engine;
+mod operations;
 mod redemptions;
 mod refusals;
 
@@ -222,6 +223,14 @@ suite!(
     concurrency::concurrent_repeats_of_one_redemption_count_once,
     concurrency::random_concurrent_traffic_keeps_every_invariant,
     refusals::refused_requests_change_no_row,
+    operations::rollbacks_give_the_use_back,
+    operations::concurrent_rollbacks_count_once,
+    operations::rollbacks_racing_redemptions_keep_counts_exact,
+    operations::histories_page_newest_first,
+    operations::admins_list_every_book,
+    operations::codes_are_listed_by_state,
+    operations::unclaimed_codes_leave_the_pool,
+    operations::metadata_is_kept_where_it_was_given,
 );
 
 /// The engine's own cases, each on both backends.

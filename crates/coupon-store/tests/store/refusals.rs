@@ -69,4 +69,11 @@ pub async fn refused_requests_change_no_row(cx: Ctx) {
         .unwrap();
     let again = redeem_req(&bob, "bob", Some("o2"), Some(5000), None);
     refused!(cx, cx.redeem(again, at(6)), CouponError::AlreadyRedeemed);
+
+    // Rollbacks: of a redemption that does not exist.
+    refused!(
+        cx,
+        cx.rollback(uuid::Uuid::now_v7(), at(7)),
+        CouponError::NotFound("redemption")
+    );
 }
