@@ -3,6 +3,7 @@
 pub mod books;
 pub mod codes;
 pub mod health;
+pub mod pool;
 pub mod users;
 
 use coupon_core::CouponError;
