@@ -4,6 +4,8 @@
 mod auth;
 mod errors;
 mod lifecycle;
+mod pool;
+mod supply;
 mod surface;
 
 use std::sync::Arc;
@@ -200,4 +202,12 @@ suite!(
     surface::health_and_readiness,
     surface::openapi_and_docs_are_served,
     surface::search_over_http,
+    pool::the_listing_shows_each_code_as_it_is_now,
+    pool::the_listing_pages_and_checks_its_input,
+    pool::an_expired_books_codes_are_expired,
+    pool::the_pool_exports_as_csv,
+    pool::the_export_streams_a_large_book_in_pages,
+    supply::import_reads_csv_and_plain_text,
+    supply::a_bad_import_writes_nothing,
+    supply::removing_codes_takes_only_never_held_ones,
 );
