@@ -17,6 +17,7 @@ use crate::routes;
     paths(
         routes::books::create, routes::books::show, routes::books::update, routes::books::upload,
         routes::books::generate, routes::books::search,
+        routes::pool::list, routes::pool::import, routes::pool::remove,
         routes::codes::assign, routes::codes::assign_code, routes::codes::lock, routes::codes::unlock,
         routes::codes::redeem, routes::codes::validate,
         routes::users::coupons, routes::health::live, routes::health::ready,

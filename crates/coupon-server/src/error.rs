@@ -23,8 +23,13 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("the route does not take this method")]
     MethodNotAllowed,
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
     #[error("internal error")]
     Internal(#[source] StoreError),
+    /// A local file or task failed (an import's spool file, say): a 500 like `Internal`.
+    #[error("internal error")]
+    Io(#[source] std::io::Error),
 }
 
 impl ApiError {
@@ -113,7 +118,8 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::Internal(_) | ApiError::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
 }
@@ -124,8 +130,13 @@ impl IntoResponse for ApiError {
         let detail = match &self {
             ApiError::Coupon(e) => e.to_string(),
             ApiError::Unauthorized(why) | ApiError::Forbidden(why) => why.to_string(),
+            ApiError::UnsupportedMediaType(why) => why.to_string(),
             ApiError::PayloadTooLarge | ApiError::MethodNotAllowed => self.to_string(),
             ApiError::Internal(e) => {
+                tracing::error!(error = %e, "request failed");
+                "the server could not complete the request".into()
+            }
+            ApiError::Io(e) => {
                 tracing::error!(error = %e, "request failed");
                 "the server could not complete the request".into()
             }
@@ -217,6 +228,8 @@ mod tests {
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::Internal(StoreError::Conflict("test")), 500, "internal_error"),
+            (ApiError::UnsupportedMediaType("csv"), 415, "unsupported_media_type"),
+            (ApiError::Io(std::io::Error::other("disk full")), 500, "internal_error"),
         ];
         for (e, status, code) in others {
             assert_eq!(e.status_and_code(), (StatusCode::from_u16(status).unwrap(), code));
@@ -247,6 +260,7 @@ mod tests {
             (403, "forbidden"),
             (405, "method_not_allowed"),
             (413, "payload_too_large"),
+            (415, "unsupported_media_type"),
         ] {
             assert!(
                 row(status).contains(&format!("`{code}`")),

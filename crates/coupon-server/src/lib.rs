@@ -51,6 +51,12 @@ pub fn router(state: AppState) -> Router {
             "/coupons/redemptions/{redemption_id}/rollback",
             post(redemptions::rollback),
         )
+        .route("/coupons/{book_id}/codes", get(routes::pool::list))
+        .route(
+            "/coupons/{book_id}/codes/import",
+            post(routes::pool::import).layer(DefaultBodyLimit::max(routes::pool::MAX_IMPORT_BYTES)),
+        )
+        .route("/coupons/{book_id}/codes/remove", post(routes::pool::remove))
         .route("/coupons/assign", post(codes::assign))
         .route("/coupons/assign/{code}", post(codes::assign_code))
         .route("/coupons/lock/{code}", post(codes::lock))

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod codes;
 pub mod health;
 pub mod page;
+pub mod pool;
 pub mod redemptions;
 pub mod users;
 

@@ -6,6 +6,8 @@ mod errors;
 mod lifecycle;
 mod metadata;
 mod operations;
+mod pool;
+mod supply;
 mod surface;
 
 use std::sync::Arc;
@@ -243,4 +245,12 @@ suite!(
     operations::the_catalog_lists_every_book,
     metadata::metadata_round_trips,
     metadata::bad_metadata_is_refused_and_writes_nothing,
+    pool::the_listing_shows_each_code_as_it_is_now,
+    pool::the_listing_pages_and_checks_its_input,
+    pool::an_expired_books_codes_are_expired,
+    pool::the_pool_exports_as_csv,
+    pool::the_export_streams_a_large_book_in_pages,
+    supply::import_reads_csv_and_plain_text,
+    supply::a_bad_import_writes_nothing,
+    supply::removing_codes_takes_only_never_held_ones,
 );
