@@ -119,7 +119,13 @@ async fn import(client: &Client, book_id: &str, path: &Path) -> Result<(), Failu
     let stream = {
         let (bar, read_error) = (bar.clone(), read_error.clone());
         ReaderStream::with_capacity(input, 256 * 1024)
-            .inspect_ok(move |chunk| bar.inc(chunk.len() as u64))
+            .inspect_ok(move |chunk| {
+                bar.inc(chunk.len() as u64);
+                // The server answers once it has stored what it read.
+                if Some(bar.position()) == len {
+                    bar.set_message("sent; the server is storing the codes");
+                }
+            })
             .inspect_err(move |e| {
                 *read_error.lock().expect("not poisoned") = Some(std::io::Error::new(e.kind(), e.to_string()))
             })
@@ -143,7 +149,6 @@ async fn import(client: &Client, book_id: &str, path: &Path) -> Result<(), Failu
         return Err(Failure::Local(format!("reading {}: {e}", path.display())));
     }
     let response = sent.inspect_err(|_| bar.abandon())?;
-    bar.set_message("waiting for the server");
     let answer_ = read_json(response).await;
     bar.finish_and_clear();
     let answer_ = answer_?;
