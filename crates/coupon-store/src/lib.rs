@@ -267,6 +267,12 @@ pub trait Store: Send + Sync + 'static {
     async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError>;
     /// Adds codes to a unique-mode book, never past its `total_codes`.
     async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError>;
+    /// `add_codes` for a part of a bulk load that goes on (an import, a chunk at a time): work
+    /// that follows a load, such as refreshing the planner's statistics, waits for its last part,
+    /// which is added with `add_codes`.
+    async fn add_codes_part(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
+        self.add_codes(book_id, codes).await
+    }
     /// Draws `count` new codes from the pattern (the book's own when `None`) into a unique-mode book,
     /// never past `total_codes`.
     async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError>;

@@ -155,6 +155,13 @@ impl Coupons {
         Ok(added)
     }
 
+    /// A part of a bulk load that goes on; its last part is added with `add_codes`.
+    pub async fn add_codes_part(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
+        let added = self.store().add_codes_part(book_id, codes).await?;
+        self.restocked(book_id);
+        Ok(added)
+    }
+
     pub async fn generate_codes(
         &self,
         book_id: Uuid,

@@ -75,6 +75,13 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(added)
     }
 
+    /// The part's codes count towards the refresh that its load's last part may run.
+    async fn add_codes_part(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
+        let added = self.backend.write(AddCodes { book_id, codes }).await?;
+        self.loaded.fetch_add(added.inserted, Ordering::AcqRel);
+        Ok(added)
+    }
+
     async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError> {
         let generated = self
             .backend

@@ -7,8 +7,6 @@
 mod export;
 mod import;
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
-use crate::wire::{self, Timestamp};
+use crate::wire::{self, Metadata, Timestamp};
 use crate::AppState;
 
 /// The import route's body limit: a million codes of up to 64 characters, with room to spare.
@@ -59,7 +57,7 @@ pub struct PoolCode {
     pub locked_until: Option<Timestamp>,
     pub redemptions: i64,
     /// What the holder's claim carried.
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: Metadata,
 }
 
 impl PoolCode {
@@ -77,11 +75,7 @@ impl PoolCode {
             claim_expires_at: claim(code.claim_expires_at),
             locked_until,
             redemptions: code.redemptions,
-            metadata: if held {
-                code.metadata.into_entries()
-            } else {
-                BTreeMap::new()
-            },
+            metadata: if held { code.metadata } else { Default::default() }.into(),
             instance: code.instance,
             code: code.code,
         }

@@ -298,4 +298,12 @@ async fn bulk_loads_refresh_the_planner_statistics() {
     cx.book(json!({"code_pattern": "BIG-*******", "total_codes": 12_000}))
         .await;
     assert!(estimate().await >= 12_000, "the planner knows of the new codes");
+
+    // A load in parts (an import) refreshes once, after its last part.
+    let book = cx.book(json!({})).await;
+    let part: Vec<String> = (0..15_000).map(|i| format!("PART-{i}")).collect();
+    cx.store.add_codes_part(book.id, part).await.unwrap();
+    assert!(estimate().await < 20_000, "no refresh while the load goes on");
+    cx.store.add_codes(book.id, vec!["LAST".into()]).await.unwrap();
+    assert!(estimate().await >= 27_000, "the last part refreshes");
 }

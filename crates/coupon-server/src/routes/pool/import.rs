@@ -172,8 +172,23 @@ pub async fn add_all(coupons: &Coupons, book_id: Uuid, file: File) -> Result<Imp
         duplicates_count: 0,
         duplicates: Vec::new(),
     };
-    while let Some(chunk) = next.recv().await {
-        let added = coupons.add_codes(book_id, chunk?).await?;
+    // A chunk is held back until the next arrives, so the last one is known: the store's work
+    // after a bulk load (fresh planner statistics) runs once, after it.
+    let mut held: Option<Vec<String>> = None;
+    loop {
+        let chunk = next.recv().await.transpose()?;
+        let added = match (held.take(), chunk) {
+            (Some(part), Some(chunk)) => {
+                held = Some(chunk);
+                coupons.add_codes_part(book_id, part).await?
+            }
+            (Some(last), None) => coupons.add_codes(book_id, last).await?,
+            (None, Some(chunk)) => {
+                held = Some(chunk);
+                continue;
+            }
+            (None, None) => break,
+        };
         imported.uploaded_codes_count += added.inserted;
         imported.duplicates_count += added.duplicates.len() as u64;
         let room = SHOWN_DUPLICATES - imported.duplicates.len();
