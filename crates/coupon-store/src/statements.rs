@@ -18,6 +18,11 @@ pub(crate) const HOLDINGS_COLUMNS: &str = "held, day, day_claims, redeemed";
 pub(crate) const REDEMPTION_COLUMNS: &str = "id, code, book_id, user_id, order_id, order_amount, \
     discount_applied, final_price, redeemed_at, metadata, rolled_back_at, rollback_reason, rollback_metadata";
 
+/// A code in the pool that no redemption refers to, the guard of deleting it: a live redemption
+/// keeps its code out of the pool (used, it cannot lapse), and rolled-back ones are indexed by code.
+pub(crate) const NO_HISTORY: &str = "codes.status = 'available' AND codes.redemptions = 0 \
+    AND NOT EXISTS (SELECT 1 FROM redemptions r WHERE r.code_id = codes.id AND r.rolled_back_at IS NOT NULL)";
+
 /// A column list with each column qualified by a table alias, for joins.
 pub(crate) fn qualified(columns: &str, alias: &str) -> String {
     columns
@@ -215,7 +220,7 @@ pub(crate) fn shared(q: Q) -> Option<String> {
         Q::InsertRedemption => format!(
             "INSERT INTO redemptions (id, code_id, book_id, code, user_id, order_id, order_amount, \
                discount_applied, final_price, redeemed_at, metadata) VALUES ({}) \
-             ON CONFLICT (code, user_id, order_id) WHERE rolled_back_at IS NULL DO NOTHING",
+             ON CONFLICT (user_id, code, order_id) WHERE rolled_back_at IS NULL DO NOTHING",
             values(11)
         ),
         Q::UseCode => format!(
@@ -264,8 +269,20 @@ pub(crate) fn shared(q: Q) -> Option<String> {
         Q::UncountRedemption => "UPDATE user_books SET redeemed = redeemed - 1 \
              WHERE book_id = ?1 AND user_id = ?2 AND redeemed > 0"
             .into(),
-        Q::BookRedemptions => newest_redemptions("book_id"),
-        Q::UserRedemptions => newest_redemptions("user_id"),
+        Q::BookRedemptions => format!(
+            "SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE book_id = ?1 AND {} \
+             ORDER BY redeemed_at DESC, id DESC LIMIT ?4",
+            after_redemption("?2", "?3")
+        ),
+        // The live ones through the unique index, the rolled-back ones through their own.
+        Q::UserRedemptions => format!(
+            "SELECT {REDEMPTION_COLUMNS} FROM redemptions \
+               WHERE user_id = ?1 AND rolled_back_at IS NULL AND {after} \
+             UNION ALL SELECT {REDEMPTION_COLUMNS} FROM redemptions \
+               WHERE user_id = ?1 AND rolled_back_at IS NOT NULL AND {after} \
+             ORDER BY redeemed_at DESC, id DESC LIMIT ?4",
+            after = after_redemption("?2", "?3")
+        ),
         Q::Ping => "SELECT 1 AS one".into(),
         Q::BookLock
         | Q::SharedInstances
@@ -290,14 +307,9 @@ pub(crate) fn shared(q: Q) -> Option<String> {
     })
 }
 
-/// Redemptions of one book or user (`column` = ?1), newest first, after a (redeemed_at, id) of
-/// ?2, ?3 when given, at most ?4.
-fn newest_redemptions(column: &str) -> String {
-    format!(
-        "SELECT {REDEMPTION_COLUMNS} FROM redemptions WHERE {column} = ?1 \
-           AND (CAST(?2 AS BIGINT) IS NULL OR (redeemed_at, id) < (?2, ?3)) \
-         ORDER BY redeemed_at DESC, id DESC LIMIT ?4"
-    )
+/// Redemptions after a (redeemed_at, id) page cursor in newest-first order, when one is given.
+fn after_redemption(at: &str, id: &str) -> String {
+    format!("(CAST({at} AS BIGINT) IS NULL OR (redeemed_at, id) < ({at}, {id}))")
 }
 
 /// Codes in the stored form of a derived state (a placeholder: `available`, `active`, `locked`,

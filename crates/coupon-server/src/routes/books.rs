@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::book::MAX_SUPPLY;
-use coupon_core::{CodePattern, CodeText};
+use coupon_core::CodePattern;
 use coupon_store::{Scope, SearchQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -93,19 +93,7 @@ pub async fn upload(
     State(s): State<AppState>,
     Body(req): Body<UploadCodes>,
 ) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
-    if req.codes.is_empty() || req.codes.len() > MAX_UPLOAD {
-        return Err(ApiError::invalid("codes", format!("send 1 to {MAX_UPLOAD} codes")));
-    }
-    let codes = req
-        .codes
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            CodeText::parse(raw)
-                .map(CodeText::into_string)
-                .map_err(|e| ApiError::invalid("codes", format!("codes[{i}]: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let codes = super::code_list(&req.codes, MAX_UPLOAD)?;
     let added = s.coupons.add_codes(req.coupon_book_id, codes).await?;
     Ok((
         StatusCode::CREATED,

@@ -1,4 +1,6 @@
-//! The routes, by domain: books (admin), codes (claim, lock, redeem, validate), users, health.
+//! The routes, by domain: books and the admin's catalog, a book's pool of codes (list, export,
+//! import, remove), codes (claim, lock, redeem, validate), redemptions (history, rollback), users,
+//! health; `page` holds the paging every list shares.
 
 pub mod books;
 pub mod catalog;
@@ -19,4 +21,20 @@ pub async fn not_found() -> ApiError {
 
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// The codes of an upload or a removal: 1 to `max`, each parsed as `CodeText` (canonical case),
+/// the first bad one named by its index.
+fn code_list(raw: &[String], max: usize) -> Result<Vec<String>, ApiError> {
+    if raw.is_empty() || raw.len() > max {
+        return Err(ApiError::invalid("codes", format!("send 1 to {max} codes")));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, code)| {
+            coupon_core::CodeText::parse(code)
+                .map(coupon_core::CodeText::into_string)
+                .map_err(|e| ApiError::invalid("codes", format!("codes[{i}]: {e}")))
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use coupon_core::{Book, CodeInstance, CodeState, CodeText};
+use coupon_core::{Book, CodeInstance, CodeState};
 use coupon_store::CodeQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -215,19 +215,7 @@ pub async fn remove(
     Path(id): Path<Uuid>,
     Body(req): Body<RemoveCodes>,
 ) -> Result<Json<RemovedCodes>, ApiError> {
-    if req.codes.is_empty() || req.codes.len() > MAX_REMOVE {
-        return Err(ApiError::invalid("codes", format!("send 1 to {MAX_REMOVE} codes")));
-    }
-    let codes = req
-        .codes
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| {
-            CodeText::parse(raw)
-                .map(CodeText::into_string)
-                .map_err(|e| ApiError::invalid("codes", format!("codes[{i}]: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let codes = super::code_list(&req.codes, MAX_REMOVE)?;
     let removed = s.coupons.remove_codes(id, codes).await?;
     Ok(Json(RemovedCodes {
         removed_count: removed.removed,

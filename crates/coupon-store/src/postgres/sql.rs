@@ -56,11 +56,15 @@ fn own(q: Q) -> Option<String> {
              WHERE id = ANY($1::bigint[])"
             .into(),
         Q::NamedCodes => "SELECT id, code, status, \
-               EXISTS (SELECT 1 FROM redemptions r WHERE r.code_id = codes.id) AS has_history \
+               EXISTS (SELECT 1 FROM redemptions r \
+                 WHERE r.code_id = codes.id AND r.rolled_back_at IS NOT NULL) AS has_history \
              FROM codes WHERE book_id = $1 AND instance = 0 AND code = ANY($2::text[])"
             .into(),
         Q::UnqueueCodes => "DELETE FROM returned_codes WHERE book_id = $1 AND code_id = ANY($2::bigint[])".into(),
-        Q::DeleteCodes => "DELETE FROM codes WHERE id = ANY($1::bigint[]) AND status = 'available'".into(),
+        Q::DeleteCodes => format!(
+            "DELETE FROM codes WHERE id = ANY($1::bigint[]) AND {}",
+            crate::statements::NO_HISTORY
+        ),
         Q::QueueCodes => "INSERT INTO returned_codes (book_id, code_id) SELECT $1, unnest($2::bigint[]) \
              ON CONFLICT DO NOTHING"
             .into(),

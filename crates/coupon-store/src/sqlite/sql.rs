@@ -66,15 +66,17 @@ fn own(q: Q) -> Option<String> {
              WHERE id IN (SELECT value FROM json_each(?1))"
             .into(),
         Q::NamedCodes => "SELECT id, code, status, \
-               EXISTS (SELECT 1 FROM redemptions r WHERE r.code_id = codes.id) AS has_history \
+               EXISTS (SELECT 1 FROM redemptions r \
+                 WHERE r.code_id = codes.id AND r.rolled_back_at IS NOT NULL) AS has_history \
              FROM codes WHERE book_id = ?1 AND instance = 0 AND code IN (SELECT value FROM json_each(?2))"
             .into(),
         Q::UnqueueCodes => "DELETE FROM returned_codes \
              WHERE book_id = ?1 AND code_id IN (SELECT value FROM json_each(?2))"
             .into(),
-        Q::DeleteCodes => {
-            "DELETE FROM codes WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'available'".into()
-        }
+        Q::DeleteCodes => format!(
+            "DELETE FROM codes WHERE id IN (SELECT value FROM json_each(?1)) AND {}",
+            crate::statements::NO_HISTORY
+        ),
         Q::QueueCodes => "INSERT INTO returned_codes (book_id, code_id) \
              SELECT ?1, value FROM json_each(?2) WHERE true ON CONFLICT DO NOTHING"
             .into(),
