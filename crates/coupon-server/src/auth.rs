@@ -64,6 +64,9 @@ impl std::fmt::Debug for JwtSecret {
     }
 }
 
+/// Why a request without credentials is refused: its 401 challenges without an error code.
+pub(crate) const NO_TOKEN: &str = "an Authorization: Bearer token is required";
+
 /// Who is calling, from a valid token.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -107,7 +110,7 @@ impl FromRequestParts<AppState> for Caller {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized("an Authorization: Bearer token is required"))?;
+            .ok_or(ApiError::Unauthorized(NO_TOKEN))?;
         let claims = state
             .secret
             .verify(token.trim())

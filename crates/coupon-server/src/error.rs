@@ -149,8 +149,23 @@ impl IntoResponse for ApiError {
             code: code.to_owned(),
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+        let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
+        if let ApiError::Unauthorized(why) = &self {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge(why));
+        }
+        response
     }
+}
+
+/// The RFC 6750 challenge of a 401: the scheme and realm, and, when a token was sent but refused,
+/// `invalid_token` with the reason (a fixed sentence of ours, never the token).
+fn challenge(why: &str) -> axum::http::HeaderValue {
+    let value = if why == crate::auth::NO_TOKEN {
+        "Bearer realm=\"coupond\"".to_owned()
+    } else {
+        format!("Bearer realm=\"coupond\", error=\"invalid_token\", error_description=\"{why}\"")
+    };
+    axum::http::HeaderValue::from_str(&value).unwrap_or(axum::http::HeaderValue::from_static("Bearer"))
 }
 
 #[cfg(test)]

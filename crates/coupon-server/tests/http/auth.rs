@@ -8,8 +8,30 @@ pub async fn tokens_are_required_and_checked(app: App) {
     let none = app.call(Method::GET, "/coupons/search", None, None).await;
     assert_eq!((none.status, none.code()), (StatusCode::UNAUTHORIZED, "unauthorized"));
     assert_eq!(none.content_type, "application/problem+json");
+    // RFC 6750: a 401 names the scheme, and says why when a token was sent.
+    let challenge = |r: &crate::Reply| {
+        let header = r.headers.get("www-authenticate").expect("a 401 carries a challenge");
+        header.to_str().unwrap().to_owned()
+    };
+    assert_eq!(challenge(&none), "Bearer realm=\"coupond\"");
     let garbage = app.get("/coupons/search", "not-a-jwt").await;
     assert_eq!(garbage.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge(&garbage),
+        "Bearer realm=\"coupond\", error=\"invalid_token\", error_description=\"the token is not valid\""
+    );
+    let unsigned = format!(
+        "{}.{}.",
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0", "eyJzdWIiOiJtYWxsb3J5Iiwicm9sZSI6ImFkbWluIiwiZXhwIjo0MTAyNDQ0ODAwfQ"
+    );
+    let none_alg = app.get("/coupons/search", &unsigned).await;
+    assert_eq!(none_alg.status, StatusCode::UNAUTHORIZED, "alg: none is refused");
+    assert!(challenge(&none_alg).contains("error=\"invalid_token\""));
+    let forbidden = app.post("/coupons", &app.user("alice"), json!({})).await;
+    assert!(
+        forbidden.headers.get("www-authenticate").is_none(),
+        "a 403 is no challenge"
+    );
     let forged = JwtSecret::new("some other secret of a sufficient length").sign(&Claims {
         sub: "mallory".into(),
         role: Role::Admin,
@@ -29,6 +51,7 @@ pub async fn tokens_are_required_and_checked(app: App) {
         (expired.status, expired.body["detail"].clone()),
         (StatusCode::UNAUTHORIZED, json!("the token has expired"))
     );
+    assert!(challenge(&expired).ends_with("error_description=\"the token has expired\""));
 }
 
 pub async fn roles_limit_who_acts_for_whom(app: App) {

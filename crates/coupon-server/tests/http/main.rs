@@ -7,6 +7,7 @@ mod lifecycle;
 mod metadata;
 mod operations;
 mod pool;
+mod races;
 mod supply;
 mod surface;
 
@@ -36,9 +37,29 @@ pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
     pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Reply {
+    /// A response read whole: its status, headers and JSON body.
+    pub async fn read(res: reqwest::Response) -> Reply {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            content_type,
+            headers,
+        }
+    }
+
     /// The problem code of an error reply.
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("<none>")
@@ -119,21 +140,7 @@ impl App {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("the server answers");
-        let status = res.status();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let text = res.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
-            status,
-            body,
-            content_type,
-        }
+        Reply::read(req.send().await.expect("the server answers")).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -253,4 +260,6 @@ suite!(
     supply::import_reads_csv_and_plain_text,
     supply::a_bad_import_writes_nothing,
     supply::removing_codes_takes_only_never_held_ones,
+    races::fifty_redemptions_of_one_code_win_once,
+    races::fifty_claims_by_one_user_win_once,
 );

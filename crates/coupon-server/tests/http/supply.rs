@@ -1,7 +1,7 @@
 //! A book's supply over HTTP: importing files of codes, and removing codes nobody held.
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::pool::{codes_of, list, pool_of_every_state};
 use crate::{App, Reply};
@@ -16,20 +16,7 @@ async fn import(app: &App, book: &str, content_type: Option<&str>, body: &str) -
     if let Some(kind) = content_type {
         req = req.header("content-type", kind);
     }
-    let res = req.send().await.unwrap();
-    let status = res.status();
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let body = serde_json::from_str(&res.text().await.unwrap()).unwrap_or(Value::Null);
-    Reply {
-        status,
-        body,
-        content_type,
-    }
+    Reply::read(req.send().await.unwrap()).await
 }
 
 pub async fn import_reads_csv_and_plain_text(app: App) {
