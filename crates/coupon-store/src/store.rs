@@ -69,9 +69,10 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend.read(BookWithStats { id, now }).await
     }
 
+    /// The whole load, or its last part: the parts before it were counted as they came.
     async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-        let added = self.backend.write(AddCodes { book_id, codes }).await?;
-        self.loaded(added.inserted).await;
+        let added = self.add_codes_part(book_id, codes).await?;
+        self.loaded(0).await;
         Ok(added)
     }
 
