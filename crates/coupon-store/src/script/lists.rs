@@ -58,19 +58,16 @@ pub(crate) async fn redemptions<T: Tx>(tx: &T, q: &RedemptionQuery) -> Result<Re
         Some((ts, id)) => (Some(ts.millis()), Some(id)),
         None => (None, None),
     };
-    let page = [after_ts.into(), after_id.into(), (q.limit as i64 + 1).into()];
-    let rows = match &q.of {
+    let of = match &q.of {
         RedemptionsOf::Book(id) => {
             // An unknown book is a 404, not an empty history.
             books::load(tx, *id).await?;
-            let [a, b, c] = page;
-            tx.query(Q::BookRedemptions, &[(*id).into(), a, b, c]).await?
+            (Q::BookRedemptions, (*id).into())
         }
-        RedemptionsOf::User(user) => {
-            let [a, b, c] = page;
-            tx.query(Q::UserRedemptions, &[user.as_str().into(), a, b, c]).await?
-        }
+        RedemptionsOf::User(user) => (Q::UserRedemptions, user.as_str().into()),
     };
+    let args = [of.1, after_ts.into(), after_id.into(), (q.limit as i64 + 1).into()];
+    let rows = tx.query(of.0, &args).await?;
     let redemptions = rows.iter().map(rows::redemption).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_overfetch(redemptions, q.limit, |r| {
         (r.redeemed_at, r.redemption_id)
