@@ -77,15 +77,23 @@ pub(crate) fn book(r: &impl Fields, prefix: &str) -> Result<Book, StoreError> {
 
 /// Metadata from its JSON column; none (a code in the pool) reads as empty.
 pub(crate) fn metadata(r: &impl Fields, col: &str) -> Result<Metadata, StoreError> {
-    let Some(json) = r.opt_string(col)? else {
-        return Ok(Metadata::default());
+    // Most rows carry none: every claim of a flash sale reads its code back.
+    let json = match r.opt_string(col)? {
+        None => return Ok(Metadata::default()),
+        Some(json) if json == EMPTY => return Ok(Metadata::default()),
+        Some(json) => json,
     };
     let entries: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|_| corrupt(col, &json))?;
     Metadata::new(entries).map_err(|_| corrupt(col, &json))
 }
 
+const EMPTY: &str = "{}";
+
 /// Metadata as its column holds it.
 pub(crate) fn metadata_json(metadata: &Metadata) -> String {
+    if metadata.is_empty() {
+        return EMPTY.to_owned();
+    }
     serde_json::to_string(metadata.entries()).expect("a map of strings serializes")
 }
 
