@@ -262,6 +262,8 @@ pub trait Store: Send + Sync + 'static {
     /// from its pattern. Refused with `code_taken` when a shared code already exists.
     async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError>;
     async fn book(&self, id: Uuid) -> Result<Book, StoreError>;
+    /// The book and how many codes (or shared instances) it holds, from its supply counter.
+    async fn book_supply(&self, id: Uuid) -> Result<(Book, i64), StoreError>;
     async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError>;
     /// The book and counts over its codes at `now`, read together.
     async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError>;

@@ -139,6 +139,10 @@ impl Coupons {
         self.store().book(id).await
     }
 
+    pub async fn book_supply(&self, id: Uuid) -> Result<(Book, i64), StoreError> {
+        self.store().book_supply(id).await
+    }
+
     pub async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
         let book = self.store().update_book(id, patch, now).await?;
         self.restocked(id);

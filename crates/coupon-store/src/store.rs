@@ -61,6 +61,10 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend.read(LoadBook { id }).await
     }
 
+    async fn book_supply(&self, id: Uuid) -> Result<(Book, i64), StoreError> {
+        self.backend.read(BookSupply { id }).await
+    }
+
     async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
         self.backend.write(UpdateBook { id, patch, now }).await
     }

@@ -32,8 +32,14 @@ async fn lock_existing<T: Tx>(tx: &T, id: Uuid) -> Result<(Book, i64), StoreErro
 }
 
 pub(crate) async fn load<T: Tx>(tx: &T, id: Uuid) -> Result<Book, StoreError> {
+    Ok(with_supply(tx, id).await?.0)
+}
+
+/// The book and its supply counter (the codes it holds), read from its row.
+pub(crate) async fn with_supply<T: Tx>(tx: &T, id: Uuid) -> Result<(Book, i64), StoreError> {
     let row = tx.first(Q::BookRead, &[id.into()]).await?;
-    rows::book(&row.ok_or(StoreError::not_found("coupon book"))?, "")
+    let row = row.ok_or(StoreError::not_found("coupon book"))?;
+    Ok((rows::book(&row, "")?, row.i64("generated")?))
 }
 
 /// The book, and how many codes (or shared instances) were created with it.

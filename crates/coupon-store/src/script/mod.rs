@@ -46,6 +46,7 @@ macro_rules! script {
 
 script!(CreateBook { draft: BookDraft } -> (Book, u64) = |tx, s| books::create(tx, &s.draft).await);
 script!(LoadBook { id: Uuid } -> Book = |tx, s| books::load(tx, s.id).await);
+script!(BookSupply { id: Uuid } -> (Book, i64) = |tx, s| books::with_supply(tx, s.id).await);
 script!(UpdateBook { id: Uuid, patch: BookPatch, now: Timestamp } -> Book =
     |tx, s| books::update(tx, s.id, s.patch.clone(), s.now).await);
 script!(BookWithStats { id: Uuid, now: Timestamp } -> (Book, BookStats) =

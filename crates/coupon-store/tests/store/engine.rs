@@ -36,6 +36,9 @@ impl Store for Counted {
     async fn book(&self, id: Uuid) -> Result<Book, StoreError> {
         self.inner.book(id).await
     }
+    async fn book_supply(&self, id: Uuid) -> Result<(Book, i64), StoreError> {
+        self.inner.book_supply(id).await
+    }
     async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
         self.inner.update_book(id, patch, now).await
     }
