@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::{CodePattern, CouponError, Discount, Metadata, Timestamp};
+use crate::{CodePattern, CouponError, Discount, Metadata, Timestamp, DEFAULT_CODE_PATTERN};
 
 /// Upper bound of a book's supply, and of one generation or upload.
 pub const MAX_SUPPLY: i64 = 10_000_000;
@@ -172,12 +172,7 @@ impl Book {
     pub fn generation_pattern(&self, given: Option<CodePattern>, count: u64) -> Result<CodePattern, CouponError> {
         let pattern = match given {
             Some(p) => p,
-            None => self
-                .code_pattern
-                .as_deref()
-                .map(CodePattern::parse)
-                .transpose()?
-                .ok_or_else(|| CouponError::invalid("pattern", "the book has no code_pattern; give one"))?,
+            None => CodePattern::parse(self.code_pattern.as_deref().unwrap_or(DEFAULT_CODE_PATTERN))?,
         };
         pattern.check_capacity(count)?;
         Ok(pattern)

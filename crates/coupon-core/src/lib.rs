@@ -30,7 +30,7 @@ pub use error::{CouponError, InvalidInput};
 pub use instance::{CodeInstance, CodeState, StoredStatus};
 pub use metadata::Metadata;
 pub use order::OrderId;
-pub use pattern::CodePattern;
+pub use pattern::{CodePattern, DEFAULT_CODE_PATTERN};
 pub use redemption::{Redemption, Rollback};
 pub use time::Timestamp;
 pub use user::UserId;

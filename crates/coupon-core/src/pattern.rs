@@ -17,6 +17,11 @@ const ALPHANUMERIC: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 /// unguessable (at most one in a thousand guesses hits) and collisions while drawing stay rare.
 pub const SPACE_FACTOR: u128 = 1000;
 
+/// What codes are drawn from when neither the request nor the book names a pattern: twelve letters
+/// or digits, 31^12 (about 7.9 * 10^17) codes, so that guessing one is hopeless under the
+/// failed-look-up budget (SECURITY.md has the arithmetic).
+pub const DEFAULT_CODE_PATTERN: &str = "****-****-****";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
     Literal(u8),

@@ -25,6 +25,13 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
+    /// A throttle refused the request: `rate_limited`, or `too_many_failed_lookups`.
+    #[error("{detail}")]
+    TooManyRequests {
+        code: &'static str,
+        detail: &'static str,
+        retry_after: std::time::Duration,
+    },
     #[error("internal error")]
     Internal(#[source] StoreError),
     /// A local file or task failed (an import's spool file, say): a 500 like `Internal`.
@@ -33,6 +40,14 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The domain error inside, if this is one.
+    pub fn as_coupon(&self) -> Option<&CouponError> {
+        match self {
+            ApiError::Coupon(e) => Some(e),
+            _ => None,
+        }
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         ApiError::Coupon(CouponError::invalid(field, message))
     }
@@ -119,6 +134,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Internal(_) | ApiError::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         }
     }
@@ -131,7 +147,9 @@ impl IntoResponse for ApiError {
             ApiError::Coupon(e) => e.to_string(),
             ApiError::Unauthorized(why) | ApiError::Forbidden(why) => why.to_string(),
             ApiError::UnsupportedMediaType(why) => why.to_string(),
-            ApiError::PayloadTooLarge | ApiError::MethodNotAllowed => self.to_string(),
+            ApiError::PayloadTooLarge | ApiError::MethodNotAllowed | ApiError::TooManyRequests { .. } => {
+                self.to_string()
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 "the server could not complete the request".into()
@@ -152,6 +170,12 @@ impl IntoResponse for ApiError {
         let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
         if let ApiError::Unauthorized(why) = &self {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge(why));
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.max(1).into());
         }
         response
     }
@@ -244,6 +268,15 @@ mod tests {
             (ApiError::MethodNotAllowed, 405, "method_not_allowed"),
             (ApiError::Internal(StoreError::Conflict("test")), 500, "internal_error"),
             (ApiError::UnsupportedMediaType("csv"), 415, "unsupported_media_type"),
+            (
+                ApiError::TooManyRequests {
+                    code: "rate_limited",
+                    detail: "slow down",
+                    retry_after: std::time::Duration::from_secs(1),
+                },
+                429,
+                "rate_limited",
+            ),
             (ApiError::Io(std::io::Error::other("disk full")), 500, "internal_error"),
         ];
         for (e, status, code) in others {
@@ -276,6 +309,8 @@ mod tests {
             (405, "method_not_allowed"),
             (413, "payload_too_large"),
             (415, "unsupported_media_type"),
+            (429, "rate_limited"),
+            (429, "too_many_failed_lookups"),
         ] {
             assert!(
                 row(status).contains(&format!("`{code}`")),

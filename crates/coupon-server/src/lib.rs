@@ -7,13 +7,15 @@ mod docs;
 pub mod error;
 mod extract;
 mod routes;
+pub mod throttle;
 pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::http::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -25,6 +27,7 @@ use tracing::Instrument;
 
 pub use auth::{Claims, JwtSecret, Role};
 pub use docs::ApiDoc;
+pub use throttle::{Throttle, ThrottleConfig};
 
 /// Upload bodies may carry up to 100,000 codes.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -34,6 +37,8 @@ pub struct AppState {
     pub coupons: Coupons,
     pub clock: Arc<dyn Clock>,
     pub secret: JwtSecret,
+    /// Request buckets and failed-look-up budgets.
+    pub throttle: Throttle,
     /// The owner of every background task; `serve` shuts it down last.
     pub background: Background,
 }
@@ -70,6 +75,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::ui))
         .route("/docs/{file}", get(docs::asset))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            throttle::throttle_request,
+        ))
         .route_layer(middleware::from_fn(trace_request))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
@@ -89,14 +98,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let background = state.background.clone();
+    state.throttle.start(&background);
     let app = router(state);
     let http = hyper::server::conn::http1::Builder::new();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, most likely: let connections close, then go on.
                     tracing::warn!(error = %e, "accept failed");
@@ -107,7 +117,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // The peer address rides on each request, for throttling by client IP.
+        let service = tower::util::MapRequest::new(app.clone(), move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(throttle::PeerAddr(peer));
+            req
+        });
+        let service = hyper_util::service::TowerToHyperService::new(service);
         let conn = graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -122,7 +137,7 @@ pub async fn serve(
 }
 
 /// One span per request, named by the matched route (never the raw path, which holds codes).
-async fn trace_request(req: Request, next: Next) -> Response {
+async fn trace_request(req: axum::extract::Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()

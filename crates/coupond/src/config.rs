@@ -1,11 +1,12 @@
 //! Settings: each has a flag and a `COUPOND_*` variable (the flag wins), with defaults for running
 //! on the embedded database out of the box.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use coupon_server::Role;
+use coupon_server::{Role, ThrottleConfig};
+use ipnet::IpNet;
 
 #[derive(Debug, Args)]
 pub struct Config {
@@ -37,6 +38,32 @@ pub struct Config {
     /// (one transaction per request; the baseline the benchmark compares with).
     #[arg(long, env = "COUPOND_CLAIM_STRATEGY", value_enum, default_value_t = ClaimStrategy::Batched, global = true)]
     pub claim_strategy: ClaimStrategy,
+    /// Throttle requests and failed code look-ups (`off` when a gateway in front does it).
+    #[arg(long, env = "COUPOND_THROTTLE", value_enum, default_value_t = Switch::On, global = true)]
+    pub throttle: Switch,
+    /// Overrides a bucket: GROUP.KIND=RATE, e.g. claims.user=5/s:20, *.service=20000/s,
+    /// lookups.user=10/h (groups: admin, claims, checkout, reads; kinds: anonymous, user,
+    /// service, admin). Repeatable, or comma-separated in the variable.
+    #[arg(
+        long = "rate-limit",
+        env = "COUPOND_RATE_LIMITS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub rate_limits: Vec<String>,
+    /// Proxies (addresses or CIDR blocks) whose X-Forwarded-For is believed; none by default.
+    #[arg(long, env = "COUPOND_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<String>,
+    /// redis://host:port to share throttling buckets across instances; in memory without it, and
+    /// while Redis is unreachable.
+    #[arg(long, env = "COUPOND_REDIS_URL", global = true, hide_env_values = true)]
+    pub redis_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,10 +101,35 @@ impl Config {
         redact_password(&self.database_url)
     }
 
+    /// The throttle's settings. Errors name the setting at fault.
+    pub fn throttle(&self) -> anyhow::Result<ThrottleConfig> {
+        let mut config = ThrottleConfig::default();
+        config.enabled = self.throttle == Switch::On;
+        for setting in &self.rate_limits {
+            config
+                .set(setting)
+                .map_err(|e| anyhow::anyhow!("COUPOND_RATE_LIMITS (--rate-limit): {e}"))?;
+        }
+        for proxy in &self.trusted_proxies {
+            let proxy = proxy.trim();
+            let net = proxy
+                .parse::<IpNet>()
+                .or_else(|_| proxy.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "COUPOND_TRUSTED_PROXIES (--trusted-proxies): {proxy:?} is not an address or CIDR block"
+                    )
+                })?;
+            config.trusted_proxies.push(net);
+        }
+        config.redis_url = self.redis_url.clone();
+        Ok(config)
+    }
+
     pub fn describe(&self) -> String {
         format!(
             "listen = {}\ndatabase_url = {}\ndb_pool_size = {}\ndata_dir = {}\njwt_secret = {}\nlog_format = {:?}\n\
-             claim_strategy = {:?}",
+             claim_strategy = {:?}\nthrottle = {}\ntrusted_proxies = {}\nredis_url = {}",
             self.listen,
             self.redacted_database_url(),
             self.db_pool_size,
@@ -89,6 +141,15 @@ impl Config {
             },
             self.log_format,
             self.claim_strategy,
+            match self.throttle() {
+                Ok(t) if t.enabled => t.describe(),
+                Ok(_) => "off".to_owned(),
+                Err(e) => format!("<invalid: {e}>"),
+            },
+            self.trusted_proxies.join(","),
+            self.redis_url
+                .as_deref()
+                .map_or_else(|| "<none: buckets in memory>".to_owned(), redact_password),
         )
     }
 }
@@ -140,6 +201,41 @@ mod tests {
         assert!(parse_ttl("0s").is_err());
         assert!(parse_ttl("1w").is_err());
         assert!(parse_ttl("h").is_err());
+    }
+
+    fn parsed(args: &[&str]) -> Config {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+        }
+        let mut argv = vec!["coupond"];
+        argv.extend_from_slice(args);
+        <Cli as clap::Parser>::try_parse_from(argv).expect("parses").config
+    }
+
+    #[test]
+    fn throttle_settings_name_the_setting_at_fault() {
+        let ok = parsed(&[
+            "--rate-limit",
+            "claims.user=1/s:3",
+            "--trusted-proxies",
+            "10.0.0.0/8,192.0.2.1",
+        ]);
+        let t = ok.throttle().unwrap();
+        assert!(t.enabled);
+        assert!(t.trusts("10.1.2.3".parse().unwrap()) && t.trusts("192.0.2.1".parse().unwrap()));
+        assert!(t.describe().contains("claims.user=1/s:3"));
+        let bad_rate = parsed(&["--rate-limit", "claims.user=lots"]).throttle().unwrap_err();
+        assert!(bad_rate.to_string().starts_with("COUPOND_RATE_LIMITS"), "{bad_rate}");
+        let bad_proxy = parsed(&["--trusted-proxies", "proxy.internal"]).throttle().unwrap_err();
+        assert!(
+            bad_proxy.to_string().starts_with("COUPOND_TRUSTED_PROXIES"),
+            "{bad_proxy}"
+        );
+        assert!(!parsed(&["--throttle", "off"]).throttle().unwrap().enabled);
+        let with_redis = parsed(&["--redis-url", "redis://:hunter2@cache:6379"]);
+        assert!(!with_redis.describe().contains("hunter2"));
     }
 
     #[test]

@@ -127,6 +127,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         ClaimStrategy::Batched => Strategy::Batched,
         ClaimStrategy::Naive => Strategy::Naive,
     };
+    let throttle = coupon_server::Throttle::new(config.throttle()?).map_err(anyhow::Error::msg)?;
+    if !throttle.connect().await {
+        tracing::warn!("Redis is unreachable: throttling counts in memory until it answers");
+    }
     let background = Background::new();
     let coupons = coupon_store::open(url, pool, strategy, &background)
         .await
@@ -144,6 +148,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         coupons,
         clock: Arc::new(SystemClock),
         secret,
+        throttle,
         background,
     };
     coupon_server::serve(listener, state, shutdown_signal()).await?;

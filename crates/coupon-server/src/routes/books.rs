@@ -109,7 +109,7 @@ pub async fn upload(
 pub struct GenerateCodes {
     #[schema(minimum = 1, maximum = 10_000_000)]
     pub count: i64,
-    /// Defaults to the book's `code_pattern`.
+    /// Defaults to the book's `code_pattern`, else `****-****-****` (twelve letters or digits).
     #[serde(default)]
     pub pattern: Option<String>,
 }

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
+use crate::throttle::{ClientIp, Lookups};
 use crate::wire::{Book, CodeState, Metadata, Redemption, Timestamp};
 use crate::AppState;
 
@@ -114,13 +115,19 @@ pub async fn assign(
         (status = 409, body = Problem, content_type = "application/problem+json", description = "code_taken, out_of_stock, limits, book state")))]
 pub async fn assign_code(
     caller: Caller,
+    ip: ClientIp,
     State(s): State<AppState>,
     Path(code): Path<String>,
     Body(req): Body<AssignCodeBody>,
 ) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let code = code_param(&code)?;
     let user = caller.acting_for(req.user_id)?;
-    claim(&s, ClaimTarget::Code(code), user, req.metadata).await
+    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
+    let claimed = claim(&s, ClaimTarget::Code(code), user, req.metadata).await;
+    lookups
+        .record(claimed.as_ref().err().and_then(ApiError::as_coupon))
+        .await;
+    claimed
 }
 
 #[derive(Serialize, ToSchema)]
@@ -139,14 +146,16 @@ pub struct LockAnswer {
         (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, book state")))]
 pub async fn lock(
     caller: Caller,
+    ip: ClientIp,
     State(s): State<AppState>,
     Path(code): Path<String>,
     Body(req): Body<ForUser>,
 ) -> Result<Json<LockAnswer>, ApiError> {
     let code = code_param(&code)?;
     let user = caller.acting_for(req.user_id)?;
+    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
     let request = LockRequest { code, user_id: user };
-    let locked = s.coupons.lock(request, s.clock.now()).await?;
+    let locked = watched(lookups, s.coupons.lock(request, s.clock.now()).await).await?;
     Ok(Json(LockAnswer {
         status: "locked",
         code: locked.code,
@@ -180,19 +189,21 @@ pub struct UnlockAnswer {
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not_locked, locked (another lock), already_redeemed")))]
 pub async fn unlock(
     caller: Caller,
+    ip: ClientIp,
     State(s): State<AppState>,
     Path(code): Path<String>,
     Body(req): Body<UnlockRequestBody>,
 ) -> Result<Json<UnlockAnswer>, ApiError> {
     let code = code_param(&code)?;
     let user = caller.acting_for(req.user_id)?;
+    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
     let text = code.to_string();
     let request = UnlockRequest {
         code,
         user_id: user,
         lock_id: req.lock_id,
     };
-    s.coupons.unlock(request, s.clock.now()).await?;
+    watched(lookups, s.coupons.unlock(request, s.clock.now()).await).await?;
     Ok(Json(UnlockAnswer {
         status: "active",
         code: text,
@@ -221,6 +232,16 @@ pub struct RedeemRequestBody {
     pub metadata: Option<Metadata>,
 }
 
+/// Counts the outcome of a code look-up against the caller's failed-look-up budgets.
+async fn watched<T>(lookups: Lookups, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+    let failure = match &outcome {
+        Err(StoreError::Rejected(e)) => Some(e),
+        _ => None,
+    };
+    lookups.record(failure).await;
+    outcome
+}
+
 fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError> {
     minor_units.map(|n| Amount::parse("order_amount", n)).transpose()
 }
@@ -232,6 +253,7 @@ fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError>
         (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, user_limit_reached, min_order_not_met, book state")))]
 pub async fn redeem(
     caller: Caller,
+    ip: ClientIp,
     State(s): State<AppState>,
     Path(code): Path<String>,
     Body(req): Body<RedeemRequestBody>,
@@ -240,6 +262,7 @@ pub async fn redeem(
     let order_amount = order_amount(req.order_amount)?;
     let order_id = req.order_id.map(OrderId::parse).transpose()?;
     let user = caller.acting_for(req.user_id)?;
+    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
     let request = RedeemRequest {
         code,
         user_id: user,
@@ -248,7 +271,8 @@ pub async fn redeem(
         lock_id: req.lock_id,
         metadata: req.metadata.map(Into::into).unwrap_or_default(),
     };
-    Ok(Json(s.coupons.redeem(request, s.clock.now()).await?.into()))
+    let redeemed = watched(lookups, s.coupons.redeem(request, s.clock.now()).await).await?;
+    Ok(Json(redeemed.into()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -278,6 +302,7 @@ pub struct Validation {
     responses((status = 200, body = Validation), Problems))]
 pub async fn validate(
     caller: Caller,
+    ip: ClientIp,
     State(s): State<AppState>,
     Path(code): Path<String>,
     Query(p): Query<ValidateParams>,
@@ -285,6 +310,7 @@ pub async fn validate(
     let code = code_param(&code)?;
     let order_amount = order_amount(p.order_amount)?;
     let user = caller.acting_for(p.user_id)?;
+    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
     let verdict = match s.coupons.code_view(&code, user.as_str(), p.lock_id).await {
         Ok(view) => check_redeem(
             &view.book,
@@ -298,6 +324,8 @@ pub async fn validate(
         Err(StoreError::Rejected(e)) => Err(e),
         Err(e) => return Err(e.into()),
     };
+    // A dry run answers 200 either way; an unknown code or another's still counts as a guess.
+    lookups.record(verdict.as_ref().err()).await;
     Ok(Json(match verdict {
         Ok(applied) => Validation {
             valid: true,

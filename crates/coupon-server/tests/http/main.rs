@@ -10,6 +10,7 @@ mod pool;
 mod races;
 mod supply;
 mod surface;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -81,6 +82,11 @@ impl Reply {
 
 impl App {
     pub async fn spawn(backend: Backend) -> App {
+        App::spawn_with(backend, coupon_server::Throttle::default()).await
+    }
+
+    /// The server with a throttle of the test's own.
+    pub async fn spawn_with(backend: Backend, throttle: coupon_server::Throttle) -> App {
         let db = TestDb::new(backend).await;
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
@@ -91,6 +97,7 @@ impl App {
             coupons: coupon_store::Coupons::batched(store.clone(), store, &background).expect("engine starts"),
             clock: clock.clone(),
             secret: secret.clone(),
+            throttle,
             background,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -260,6 +267,36 @@ suite!(
     supply::import_reads_csv_and_plain_text,
     supply::a_bad_import_writes_nothing,
     supply::removing_codes_takes_only_never_held_ones,
+);
+
+/// Generates one test per case and backend, for cases that start their own servers.
+macro_rules! suite_by_backend {
+    ($($module:ident :: $case:ident),* $(,)?) => {
+        mod by_backend_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$module::$case(coupon_store::testing::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod by_backend_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$module::$case(coupon_store::testing::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+suite_by_backend!(
     races::fifty_redemptions_of_one_code_win_once,
     races::fifty_claims_by_one_user_win_once,
+    throttle::requests_beyond_the_bucket_are_refused_with_429,
+    throttle::guessing_codes_is_stopped_without_slowing_others,
+    throttle::failed_lookups_count_per_ip_and_for_whom_a_service_acts,
+    throttle::instances_share_buckets_through_redis,
+    throttle::a_redis_outage_falls_back_to_memory_limits,
 );

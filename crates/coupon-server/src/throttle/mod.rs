@@ -1,0 +1,290 @@
+//! Throttling: a token bucket per caller and route group in front of every handler, answering 429
+//! with `Retry-After` and the `RateLimit-*` fields of the IETF draft; and a much smaller budget for
+//! failed code look-ups (unknown code, code not yours) that stops code guessing. Callers with a
+//! valid token are counted by principal, others by client IP. Buckets live in memory, or in Redis
+//! when one is configured, so that every instance shares them.
+
+mod client;
+mod memory;
+mod quota;
+mod shared;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use coupon_core::{CouponError, UserId};
+use coupon_store::Background;
+
+pub use client::{ClientIp, PeerAddr};
+pub use quota::{group_of, Group, Kind, Rate, ThrottleConfig};
+
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::AppState;
+use memory::MemoryBucket;
+use shared::{Mode, Shared};
+
+/// One bucket's answer for one key.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// The bucket's size.
+    pub limit: u32,
+    /// Tokens left after this one.
+    pub remaining: u32,
+    /// How long until one more passes, when refused.
+    pub retry_after: Duration,
+    /// How long until the bucket is full again.
+    pub reset: Duration,
+}
+
+impl Verdict {
+    fn write(&self, headers: &mut HeaderMap) {
+        let seconds = |d: Duration| HeaderValue::from(d.as_secs() + u64::from(d.subsec_nanos() > 0));
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", seconds(self.reset));
+        if !self.allowed {
+            headers.insert("retry-after", seconds(self.retry_after.max(Duration::from_secs(1))));
+        }
+    }
+}
+
+/// Which bucket a decision draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Bucket {
+    Requests(Group, Kind),
+    LookupsPerUser,
+    LookupsPerIp,
+}
+
+impl Bucket {
+    /// The bucket's name in Redis keys.
+    fn name(self) -> String {
+        match self {
+            Bucket::Requests(g, k) => format!("{g:?}.{k:?}").to_ascii_lowercase(),
+            Bucket::LookupsPerUser => "lookups.user".into(),
+            Bucket::LookupsPerIp => "lookups.ip".into(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Throttle(Arc<Inner>);
+
+struct Inner {
+    config: ThrottleConfig,
+    memory: HashMap<Bucket, MemoryBucket>,
+    shared: Option<Shared>,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle::new(ThrottleConfig::default()).expect("the default throttle needs no Redis")
+    }
+}
+
+impl Throttle {
+    /// Fails only on a Redis URL that cannot be parsed; an unreachable Redis is a fallback, not an error.
+    pub fn new(config: ThrottleConfig) -> Result<Throttle, String> {
+        let shared = match &config.redis_url {
+            Some(url) => Some(Shared::new(url, &config.redis_prefix)?),
+            None => None,
+        };
+        let mut buckets: Vec<(Bucket, Rate)> = vec![
+            (Bucket::LookupsPerUser, config.lookups_per_user),
+            (Bucket::LookupsPerIp, config.lookups_per_ip),
+        ];
+        for g in [Group::Admin, Group::Claims, Group::Checkout, Group::Reads] {
+            for k in [Kind::Anonymous, Kind::User, Kind::Service, Kind::Admin] {
+                buckets.push((Bucket::Requests(g, k), config.requests(g, k)));
+            }
+        }
+        let memory = buckets.into_iter().map(|(b, r)| (b, MemoryBucket::new(r))).collect();
+        Ok(Throttle(Arc::new(Inner { config, memory, shared })))
+    }
+
+    /// No bucket is consulted: for a deployment whose gateway throttles.
+    pub fn disabled() -> Throttle {
+        let mut config = ThrottleConfig::default();
+        config.enabled = false;
+        Throttle::new(config).expect("no Redis")
+    }
+
+    /// Tries once to reach the shared buckets' Redis; true when they are shared (or there is none).
+    pub async fn connect(&self) -> bool {
+        match &self.0.shared {
+            Some(shared) => shared.connect().await,
+            None => true,
+        }
+    }
+
+    pub fn config(&self) -> &ThrottleConfig {
+        &self.0.config
+    }
+
+    /// Starts the housekeeping under the service's one owner of background work: memory buckets of
+    /// idle callers are dropped each minute, and a shared throttle keeps trying to reach Redis.
+    pub fn start(&self, background: &Background) {
+        if !self.0.config.enabled {
+            return;
+        }
+        let throttle = self.clone();
+        let stopping = background.stopping();
+        background.spawn_on(&tokio::runtime::Handle::current(), async move {
+            tokio::pin!(stopping);
+            loop {
+                if let Some(shared) = &throttle.0.shared {
+                    shared.connect().await;
+                }
+                tokio::select! {
+                    () = &mut stopping => return,
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+                throttle.0.memory.values().for_each(MemoryBucket::prune);
+            }
+        });
+    }
+
+    async fn decide(&self, bucket: Bucket, key: &str, mode: Mode) -> Verdict {
+        let memory = &self.0.memory[&bucket];
+        if let Some(shared) = &self.0.shared {
+            let rate = memory_rate(&self.0.config, bucket);
+            if let Some(verdict) = shared.run(&bucket.name(), rate, key, mode).await {
+                return verdict;
+            }
+        }
+        match mode {
+            Mode::Take => memory.take(key),
+            Mode::Peek => match memory.spent_for(key) {
+                Some(wait) => refused(memory_rate(&self.0.config, bucket), wait),
+                None => Verdict {
+                    allowed: true,
+                    limit: 0,
+                    remaining: 0,
+                    retry_after: Duration::ZERO,
+                    reset: Duration::ZERO,
+                },
+            },
+        }
+    }
+
+    async fn fail(&self, bucket: Bucket, key: &str) {
+        if let Some(shared) = &self.0.shared {
+            let rate = memory_rate(&self.0.config, bucket);
+            if shared.run(&bucket.name(), rate, key, Mode::Take).await.is_some() {
+                return;
+            }
+        }
+        self.0.memory[&bucket].fail(key);
+    }
+
+    /// The failed-look-up budgets a code look-up by `caller` for `user` from `ip` draws on, checked:
+    /// a spent budget refuses the look-up before it is made. Admins, who can list every code, have
+    /// none. A service's look-ups count against the user it acts for and not against its own IP,
+    /// which carries every customer of the shop.
+    pub async fn lookups(&self, caller: &Caller, user: &UserId, ip: ClientIp) -> Result<Lookups, ApiError> {
+        let mut keys = Vec::new();
+        if self.0.config.enabled {
+            match caller.role {
+                Role::Admin => {}
+                Role::Service => keys.push((Bucket::LookupsPerUser, user.as_str().to_owned())),
+                Role::User => {
+                    keys.push((Bucket::LookupsPerUser, user.as_str().to_owned()));
+                    keys.push((Bucket::LookupsPerIp, ip.0.to_string()));
+                }
+            }
+        }
+        for (bucket, key) in &keys {
+            let verdict = self.decide(*bucket, key, Mode::Peek).await;
+            if !verdict.allowed {
+                return Err(ApiError::TooManyRequests {
+                    code: "too_many_failed_lookups",
+                    detail: "too many look-ups of unknown codes or codes of others; try again later",
+                    retry_after: verdict.retry_after,
+                });
+            }
+        }
+        Ok(Lookups {
+            throttle: self.clone(),
+            keys,
+        })
+    }
+}
+
+fn memory_rate(config: &ThrottleConfig, bucket: Bucket) -> Rate {
+    match bucket {
+        Bucket::Requests(g, k) => config.requests(g, k),
+        Bucket::LookupsPerUser => config.lookups_per_user,
+        Bucket::LookupsPerIp => config.lookups_per_ip,
+    }
+}
+
+fn refused(rate: Rate, wait: Duration) -> Verdict {
+    Verdict {
+        allowed: false,
+        limit: rate.burst,
+        remaining: 0,
+        retry_after: wait,
+        reset: wait + rate.every * rate.burst.saturating_sub(1),
+    }
+}
+
+/// The budgets one code look-up draws on; told the outcome, it counts a failure against each.
+#[must_use = "a look-up's outcome must be recorded"]
+pub struct Lookups {
+    throttle: Throttle,
+    keys: Vec<(Bucket, String)>,
+}
+
+impl Lookups {
+    /// Records the look-up's outcome: unknown codes and codes of others count as failures.
+    pub async fn record(self, error: Option<&CouponError>) {
+        if !matches!(error, Some(CouponError::NotFound(_) | CouponError::NotAssignedToUser)) {
+            return;
+        }
+        for (bucket, key) in &self.keys {
+            self.throttle.fail(*bucket, key).await;
+        }
+    }
+}
+
+/// The request bucket in front of every throttled route. It authenticates the caller once (the
+/// handler's `Caller` reuses the answer) to count it by principal; without a valid token it counts
+/// the client IP, and the handler answers the 401.
+pub(crate) async fn throttle_request(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let throttle = &s.throttle;
+    let route = req.extensions().get::<MatchedPath>().map_or("", |p| p.as_str());
+    let group = match group_of(req.method(), route) {
+        Some(group) if throttle.0.config.enabled => group,
+        _ => return next.run(req).await,
+    };
+    let ip = ClientIp::of(&req, &throttle.0.config);
+    let (kind, key) = match crate::auth::authenticate(req.headers(), &s) {
+        Ok(caller) => {
+            let principal = (Kind::from(caller.role), caller.sub.as_str().to_owned());
+            req.extensions_mut().insert(caller);
+            principal
+        }
+        Err(_) => (Kind::Anonymous, ip.0.to_string()),
+    };
+    req.extensions_mut().insert(ip);
+    let verdict = throttle.decide(Bucket::Requests(group, kind), &key, Mode::Take).await;
+    let mut response = if verdict.allowed {
+        next.run(req).await
+    } else {
+        ApiError::TooManyRequests {
+            code: "rate_limited",
+            detail: "too many requests; try again later",
+            retry_after: verdict.retry_after,
+        }
+        .into_response()
+    };
+    verdict.write(response.headers_mut());
+    response
+}
