@@ -143,7 +143,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         coupons,
         clock: Arc::new(SystemClock),
-        secret,
+        tokens: coupon_server::Tokens::hs256(secret),
         background,
     };
     coupon_server::serve(listener, state, shutdown_signal()).await?;
