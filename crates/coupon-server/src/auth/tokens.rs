@@ -112,6 +112,9 @@ const EXPIRED: &str = "the token has expired";
 const NOT_YET_VALID: &str = "the token is not valid yet";
 const BAD_ISSUER: &str = "the token's issuer is not accepted";
 const BAD_AUDIENCE: &str = "the token's audience is not accepted";
+/// A valid token that names none of coupond's role names is refused, not taken as a user: a
+/// provider issues tokens for many applications and purposes, and coupond grants only what its
+/// configuration maps. To admit every customer, map a name all their tokens carry (`openid`).
 const NO_ROLE: &str = "the token grants no coupond role";
 
 impl Tokens {
