@@ -1,18 +1,26 @@
-//! Bearer tokens: HS256 JWTs with `sub`, `role` and `exp`. Admins manage books and act for anyone;
-//! a `service` (a checkout backend) acts for any user it names; a `user` acts only for itself.
-//! Expiry is checked against the injected clock, like every other time rule.
+//! Bearer tokens and the roles they grant: JWTs signed with coupond's HS256 secret or by an identity
+//! provider (`tokens`), the role read from a configurable claim (`roles`). Admins manage books and
+//! act for anyone; a `service` (a checkout backend) acts for any user it names; a `user` acts only
+//! for itself.
+
+mod keys;
+mod roles;
+mod tokens;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use coupon_core::UserId;
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::AppState;
+
+pub use keys::{KeyError, TokenKeys};
+pub use roles::RoleNames;
+pub use tokens::{Claims, JwtSecret, TokenAlgorithm, TokenRules, Tokens};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -20,49 +28,6 @@ pub enum Role {
     Admin,
     Service,
     User,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub role: Role,
-    /// Seconds since the epoch.
-    pub exp: i64,
-}
-
-/// The signing secret. Its `Debug` never shows it.
-#[derive(Clone)]
-pub struct JwtSecret(Vec<u8>);
-
-impl JwtSecret {
-    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        JwtSecret(secret.into())
-    }
-
-    pub fn sign(&self, claims: &Claims) -> String {
-        encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &EncodingKey::from_secret(&self.0),
-        )
-        .expect("HS256 signing with an in-memory key cannot fail")
-    }
-
-    fn verify(&self, token: &str) -> Option<Claims> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry is checked against the service's clock below, not the system's.
-        validation.validate_exp = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        decode::<Claims>(token, &DecodingKey::from_secret(&self.0), &validation)
-            .ok()
-            .map(|d| d.claims)
-    }
-}
-
-impl std::fmt::Debug for JwtSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JwtSecret(<redacted>)")
-    }
 }
 
 /// Why a request without credentials is refused: its 401 challenges without an error code.
@@ -109,15 +74,15 @@ pub(crate) fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Call
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(ApiError::Unauthorized(NO_TOKEN))?;
-    let claims = state
-        .secret
-        .verify(token.trim())
-        .ok_or(ApiError::Unauthorized("the token is not valid"))?;
-    if claims.exp.saturating_mul(1000) <= state.clock.now().millis() {
-        return Err(ApiError::Unauthorized("the token has expired"));
-    }
-    let sub = UserId::parse(claims.sub).map_err(|_| ApiError::Unauthorized("the token's subject is not valid"))?;
-    Ok(Caller { sub, role: claims.role })
+    let verified = state
+        .tokens
+        .verify(token.trim(), state.clock.now().millis())
+        .map_err(ApiError::Unauthorized)?;
+    let sub = UserId::parse(verified.sub).map_err(|_| ApiError::Unauthorized("the token's subject is not valid"))?;
+    Ok(Caller {
+        sub,
+        role: verified.role,
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -25,7 +25,7 @@ use coupon_store::{Background, Coupons};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
-pub use auth::{Claims, JwtSecret, Role};
+pub use auth::{Claims, JwtSecret, KeyError, Role, RoleNames, TokenAlgorithm, TokenKeys, TokenRules, Tokens};
 pub use docs::ApiDoc;
 pub use throttle::{Throttle, ThrottleConfig};
 
@@ -36,7 +36,8 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub struct AppState {
     pub coupons: Coupons,
     pub clock: Arc<dyn Clock>,
-    pub secret: JwtSecret,
+    /// How bearer tokens are verified.
+    pub tokens: Tokens,
     /// Request buckets and failed-look-up budgets.
     pub throttle: Throttle,
     /// The owner of every background task; `serve` shuts it down last.

@@ -5,10 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use coupon_server::{Role, ThrottleConfig};
+use coupon_server::{Role, ThrottleConfig, TokenAlgorithm};
 use ipnet::IpNet;
 
-#[derive(Debug, Args)]
+// `Debug` is written out below: it shows `describe`, secrets redacted.
+#[derive(Args)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "COUPOND_LISTEN", default_value = "127.0.0.1:8080", global = true)]
@@ -32,6 +33,64 @@ pub struct Config {
     /// HS256 secret for tokens (at least 32 bytes). Without it, one is generated once into the data directory.
     #[arg(long, env = "COUPOND_JWT_SECRET", global = true, hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// The one signature tokens must carry: hs256 (coupond's own secret), or rs256 / es256 (an
+    /// identity provider's keys, from --jwt-jwks-file or --jwt-public-key). A token whose header
+    /// names another algorithm is refused.
+    #[arg(long, env = "COUPOND_JWT_ALGORITHM", value_enum, default_value_t = JwtAlgorithm::Hs256, global = true)]
+    pub jwt_algorithm: JwtAlgorithm,
+    /// The identity provider's public keys as an RFC 7517 key set (JSON file), read at start.
+    #[arg(long, env = "COUPOND_JWT_JWKS_FILE", global = true)]
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// The identity provider's public key or certificate: PEM text, or @PATH of a PEM file.
+    // Hyphen values: PEM text starts with `-----BEGIN`.
+    #[arg(
+        long,
+        env = "COUPOND_JWT_PUBLIC_KEY",
+        global = true,
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
+    pub jwt_public_key: Option<String>,
+    /// When set, tokens must carry this `iss`.
+    #[arg(long, env = "COUPOND_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+    /// When set, tokens must name this in `aud`; when unset, a token naming any audience is refused.
+    #[arg(long, env = "COUPOND_JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+    /// Clock skew forgiven on `exp` and `nbf`, e.g. 30s (at most 10m).
+    #[arg(long, env = "COUPOND_JWT_LEEWAY", default_value = "30s", value_parser = parse_leeway, global = true)]
+    pub jwt_leeway: u32,
+    /// The claim holding the role: a string (one name, or space-separated like `scope`) or an array.
+    /// A dotted path reaches into objects (`realm_access.roles`).
+    #[arg(long, env = "COUPOND_JWT_ROLE_CLAIM", default_value = "role", global = true)]
+    pub jwt_role_claim: String,
+    /// Names in the role claim that grant admin, comma-separated.
+    #[arg(
+        long,
+        env = "COUPOND_JWT_ADMIN_ROLES",
+        value_delimiter = ',',
+        default_value = "admin,coupond:admin",
+        global = true
+    )]
+    pub jwt_admin_roles: Vec<String>,
+    /// Names in the role claim that grant service, comma-separated.
+    #[arg(
+        long,
+        env = "COUPOND_JWT_SERVICE_ROLES",
+        value_delimiter = ',',
+        default_value = "service,coupond:service",
+        global = true
+    )]
+    pub jwt_service_roles: Vec<String>,
+    /// Names in the role claim that grant user, comma-separated.
+    #[arg(
+        long,
+        env = "COUPOND_JWT_USER_ROLES",
+        value_delimiter = ',',
+        default_value = "user,coupond:user",
+        global = true
+    )]
+    pub jwt_user_roles: Vec<String>,
     #[arg(long, env = "COUPOND_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// How writes reach the database: `batched` (concurrent requests share transactions) or `naive`
@@ -70,6 +129,23 @@ pub enum Switch {
 pub enum ClaimStrategy {
     Batched,
     Naive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JwtAlgorithm {
+    Hs256,
+    Rs256,
+    Es256,
+}
+
+impl From<JwtAlgorithm> for TokenAlgorithm {
+    fn from(a: JwtAlgorithm) -> TokenAlgorithm {
+        match a {
+            JwtAlgorithm::Hs256 => TokenAlgorithm::Hs256,
+            JwtAlgorithm::Rs256 => TokenAlgorithm::Rs256,
+            JwtAlgorithm::Es256 => TokenAlgorithm::Es256,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,18 +203,36 @@ impl Config {
     }
 
     pub fn describe(&self) -> String {
+        let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "<none>".into());
         format!(
-            "listen = {}\ndatabase_url = {}\ndb_pool_size = {}\ndata_dir = {}\njwt_secret = {}\nlog_format = {:?}\n\
-             claim_strategy = {:?}\nthrottle = {}\ntrusted_proxies = {}\nredis_url = {}",
+            "listen = {}\ndatabase_url = {}\ndb_pool_size = {}\ndata_dir = {}\njwt_algorithm = {:?}\njwt_secret = {}\n\
+             jwt_jwks_file = {}\njwt_public_key = {}\njwt_issuer = {}\njwt_audience = {}\njwt_leeway = {}s\n\
+             jwt_role_claim = {}\njwt_admin_roles = {}\njwt_service_roles = {}\njwt_user_roles = {}\n\
+             log_format = {:?}\nclaim_strategy = {:?}\nthrottle = {}\ntrusted_proxies = {}\nredis_url = {}",
             self.listen,
             self.redacted_database_url(),
             self.db_pool_size,
             self.data_dir.display(),
+            self.jwt_algorithm,
             if self.jwt_secret.is_some() {
                 "<set, redacted>"
             } else {
                 "<generated in data_dir>"
             },
+            or_none(&self.jwt_jwks_file.as_ref().map(|p| p.display().to_string())),
+            // Not secret, but long: its file, or that it is inline.
+            match self.jwt_public_key.as_deref() {
+                None => "<none>".into(),
+                Some(key) if key.starts_with('@') => key.to_owned(),
+                Some(_) => "<inline PEM>".to_owned(),
+            },
+            or_none(&self.jwt_issuer),
+            or_none(&self.jwt_audience),
+            self.jwt_leeway,
+            self.jwt_role_claim,
+            self.jwt_admin_roles.join(","),
+            self.jwt_service_roles.join(","),
+            self.jwt_user_roles.join(","),
             self.log_format,
             self.claim_strategy,
             match self.throttle() {
@@ -151,6 +245,12 @@ impl Config {
                 .as_deref()
                 .map_or_else(|| "<none: buckets in memory>".to_owned(), redact_password),
         )
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
     }
 }
 
@@ -171,6 +271,22 @@ fn redact_password(url: &str) -> String {
 
 /// `90s`, `30m`, `1h`, `7d`, or plain seconds.
 pub fn parse_ttl(s: &str) -> Result<i64, String> {
+    match parse_seconds(s)? {
+        secs if secs > 0 => Ok(secs),
+        _ => Err("the lifetime must be positive".into()),
+    }
+}
+
+/// A leeway as [`parse_ttl`] reads it, zero allowed. Ten minutes at most: more is a broken clock
+/// that leeway would hide.
+fn parse_leeway(s: &str) -> Result<u32, String> {
+    match parse_seconds(s)? {
+        secs @ 0..=600 => Ok(secs as u32),
+        _ => Err("the leeway is at most 10m".into()),
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<i64, String> {
     let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = digits
         .parse()
@@ -182,10 +298,7 @@ pub fn parse_ttl(s: &str) -> Result<i64, String> {
         "d" => 86_400,
         _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
     };
-    match n.checked_mul(scale) {
-        Some(secs) if secs > 0 => Ok(secs),
-        _ => Err("the lifetime must be positive".into()),
-    }
+    n.checked_mul(scale).ok_or_else(|| format!("{s:?} is too long"))
 }
 
 #[cfg(test)]
@@ -201,6 +314,9 @@ mod tests {
         assert!(parse_ttl("0s").is_err());
         assert!(parse_ttl("1w").is_err());
         assert!(parse_ttl("h").is_err());
+        assert_eq!(parse_leeway("0"), Ok(0));
+        assert_eq!(parse_leeway("30s"), Ok(30));
+        assert!(parse_leeway("11m").is_err());
     }
 
     fn parsed(args: &[&str]) -> Config {

@@ -4,18 +4,19 @@
 mod admin;
 mod config;
 mod secret;
+mod tokens;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use coupon_core::{Clock, SystemClock};
 use coupon_server::{AppState, Claims};
 use coupon_store::{Background, Strategy};
 use tokio::net::TcpListener;
 
-use crate::config::{ClaimStrategy, Config, LogFormat, RoleArg};
+use crate::config::{ClaimStrategy, Config, JwtAlgorithm, LogFormat, RoleArg};
 
 #[derive(Debug, Parser)]
 #[command(name = "coupond", version, about = "Self-hosted coupon service")]
@@ -33,7 +34,8 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
-    /// Print a token signed with the server's secret.
+    /// Print a token signed with the server's HS256 secret (with rs256 or es256, tokens come from
+    /// the identity provider).
     Token {
         /// The subject: a user id, or a name for a service or admin.
         #[arg(long)]
@@ -75,6 +77,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Token { sub, role, ttl } => {
+            if cli.config.jwt_algorithm != JwtAlgorithm::Hs256 {
+                let algorithm = coupon_server::TokenAlgorithm::from(cli.config.jwt_algorithm);
+                bail!("{algorithm} tokens come from the identity provider: coupond signs HS256 tokens only");
+            }
             let secret = secret::load(&cli.config)?;
             let exp = (SystemClock.now().millis() / 1000).saturating_add(ttl);
             println!(
@@ -121,7 +127,7 @@ fn init_tracing(format: LogFormat) {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
-    let secret = secret::load(&config)?;
+    let tokens = tokens::load(&config)?;
     let (url, pool) = (config.database_url.as_str(), config.db_pool_size.into());
     let strategy = match config.claim_strategy {
         ClaimStrategy::Batched => Strategy::Batched,
@@ -142,12 +148,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         listen = %listener.local_addr()?,
         database = %config.redacted_database_url(),
         strategy = ?config.claim_strategy,
+        tokens = %tokens.algorithm(),
         "coupond serving"
     );
+    if config.jwt_algorithm != JwtAlgorithm::Hs256 && config.jwt_audience.is_none() {
+        tracing::warn!("no --jwt-audience: every token that names an audience will be refused");
+    }
     let state = AppState {
         coupons,
         clock: Arc::new(SystemClock),
-        secret,
+        tokens,
         throttle,
         background,
     };

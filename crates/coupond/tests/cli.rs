@@ -72,6 +72,9 @@ fn config_redacts_secrets() {
         "a-very-secret-value-that-is-long-enough",
     ]));
     assert!(shown.contains("postgres://coupond:<redacted>@db/coupond"), "{shown}");
+    assert!(shown.contains("jwt_algorithm = Hs256\n"), "{shown}");
+    assert!(shown.contains("jwt_leeway = 30s\n"), "{shown}");
+    assert!(shown.contains("jwt_admin_roles = admin,coupond:admin\n"), "{shown}");
     assert!(
         !shown.contains("hunter2") && !shown.contains("a-very-secret"),
         "{shown}"
@@ -81,6 +84,62 @@ fn config_redacts_secrets() {
         .output()
         .unwrap();
     assert!(!short.status.success(), "a short secret is refused");
+}
+
+/// `serve` with an identity provider's RS256 key: its tokens are accepted, no secret is generated,
+/// and `token` says where tokens come from.
+#[tokio::test]
+async fn serve_accepts_an_identity_providers_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../coupon-server/tests/fixtures");
+    let key = format!("@{fixtures}/rs256-public.pem");
+    let idp = [
+        "--jwt-algorithm",
+        "rs256",
+        "--jwt-public-key",
+        &key,
+        "--jwt-issuer",
+        "https://idp.example",
+        "--jwt-audience",
+        "coupond",
+        "--jwt-role-claim",
+        "roles",
+    ];
+    let token = coupond()
+        .current_dir(dir.path())
+        .args(["token", "--sub", "ops", "--role", "admin"])
+        .args(idp)
+        .output()
+        .unwrap();
+    assert!(!token.status.success());
+    let said = String::from_utf8_lossy(&token.stderr);
+    assert!(said.contains("tokens come from the identity provider"), "{said}");
+
+    let (mut server, listen) = common::serve_with(dir.path(), &idp);
+    assert!(!dir.path().join("jwt-secret").exists(), "no HS256 secret is generated");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = json!({"sub": "ops", "iss": "https://idp.example", "aud": "coupond", "exp": now + 300,
+                        "roles": ["coupond:admin"]});
+    let private = std::fs::read(format!("{fixtures}/rs256-private.pem")).unwrap();
+    let signed = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&private).unwrap(),
+    )
+    .unwrap();
+    let created = reqwest::Client::new()
+        .post(format!("http://{listen}/coupons"))
+        .bearer_auth(signed)
+        .json(&json!({"name": "Launch", "discount": {"type": "fixed_amount", "value": 500}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    server.kill().unwrap();
+    server.wait().unwrap();
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 mod auth;
 mod errors;
+mod idp;
 mod lifecycle;
 mod metadata;
 mod operations;
@@ -15,7 +16,7 @@ mod throttle;
 use std::sync::Arc;
 
 use coupon_core::{ManualClock, Timestamp};
-use coupon_server::{AppState, Claims, JwtSecret, Role};
+use coupon_server::{AppState, Claims, JwtSecret, Role, Tokens};
 use coupon_store::testing::{Backend, TestDb};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -82,11 +83,20 @@ impl Reply {
 
 impl App {
     pub async fn spawn(backend: Backend) -> App {
-        App::spawn_with(backend, coupon_server::Throttle::default()).await
+        App::spawn_with_tokens(backend, None).await
     }
 
     /// The server with a throttle of the test's own.
     pub async fn spawn_with(backend: Backend, throttle: coupon_server::Throttle) -> App {
+        App::start(backend, None, throttle).await
+    }
+
+    /// The server verifying tokens with `tokens`: HS256 with the test secret when `None`.
+    pub async fn spawn_with_tokens(backend: Backend, tokens: Option<Tokens>) -> App {
+        App::start(backend, tokens, coupon_server::Throttle::default()).await
+    }
+
+    async fn start(backend: Backend, tokens: Option<Tokens>, throttle: coupon_server::Throttle) -> App {
         let db = TestDb::new(backend).await;
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
@@ -96,7 +106,7 @@ impl App {
         let state = AppState {
             coupons: coupon_store::Coupons::batched(store.clone(), store, &background).expect("engine starts"),
             clock: clock.clone(),
-            secret: secret.clone(),
+            tokens: tokens.unwrap_or_else(|| Tokens::hs256(secret.clone())),
             throttle,
             background,
         };
@@ -215,14 +225,26 @@ impl App {
     }
 }
 
-/// Generates one test per case and backend.
+/// The server a case runs against: `App::spawn`'s, or the one its `with` function starts.
+macro_rules! server {
+    ($backend:expr) => {
+        super::App::spawn($backend).await
+    };
+    ($backend:expr, $module:ident :: $server:ident) => {
+        super::$module::$server($backend).await
+    };
+}
+
+/// Generates one test per case and backend; `module::case with server` runs the case against the
+/// server `module::server(backend)` starts.
 macro_rules! suite {
-    ($($module:ident :: $case:ident),* $(,)?) => {
+    ($($module:ident :: $case:ident $(with $server:ident)?),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    super::$module::$case(super::App::spawn(coupon_store::testing::Backend::Sqlite).await).await
+                    let app = server!(coupon_store::testing::Backend::Sqlite $(, $module::$server)?);
+                    super::$module::$case(app).await
                 }
             )*
         }
@@ -230,7 +252,8 @@ macro_rules! suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    super::$module::$case(super::App::spawn(coupon_store::testing::Backend::Postgres).await).await
+                    let app = server!(coupon_store::testing::Backend::Postgres $(, $module::$server)?);
+                    super::$module::$case(app).await
                 }
             )*
         }
@@ -245,6 +268,12 @@ suite!(
     lifecycle::admin_manages_supply,
     auth::tokens_are_required_and_checked,
     auth::roles_limit_who_acts_for_whom,
+    idp::rs256_tokens_from_a_key_set_are_accepted with rs256_key_set,
+    idp::es256_tokens_from_a_pem_key_are_accepted with es256_pem,
+    idp::refused_tokens_are_challenged with rs256_key_set,
+    idp::leeway_forgives_small_clock_skew with rs256_key_set,
+    idp::roles_come_from_a_roles_array with rs256_key_set,
+    idp::roles_come_from_a_scope_string with es256_pem,
     errors::every_claim_error_is_reachable,
     errors::every_code_error_is_reachable,
     errors::bad_input_is_a_400_and_writes_nothing,
