@@ -4,6 +4,7 @@
 mod auth;
 mod errors;
 mod lifecycle;
+mod matrix;
 mod metadata;
 mod operations;
 mod pool;
@@ -29,7 +30,7 @@ pub struct App {
     pub http: reqwest::Client,
     secret: JwtSecret,
     _stop: oneshot::Sender<()>,
-    _db: TestDb,
+    db: TestDb,
 }
 
 /// A response: status and JSON body (`Value::Null` when there is none).
@@ -105,7 +106,7 @@ impl App {
             http: reqwest::Client::new(),
             secret,
             _stop: stop,
-            _db: db,
+            db,
         }
     }
 
@@ -125,6 +126,11 @@ impl App {
 
     pub fn user(&self, sub: &str) -> String {
         self.token(sub, Role::User)
+    }
+
+    /// Every row of the database as sorted text: equal snapshots mean nothing was written.
+    pub async fn snapshot(&self) -> Vec<String> {
+        self.db.snapshot().await
     }
 
     pub fn clock_now(&self) -> i64 {
@@ -238,6 +244,7 @@ suite!(
     lifecycle::admin_manages_supply,
     auth::tokens_are_required_and_checked,
     auth::roles_limit_who_acts_for_whom,
+    matrix::authorization_matrix_of_every_route_and_role,
     errors::every_claim_error_is_reachable,
     errors::every_code_error_is_reachable,
     errors::bad_input_is_a_400_and_writes_nothing,
