@@ -245,6 +245,7 @@ suite!(
     auth::tokens_are_required_and_checked,
     auth::roles_limit_who_acts_for_whom,
     matrix::authorization_matrix_of_every_route_and_role,
+    matrix::matrix_bodies_cannot_set_what_the_server_owns,
     errors::every_claim_error_is_reachable,
     errors::every_code_error_is_reachable,
     errors::bad_input_is_a_400_and_writes_nothing,

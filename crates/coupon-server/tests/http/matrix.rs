@@ -1,18 +1,22 @@
 //! Who may do what, at a glance: every route of the router for each kind of caller (nobody, user
 //! A, user B, a service, an admin), with the status the policy promises. A refusal writes nothing
-//! and shows B nothing of A's; a route the router serves without a row here fails the test.
+//! and shows B nothing of A's; a route the router serves without a row here fails the test. Then
+//! the bodies: none of them lets a caller set what the server owns (ids, owners, states, counters).
 
 use std::collections::BTreeSet;
 
 use coupon_server::Role;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::App;
 
 const ROLES: [&str; 5] = ["anonymous", "user A", "user B", "service", "admin"];
 const ANON: usize = 0;
+const USER_A: usize = 1;
 const USER_B: usize = 2;
+const SERVICE: usize = 3;
+const ADMIN: usize = 4;
 /// Users A and B, as the placeholders `{A}` and `{B}` name them.
 const A: &str = "alice";
 const B: &str = "bob";
@@ -285,5 +289,106 @@ pub async fn authorization_matrix_of_every_route_and_role(app: App) {
         checked.len(),
         MATRIX.len() * ROLES.len(),
         MATRIX.len()
+    );
+}
+
+/// Bodies the server would take, and the fields each must refuse: ids, owners, states, counters
+/// and times are the server's to set. `discount.x` is a field of the nested discount.
+#[rustfmt::skip]
+const SERVER_OWNED: &[(&str, &str, usize, &str, &[&str])] = &[
+    // method  path                                 as       body                                                           refused fields
+    ("POST",  "/coupons",                           ADMIN, r#"{"name": "Owned", "discount": {"type": "percentage", "value": 5}}"#,
+        &["id", "coupon_book_id", "created_at", "updated_at", "claimed_count", "redeemed_count", "total_generated",
+          "available", "user_id", "owner", "discount.discount_applied"]),
+    ("PATCH", "/coupons/{book}",                    ADMIN, r#"{"name": "Renamed"}"#,
+        &["id", "coupon_book_id", "created_at", "updated_at", "code_mode", "code", "total_codes", "discount",
+          "max_codes_per_user", "claimed_count", "redeemed_count", "user_id"]),
+    ("POST",  "/coupons/codes",                     ADMIN, r#"{"coupon_book_id": "{book}", "codes": ["M{n}-X"]}"#,
+        &["status", "owner", "assigned_to", "user_id", "claimed_at", "redemptions"]),
+    ("POST",  "/coupons/{book}/codes/generate",     ADMIN, r#"{"count": 1, "pattern": "O{n}-*****"}"#,
+        &["coupon_book_id", "status", "owner", "codes"]),
+    ("POST",  "/coupons/{book}/codes/remove",       ADMIN, r#"{"codes": ["{spare}"]}"#,
+        &["coupon_book_id", "status", "force"]),
+    ("POST",  "/coupons/assign",                    USER_A, r#"{"coupon_book_id": "{book}"}"#,
+        &["code", "status", "owner", "assigned_to", "claimed_at", "claim_expires_at", "redemptions"]),
+    ("POST",  "/coupons/assign/{free}",             USER_A, "{}",
+        &["coupon_book_id", "status", "owner", "assigned_to", "claimed_at", "claim_expires_at"]),
+    ("POST",  "/coupons/lock/{held}",               USER_A, "{}",
+        &["lock_id", "locked_until", "status", "owner"]),
+    ("POST",  "/coupons/unlock/{locked}",           USER_A, "{}",
+        &["status", "owner", "locked_until"]),
+    ("POST",  "/coupons/redeem/{held}",             USER_A, r#"{"order_id": "o-{n}", "order_amount": 1000}"#,
+        &["redemption_id", "discount_applied", "final_price", "status", "redeemed_at", "coupon_book_id", "redemptions"]),
+    ("POST",  "/coupons/redemptions/{redemption}/rollback", SERVICE, r#"{"reason": "refund"}"#,
+        &["user_id", "redemption_id", "rolled_back_at", "status", "code"]),
+];
+
+/// A plausible value for a field a body must not carry.
+fn value_for(field: &str) -> Value {
+    match field {
+        "id" | "coupon_book_id" | "redemption_id" | "lock_id" => json!("018f0000-0000-7000-8000-000000000000"),
+        "status" => json!("redeemed"),
+        "owner" | "assigned_to" | "user_id" => json!(B),
+        f if f.ends_with("_at") => json!("2026-06-01T12:00:00Z"),
+        "code" => json!("STOLEN"),
+        "codes" => json!(["STOLEN"]),
+        "discount" => json!({"type": "percentage", "value": 100}),
+        "force" => json!(true),
+        _ => json!(99),
+    }
+}
+
+pub async fn matrix_bodies_cannot_set_what_the_server_owns(app: App) {
+    let tokens = [
+        String::new(),
+        app.user(A),
+        app.user(B),
+        app.token("checkout", Role::Service),
+        app.admin(),
+    ];
+    let mut refused = 0;
+    for (i, &(method, path, role, body, fields)) in SERVER_OWNED.iter().enumerate() {
+        let fx = Fixture::new(&app, i + 1).await;
+        let before = app.snapshot().await;
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let path = fx.fill(path);
+        let base: Value = serde_json::from_str(&fx.fill(body)).unwrap();
+        for field in fields {
+            let mut sent = base.clone();
+            let (object, name) = match field.split_once('.') {
+                Some((outer, inner)) => (&mut sent[outer], inner),
+                None => (&mut sent, *field),
+            };
+            object.as_object_mut().unwrap().insert(name.to_owned(), value_for(name));
+            let r = app.call(method.clone(), &path, Some(&tokens[role]), Some(sent)).await;
+            r.assert_invalid(&format!("unknown field `{name}`"));
+            assert!(
+                app.snapshot().await == before,
+                "{method} {path} with {field} writes nothing"
+            );
+            refused += 1;
+        }
+        // Without them the body is taken: only the added field was at fault.
+        let fine = app.call(method.clone(), &path, Some(&tokens[role]), Some(base)).await;
+        assert!(fine.status.is_success(), "{method} {path}: {}", fine.body);
+    }
+    let fx = Fixture::new(&app, SERVER_OWNED.len() + 1).await;
+    let before = app.snapshot().await;
+    // The import takes a file, not JSON: a JSON body with an owner in it is not read at all.
+    let import = app
+        .post(
+            &format!("/coupons/{}/codes/import", fx.book),
+            &tokens[ADMIN],
+            json!({"codes": ["M1-JSON"], "owner": B}),
+        )
+        .await;
+    assert_eq!(
+        (import.status, import.code()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
+    assert!(app.snapshot().await == before, "a refused import writes nothing");
+    println!(
+        "{refused} server-owned fields refused across {} bodies",
+        SERVER_OWNED.len()
     );
 }
