@@ -53,6 +53,8 @@ pub async fn coupons(
     Path(user_id): Path<String>,
     Query(filter): Query<CouponFilter>,
 ) -> Result<Json<HeldCoupons>, ApiError> {
+    // Whose codes before what filter: another user's path is a 403 whatever the query says.
+    let user = caller.user_in_path(user_id)?;
     let wanted = match filter.status.as_deref() {
         None => None,
         Some(s) => match CodeState::parse(s) {
@@ -65,7 +67,6 @@ pub async fn coupons(
             }
         },
     };
-    let user = caller.user_in_path(user_id)?;
     let now = s.clock.now();
     let held = s
         .coupons

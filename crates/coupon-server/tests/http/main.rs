@@ -5,6 +5,7 @@ mod auth;
 mod errors;
 mod idp;
 mod lifecycle;
+mod matrix;
 mod metadata;
 mod operations;
 mod pool;
@@ -31,7 +32,7 @@ pub struct App {
     pub http: reqwest::Client,
     secret: JwtSecret,
     _stop: oneshot::Sender<()>,
-    _db: TestDb,
+    db: TestDb,
 }
 
 /// A response: status and JSON body (`Value::Null` when there is none).
@@ -122,7 +123,7 @@ impl App {
             http: reqwest::Client::new(),
             secret,
             _stop: stop,
-            _db: db,
+            db,
         }
     }
 
@@ -142,6 +143,11 @@ impl App {
 
     pub fn user(&self, sub: &str) -> String {
         self.token(sub, Role::User)
+    }
+
+    /// Every row of the database as sorted text: equal snapshots mean nothing was written.
+    pub async fn snapshot(&self) -> Vec<String> {
+        self.db.snapshot().await
     }
 
     pub fn clock_now(&self) -> i64 {
@@ -274,6 +280,8 @@ suite!(
     idp::leeway_forgives_small_clock_skew with rs256_key_set,
     idp::roles_come_from_a_roles_array with rs256_key_set,
     idp::roles_come_from_a_scope_string with es256_pem,
+    matrix::authorization_matrix_of_every_route_and_role,
+    matrix::matrix_bodies_cannot_set_what_the_server_owns,
     errors::every_claim_error_is_reachable,
     errors::every_code_error_is_reachable,
     errors::bad_input_is_a_400_and_writes_nothing,
