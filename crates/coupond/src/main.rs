@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use coupon_core::{Clock, SystemClock};
 use coupon_server::{AppState, Claims};
-use coupon_store::{Background, Strategy};
+use coupon_store::{Background, PoolConfig, Strategy};
 use tokio::net::TcpListener;
 
 use crate::config::{ClaimStrategy, Config, LogFormat, RoleArg};
@@ -122,7 +122,7 @@ fn init_tracing(format: LogFormat) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let secret = secret::load(&config)?;
-    let (url, pool) = (config.database_url.as_str(), config.db_pool_size.into());
+    let (url, pool) = (config.database_url.as_str(), PoolConfig::sized(config.db_pool_size.into()));
     let strategy = match config.claim_strategy {
         ClaimStrategy::Batched => Strategy::Batched,
         ClaimStrategy::Naive => Strategy::Naive,
