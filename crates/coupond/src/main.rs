@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use coupon_core::{Clock, SystemClock};
-use coupon_server::{AppState, Claims};
+use coupon_server::{AppState, Claims, Limits};
 use coupon_store::{Background, PoolConfig, Strategy};
 use tokio::net::TcpListener;
 
@@ -145,6 +145,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         secret,
         background,
+        limits: Limits::default(),
     };
     coupon_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("coupond stopped");

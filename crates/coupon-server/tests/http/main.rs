@@ -4,6 +4,7 @@
 mod auth;
 mod errors;
 mod lifecycle;
+mod limits;
 mod metadata;
 mod operations;
 mod pool;
@@ -14,8 +15,9 @@ mod surface;
 use std::sync::Arc;
 
 use coupon_core::{ManualClock, Timestamp};
-use coupon_server::{AppState, Claims, JwtSecret, Role};
+use coupon_server::{AppState, Claims, JwtSecret, Limits, Role};
 use coupon_store::testing::{Backend, TestDb};
+use coupon_store::PoolConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -26,10 +28,11 @@ pub const T0: i64 = 1_780_315_200_000;
 pub struct App {
     pub base: String,
     pub clock: Arc<ManualClock>,
+    pub addr: std::net::SocketAddr,
     pub http: reqwest::Client,
     secret: JwtSecret,
     _stop: oneshot::Sender<()>,
-    _db: TestDb,
+    pub db: TestDb,
 }
 
 /// A response: status and JSON body (`Value::Null` when there is none).
@@ -81,31 +84,38 @@ impl Reply {
 
 impl App {
     pub async fn spawn(backend: Backend) -> App {
+        App::spawn_with(backend, Limits::default(), PoolConfig::sized(16)).await
+    }
+
+    /// The server with these limits, on a store whose pools have that shape.
+    pub async fn spawn_with(backend: Backend, limits: Limits, pool: PoolConfig) -> App {
         let db = TestDb::new(backend).await;
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
         // The server as `coupond serve` runs it: the claim engine in front of the backend.
         let background = coupon_store::Background::new();
-        let store = db.store().await;
+        let store = db.store_with(pool).await;
         let state = AppState {
             coupons: coupon_store::Coupons::batched(store.clone(), store, &background).expect("engine starts"),
             clock: clock.clone(),
             secret: secret.clone(),
             background,
+            limits,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(coupon_server::serve(listener, state, async {
             let _ = stopped.await;
         }));
         App {
-            base,
+            base: format!("http://{addr}"),
+            addr,
             clock,
             http: reqwest::Client::new(),
             secret,
             _stop: stop,
-            _db: db,
+            db,
         }
     }
 
