@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use coupon_server::Role;
@@ -37,6 +38,20 @@ pub struct Config {
     /// (one transaction per request; the baseline the benchmark compares with).
     #[arg(long, env = "COUPOND_CLAIM_STRATEGY", value_enum, default_value_t = ClaimStrategy::Batched, global = true)]
     pub claim_strategy: ClaimStrategy,
+    /// How long a request may take before it is answered 503 `timeout` (408 while its body is
+    /// still arriving). Imports have ten minutes; a CSV export is bounded until it starts.
+    #[arg(long, env = "COUPOND_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers (idle keep-alive connections close after as long).
+    #[arg(long, env = "COUPOND_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub header_read_timeout: Duration,
+    /// Requests in flight at most; past it, 503 `overloaded` at once (health probes excepted).
+    #[arg(long, env = "COUPOND_MAX_CONCURRENT_REQUESTS", default_value_t = 4096, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_concurrent_requests: u32,
+    /// How long a request waits for a database connection before it is answered 503 `unavailable`.
+    #[arg(long, env = "COUPOND_DB_ACQUIRE_TIMEOUT", default_value = "2s", value_parser = parse_duration, global = true)]
+    pub db_acquire_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,7 +92,8 @@ impl Config {
     pub fn describe(&self) -> String {
         format!(
             "listen = {}\ndatabase_url = {}\ndb_pool_size = {}\ndata_dir = {}\njwt_secret = {}\nlog_format = {:?}\n\
-             claim_strategy = {:?}",
+             claim_strategy = {:?}\nrequest_timeout = {:?}\nheader_read_timeout = {:?}\n\
+             max_concurrent_requests = {}\ndb_acquire_timeout = {:?}",
             self.listen,
             self.redacted_database_url(),
             self.db_pool_size,
@@ -89,6 +105,10 @@ impl Config {
             },
             self.log_format,
             self.claim_strategy,
+            self.request_timeout,
+            self.header_read_timeout,
+            self.max_concurrent_requests,
+            self.db_acquire_timeout,
         )
     }
 }
@@ -127,6 +147,17 @@ pub fn parse_ttl(s: &str) -> Result<i64, String> {
     }
 }
 
+/// `250ms`, or a lifetime as [`parse_ttl`] reads it (`30s`, `2m`, plain seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    match s.strip_suffix("ms") {
+        Some(ms) => match ms.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
+            _ => Err(format!("{s:?} is not a duration like 250ms, 30s or 2m")),
+        },
+        None => parse_ttl(s).map(|secs| Duration::from_secs(secs as u64)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +171,9 @@ mod tests {
         assert!(parse_ttl("0s").is_err());
         assert!(parse_ttl("1w").is_err());
         assert!(parse_ttl("h").is_err());
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("0ms").is_err());
     }
 
     #[test]

@@ -122,7 +122,11 @@ fn init_tracing(format: LogFormat) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let secret = secret::load(&config)?;
-    let (url, pool) = (config.database_url.as_str(), PoolConfig::sized(config.db_pool_size.into()));
+    let url = config.database_url.as_str();
+    let pool = PoolConfig {
+        size: config.db_pool_size.into(),
+        acquire_timeout: config.db_acquire_timeout,
+    };
     let strategy = match config.claim_strategy {
         ClaimStrategy::Batched => Strategy::Batched,
         ClaimStrategy::Naive => Strategy::Naive,
@@ -145,7 +149,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         secret,
         background,
-        limits: Limits::default(),
+        limits: Limits {
+            request_timeout: config.request_timeout,
+            header_read_timeout: config.header_read_timeout,
+            max_concurrent_requests: config.max_concurrent_requests as usize,
+            ..Limits::default()
+        },
     };
     coupon_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("coupond stopped");
