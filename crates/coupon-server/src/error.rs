@@ -37,7 +37,19 @@ pub enum ApiError {
     /// A local file or task failed (an import's spool file, say): a 500 like `Internal`.
     #[error("internal error")]
     Io(#[source] std::io::Error),
+    // Limits (`limits.rs`, and the database's acquire timeout): 408 and 503s with `Retry-After`.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
+    #[error("the server has too many requests in flight; retry shortly")]
+    Overloaded,
+    #[error("the server did not answer in time; the request may or may not have taken effect")]
+    Timeout,
+    #[error("the database is busy; retry shortly")]
+    Unavailable(#[source] StoreError),
 }
+
+/// Seconds a client should wait before retrying a 408 or 503: saturation passes quickly.
+const RETRY_AFTER_SECONDS: &str = "1";
 
 impl ApiError {
     /// The domain error inside, if this is one.
@@ -57,6 +69,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rejected(e) => ApiError::Coupon(e),
+            e @ StoreError::Unavailable(_) => ApiError::Unavailable(e),
             other => ApiError::Internal(other),
         }
     }
@@ -136,6 +149,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::TooManyRequests { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Internal(_) | ApiError::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         }
     }
 }
@@ -158,6 +175,12 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %e, "request failed");
                 "the server could not complete the request".into()
             }
+            ApiError::RequestTimeout | ApiError::Overloaded | ApiError::Timeout => self.to_string(),
+            // Saturation, not a fault: a warning, and nothing of the database's words to the client.
+            ApiError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database busy");
+                self.to_string()
+            }
         };
         let problem = Problem {
             kind: format!("urn:coupond:problem:{code}"),
@@ -176,6 +199,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, seconds.max(1).into());
+        }
+        if matches!(status, StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
         }
         response
     }
@@ -278,6 +307,14 @@ mod tests {
                 "rate_limited",
             ),
             (ApiError::Io(std::io::Error::other("disk full")), 500, "internal_error"),
+            (ApiError::RequestTimeout, 408, "request_timeout"),
+            (ApiError::Overloaded, 503, "overloaded"),
+            (ApiError::Timeout, 503, "timeout"),
+            (
+                ApiError::Unavailable(StoreError::Unavailable("pool".into())),
+                503,
+                "unavailable",
+            ),
         ];
         for (e, status, code) in others {
             assert_eq!(e.status_and_code(), (StatusCode::from_u16(status).unwrap(), code));
@@ -307,6 +344,7 @@ mod tests {
             (401, "unauthorized"),
             (403, "forbidden"),
             (405, "method_not_allowed"),
+            (408, "request_timeout"),
             (413, "payload_too_large"),
             (415, "unsupported_media_type"),
             (429, "rate_limited"),
@@ -319,6 +357,12 @@ mod tests {
             documented += 1;
         }
         // Codes are the quoted words of the 4xx rows, outside the remarks in parentheses.
+        for code in ["overloaded", "timeout", "unavailable"] {
+            assert!(
+                row(503).contains(&format!("`{code}`")),
+                "README.md lists {code} under 503"
+            );
+        }
         let listed = readme
             .lines()
             .filter(|l| l.starts_with("| 4"))

@@ -6,6 +6,7 @@ pub mod auth;
 mod docs;
 pub mod error;
 mod extract;
+pub mod limits;
 mod routes;
 pub mod throttle;
 pub mod wire;
@@ -27,10 +28,8 @@ use tracing::Instrument;
 
 pub use auth::{Claims, JwtSecret, KeyError, Role, RoleNames, TokenAlgorithm, TokenKeys, TokenRules, Tokens};
 pub use docs::ApiDoc;
+pub use limits::Limits;
 pub use throttle::{Throttle, ThrottleConfig};
-
-/// Upload bodies may carry up to 100,000 codes.
-const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -42,14 +41,17 @@ pub struct AppState {
     pub throttle: Throttle,
     /// The owner of every background task; `serve` shuts it down last.
     pub background: Background,
+    pub limits: Limits,
 }
 
 pub fn router(state: AppState) -> Router {
     use routes::{books, catalog, codes, health, redemptions, users};
+    let limits = Arc::new(state.limits.clone());
+    let codes_body = DefaultBodyLimit::max(limits.codes_body_bytes);
     Router::new()
         .route("/coupons", post(books::create).get(catalog::list))
         .route("/coupons/search", get(books::search))
-        .route("/coupons/codes", post(books::upload))
+        .route("/coupons/codes", post(books::upload).layer(codes_body))
         .route("/coupons/{book_id}", get(books::show).patch(books::update))
         .route("/coupons/{book_id}/codes/generate", post(books::generate))
         .route("/coupons/{book_id}/redemptions", get(redemptions::of_book))
@@ -62,7 +64,10 @@ pub fn router(state: AppState) -> Router {
             "/coupons/{book_id}/codes/import",
             post(routes::pool::import).layer(DefaultBodyLimit::max(routes::pool::MAX_IMPORT_BYTES)),
         )
-        .route("/coupons/{book_id}/codes/remove", post(routes::pool::remove))
+        .route(
+            "/coupons/{book_id}/codes/remove",
+            post(routes::pool::remove).layer(codes_body),
+        )
         .route("/coupons/assign", post(codes::assign))
         .route("/coupons/assign/{code}", post(codes::assign_code))
         .route("/coupons/lock/{code}", post(codes::lock))
@@ -80,10 +85,15 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             throttle::throttle_request,
         ))
+        .route_layer(middleware::from_fn_with_state(limits.clone(), limits::deadline))
         .route_layer(middleware::from_fn(trace_request))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(middleware::from_fn_with_state(
+            limits::InFlight::new(&limits),
+            limits::shed,
+        ))
         .with_state(state)
 }
 
@@ -100,8 +110,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let background = state.background.clone();
     state.throttle.start(&background);
+    let header_read_timeout = state.limits.header_read_timeout;
     let app = router(state);
-    let http = hyper::server::conn::http1::Builder::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper times header reads only with a timer; without one a slowloris client holds its
+    // connection for ever.
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

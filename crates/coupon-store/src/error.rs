@@ -10,7 +10,11 @@ pub enum StoreError {
     #[error("postgres: {0}")]
     Postgres(#[from] tokio_postgres::Error),
     #[error("postgres pool: {0}")]
-    Pool(#[from] deadpool_postgres::PoolError),
+    Pool(deadpool_postgres::PoolError),
+    /// No connection (or SQLite reader) came free within the acquire timeout: the database is
+    /// saturated, and the request is refused rather than queued for longer.
+    #[error("database busy: {0}")]
+    Unavailable(String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A guarded write matched no row although the rules allowed it: state moved under us.
@@ -20,6 +24,16 @@ pub enum StoreError {
     Corrupt(String),
     #[error("background task failed: {0}")]
     Task(String),
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            // Waiting for a free connection, or for a new one to open, took too long.
+            deadpool_postgres::PoolError::Timeout(_) => StoreError::Unavailable(e.to_string()),
+            other => StoreError::Pool(other),
+        }
+    }
 }
 
 impl StoreError {

@@ -29,6 +29,7 @@ mod store;
 pub mod testing;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use coupon_core::discount::DiscountType;
@@ -311,14 +312,42 @@ pub trait Store: Send + Sync + 'static {
 
 pub type DynStore = Arc<dyn Store>;
 
+/// How many connections a backend keeps and how long a request waits for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// PostgreSQL connections per pool (SQLite keeps its own few readers and one writer).
+    pub size: usize,
+    /// How long a request waits for a free connection (PostgreSQL) or reader (SQLite) before it
+    /// fails with [`StoreError::Unavailable`]: under saturation a quick refusal the client may
+    /// retry beats a queue that grows until every request times out.
+    pub acquire_timeout: Duration,
+}
+
+impl PoolConfig {
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// `size` connections, with the default acquire timeout.
+    pub fn sized(size: usize) -> Self {
+        PoolConfig {
+            size,
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+}
+
 /// Opens (and migrates) the backend named by the URL: `postgres://…`/`postgresql://…`, or
 /// `sqlite://path` (`sqlite://coupond.db` is a file in the working directory). This is the
 /// batch-shaped store; requests go through [`Coupons`].
 pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError> {
+    connect_with(url, PoolConfig::sized(pool_size)).await
+}
+
+/// [`connect`] with the pool's acquire timeout too.
+pub async fn connect_with(url: &str, pool: PoolConfig) -> Result<DynStore, StoreError> {
     if is_postgres(url) {
-        Ok(Arc::new(postgres::PgStore::connect(url, pool_size).await?))
+        Ok(Arc::new(postgres::PgStore::connect(url, pool).await?))
     } else if let Some(path) = sqlite::path_from_url(url) {
-        Ok(Arc::new(sqlite::SqliteStore::open(path).await?))
+        Ok(Arc::new(sqlite::SqliteStore::open(path, pool.acquire_timeout).await?))
     } else {
         Err(StoreError::Config(
             "the database URL must be postgres://…, postgresql://… or sqlite://<file path>".into(),
@@ -332,16 +361,16 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError
 /// SQLite's one writer is shared.
 pub async fn open(
     url: &str,
-    pool_size: usize,
+    pool: PoolConfig,
     strategy: Strategy,
     background: &Background,
 ) -> Result<Coupons, StoreError> {
-    let store = connect(url, pool_size).await?;
+    let store = connect_with(url, pool).await?;
     match strategy {
         Strategy::Naive => Ok(Coupons::naive(store)),
         Strategy::Batched if is_postgres(url) => {
             // `connect` migrated the database; this pool only opens connections.
-            let writes = postgres::PgStore::pool(url, pool_size)?;
+            let writes = postgres::PgStore::pool(url, pool)?;
             Coupons::batched(store, Arc::new(writes), background)
         }
         Strategy::Batched => Coupons::batched(store.clone(), store, background),

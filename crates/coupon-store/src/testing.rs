@@ -63,7 +63,12 @@ impl TestDb {
 
     /// The store on this database, migrated.
     pub async fn store(&self) -> DynStore {
-        crate::connect(&self.url, 16).await.expect("open the test store")
+        self.store_with(crate::PoolConfig::sized(16)).await
+    }
+
+    /// The store on this database with a pool of that shape.
+    pub async fn store_with(&self, pool: crate::PoolConfig) -> DynStore {
+        crate::connect_with(&self.url, pool).await.expect("open the test store")
     }
 
     /// Every row of coupond's tables as text, sorted: two snapshots are equal when nothing was
@@ -101,6 +106,73 @@ impl TestDb {
         }
         rows.sort();
         rows
+    }
+}
+
+/// A write lock on the books table held from outside the service, for tests of what a request
+/// does while the database keeps it waiting: on PostgreSQL `LOCK TABLE books` (reads of books
+/// wait too), on SQLite an `IMMEDIATE` transaction (writes wait, up to the busy timeout). Released
+/// by [`BooksLock::release`] or when dropped.
+pub struct BooksLock {
+    held: Held,
+}
+
+enum Held {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client, tokio::task::JoinHandle<()>),
+}
+
+impl TestDb {
+    pub async fn lock_books(&self) -> BooksLock {
+        let held = match crate::sqlite::path_from_url(&self.url) {
+            Some(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open the SQLite file");
+                conn.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+                Held::Sqlite(conn)
+            }
+            None => {
+                let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await.expect("connect");
+                let task = tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                client
+                    .batch_execute("BEGIN; LOCK TABLE books IN ACCESS EXCLUSIVE MODE")
+                    .await
+                    .expect("lock the books table");
+                Held::Postgres(client, task)
+            }
+        };
+        BooksLock { held }
+    }
+}
+
+impl BooksLock {
+    /// Returns once another session waits on this lock (PostgreSQL only: SQLite's busy waits are
+    /// not visible from outside).
+    pub async fn until_waited_on(&self) {
+        let Held::Postgres(client, _) = &self.held else {
+            panic!("only PostgreSQL shows who waits on a lock");
+        };
+        let sql = "SELECT count(*) FROM pg_stat_activity \
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+        loop {
+            let row = client.query_one(sql, &[]).await.expect("read pg_stat_activity");
+            if row.get::<_, i64>(0) > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn release(self) {
+        match self.held {
+            Held::Sqlite(conn) => conn.execute_batch("ROLLBACK").expect("release the write lock"),
+            Held::Postgres(client, task) => {
+                client.batch_execute("ROLLBACK").await.expect("release the lock");
+                drop(client);
+                let _ = task.await;
+            }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use coupon_server::{Role, ThrottleConfig, TokenAlgorithm};
@@ -117,6 +118,20 @@ pub struct Config {
     /// while Redis is unreachable.
     #[arg(long, env = "COUPOND_REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// How long a request may take before it is answered 503 `timeout` (408 while its body is
+    /// still arriving). Imports have ten minutes; a CSV export is bounded until it starts.
+    #[arg(long, env = "COUPOND_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub request_timeout: Duration,
+    /// How long a client may take to send a request's headers (idle keep-alive connections close after as long).
+    #[arg(long, env = "COUPOND_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub header_read_timeout: Duration,
+    /// Requests in flight at most; past it, 503 `overloaded` at once (health probes excepted).
+    #[arg(long, env = "COUPOND_MAX_CONCURRENT_REQUESTS", default_value_t = 4096, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_concurrent_requests: u32,
+    /// How long a request waits for a database connection before it is answered 503 `unavailable`.
+    #[arg(long, env = "COUPOND_DB_ACQUIRE_TIMEOUT", default_value = "2s", value_parser = parse_duration, global = true)]
+    pub db_acquire_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -208,7 +223,8 @@ impl Config {
             "listen = {}\ndatabase_url = {}\ndb_pool_size = {}\ndata_dir = {}\njwt_algorithm = {:?}\njwt_secret = {}\n\
              jwt_jwks_file = {}\njwt_public_key = {}\njwt_issuer = {}\njwt_audience = {}\njwt_leeway = {}s\n\
              jwt_role_claim = {}\njwt_admin_roles = {}\njwt_service_roles = {}\njwt_user_roles = {}\n\
-             log_format = {:?}\nclaim_strategy = {:?}\nthrottle = {}\ntrusted_proxies = {}\nredis_url = {}",
+             log_format = {:?}\nclaim_strategy = {:?}\nthrottle = {}\ntrusted_proxies = {}\nredis_url = {}\n\
+             request_timeout = {:?}\nheader_read_timeout = {:?}\nmax_concurrent_requests = {}\ndb_acquire_timeout = {:?}",
             self.listen,
             self.redacted_database_url(),
             self.db_pool_size,
@@ -244,6 +260,10 @@ impl Config {
             self.redis_url
                 .as_deref()
                 .map_or_else(|| "<none: buckets in memory>".to_owned(), redact_password),
+            self.request_timeout,
+            self.header_read_timeout,
+            self.max_concurrent_requests,
+            self.db_acquire_timeout,
         )
     }
 }
@@ -301,6 +321,17 @@ fn parse_seconds(s: &str) -> Result<i64, String> {
     n.checked_mul(scale).ok_or_else(|| format!("{s:?} is too long"))
 }
 
+/// `250ms`, or a lifetime as [`parse_ttl`] reads it (`30s`, `2m`, plain seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    match s.strip_suffix("ms") {
+        Some(ms) => match ms.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
+            _ => Err(format!("{s:?} is not a duration like 250ms, 30s or 2m")),
+        },
+        None => parse_ttl(s).map(|secs| Duration::from_secs(secs as u64)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +348,9 @@ mod tests {
         assert_eq!(parse_leeway("0"), Ok(0));
         assert_eq!(parse_leeway("30s"), Ok(30));
         assert!(parse_leeway("11m").is_err());
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("0ms").is_err());
     }
 
     fn parsed(args: &[&str]) -> Config {

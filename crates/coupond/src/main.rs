@@ -12,8 +12,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use coupon_core::{Clock, SystemClock};
-use coupon_server::{AppState, Claims};
-use coupon_store::{Background, Strategy};
+use coupon_server::{AppState, Claims, Limits};
+use coupon_store::{Background, PoolConfig, Strategy};
 use tokio::net::TcpListener;
 
 use crate::config::{ClaimStrategy, Config, JwtAlgorithm, LogFormat, RoleArg};
@@ -128,7 +128,11 @@ fn init_tracing(format: LogFormat) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let tokens = tokens::load(&config)?;
-    let (url, pool) = (config.database_url.as_str(), config.db_pool_size.into());
+    let url = config.database_url.as_str();
+    let pool = PoolConfig {
+        size: config.db_pool_size.into(),
+        acquire_timeout: config.db_acquire_timeout,
+    };
     let strategy = match config.claim_strategy {
         ClaimStrategy::Batched => Strategy::Batched,
         ClaimStrategy::Naive => Strategy::Naive,
@@ -160,6 +164,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokens,
         throttle,
         background,
+        limits: Limits {
+            request_timeout: config.request_timeout,
+            header_read_timeout: config.header_read_timeout,
+            max_concurrent_requests: config.max_concurrent_requests as usize,
+            ..Limits::default()
+        },
     };
     coupon_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("coupond stopped");

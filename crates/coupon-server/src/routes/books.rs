@@ -175,6 +175,10 @@ pub async fn search(
     Query(p): Query<SearchParams>,
 ) -> Result<Json<SearchResults>, ApiError> {
     check_text_query(p.q.as_deref())?;
+    // A book's category has at most 100 characters: a longer one matches none.
+    if p.category.as_ref().is_some_and(|c| c.chars().count() > 100) {
+        return Err(ApiError::invalid("category", "at most 100 characters"));
+    }
     let PageAt { limit, after } = PageAt::parse(p.limit, p.cursor.as_deref())?;
     let query = SearchQuery {
         scope: Scope::Live,

@@ -24,7 +24,7 @@ use crate::wire::{self, Metadata, Timestamp};
 use crate::AppState;
 
 /// The import route's body limit: a million codes of up to 64 characters, with room to spare.
-/// Every other route keeps the router's 16 MiB.
+/// Other routes have theirs in `Limits`.
 pub const MAX_IMPORT_BYTES: usize = 256 * 1024 * 1024;
 const MAX_PAGE: u32 = 1000;
 const DEFAULT_PAGE: u32 = 100;

@@ -5,6 +5,7 @@ mod auth;
 mod errors;
 mod idp;
 mod lifecycle;
+mod limits;
 mod matrix;
 mod metadata;
 mod operations;
@@ -17,8 +18,9 @@ mod throttle;
 use std::sync::Arc;
 
 use coupon_core::{ManualClock, Timestamp};
-use coupon_server::{AppState, Claims, JwtSecret, Role, Tokens};
+use coupon_server::{AppState, Claims, JwtSecret, Limits, Role, Throttle, Tokens};
 use coupon_store::testing::{Backend, TestDb};
+use coupon_store::PoolConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -29,10 +31,11 @@ pub const T0: i64 = 1_780_315_200_000;
 pub struct App {
     pub base: String,
     pub clock: Arc<ManualClock>,
+    pub addr: std::net::SocketAddr,
     pub http: reqwest::Client,
     secret: JwtSecret,
     _stop: oneshot::Sender<()>,
-    db: TestDb,
+    pub db: TestDb,
 }
 
 /// A response: status and JSON body (`Value::Null` when there is none).
@@ -84,41 +87,68 @@ impl Reply {
 
 impl App {
     pub async fn spawn(backend: Backend) -> App {
-        App::spawn_with_tokens(backend, None).await
+        App::start(
+            backend,
+            None,
+            Throttle::default(),
+            Limits::default(),
+            PoolConfig::sized(16),
+        )
+        .await
+    }
+
+    /// The server with these limits, on a store whose pools have that shape.
+    pub async fn spawn_with(backend: Backend, limits: Limits, pool: PoolConfig) -> App {
+        App::start(backend, None, Throttle::default(), limits, pool).await
     }
 
     /// The server with a throttle of the test's own.
-    pub async fn spawn_with(backend: Backend, throttle: coupon_server::Throttle) -> App {
-        App::start(backend, None, throttle).await
+    pub async fn spawn_throttled(backend: Backend, throttle: Throttle) -> App {
+        App::start(backend, None, throttle, Limits::default(), PoolConfig::sized(16)).await
     }
 
     /// The server verifying tokens with `tokens`: HS256 with the test secret when `None`.
     pub async fn spawn_with_tokens(backend: Backend, tokens: Option<Tokens>) -> App {
-        App::start(backend, tokens, coupon_server::Throttle::default()).await
+        App::start(
+            backend,
+            tokens,
+            Throttle::default(),
+            Limits::default(),
+            PoolConfig::sized(16),
+        )
+        .await
     }
 
-    async fn start(backend: Backend, tokens: Option<Tokens>, throttle: coupon_server::Throttle) -> App {
+    async fn start(
+        backend: Backend,
+        tokens: Option<Tokens>,
+        throttle: Throttle,
+        limits: Limits,
+        pool: PoolConfig,
+    ) -> App {
         let db = TestDb::new(backend).await;
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
         // The server as `coupond serve` runs it: the claim engine in front of the backend.
         let background = coupon_store::Background::new();
-        let store = db.store().await;
+        let store = db.store_with(pool).await;
         let state = AppState {
             coupons: coupon_store::Coupons::batched(store.clone(), store, &background).expect("engine starts"),
             clock: clock.clone(),
             tokens: tokens.unwrap_or_else(|| Tokens::hs256(secret.clone())),
             throttle,
             background,
+            limits,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(coupon_server::serve(listener, state, async {
             let _ = stopped.await;
         }));
         App {
-            base,
+            base: format!("http://{addr}"),
+            addr,
             clock,
             http: reqwest::Client::new(),
             secret,
@@ -280,8 +310,6 @@ suite!(
     idp::leeway_forgives_small_clock_skew with rs256_key_set,
     idp::roles_come_from_a_roles_array with rs256_key_set,
     idp::roles_come_from_a_scope_string with es256_pem,
-    matrix::authorization_matrix_of_every_route_and_role,
-    matrix::matrix_bodies_cannot_set_what_the_server_owns,
     errors::every_claim_error_is_reachable,
     errors::every_code_error_is_reachable,
     errors::bad_input_is_a_400_and_writes_nothing,
@@ -329,6 +357,8 @@ macro_rules! suite_by_backend {
 }
 
 suite_by_backend!(
+    matrix::authorization_matrix_of_every_route_and_role,
+    matrix::matrix_bodies_cannot_set_what_the_server_owns,
     races::fifty_redemptions_of_one_code_win_once,
     races::fifty_claims_by_one_user_win_once,
     throttle::requests_beyond_the_bucket_are_refused_with_429,

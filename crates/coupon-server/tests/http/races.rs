@@ -13,7 +13,7 @@ use crate::App;
 /// The races run with throttling off: they are between requests that reach the database, which a
 /// user's bucket would otherwise thin out to its burst.
 async fn unthrottled(backend: Backend) -> App {
-    App::spawn_with(backend, coupon_server::Throttle::disabled()).await
+    App::spawn_throttled(backend, coupon_server::Throttle::disabled()).await
 }
 
 const RACERS: usize = 50;

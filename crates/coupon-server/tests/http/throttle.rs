@@ -19,14 +19,14 @@ fn throttle(settings: &[&str]) -> ThrottleConfig {
 }
 
 async fn spawn(backend: Backend, config: ThrottleConfig) -> App {
-    App::spawn_with(backend, Throttle::new(config).unwrap()).await
+    App::spawn_throttled(backend, Throttle::new(config).unwrap()).await
 }
 
 /// A server whose buckets are in Redis from its first request.
 async fn spawn_shared(backend: Backend, config: ThrottleConfig) -> App {
     let throttle = Throttle::new(config).unwrap();
     assert!(throttle.connect().await, "Redis answers");
-    App::spawn_with(backend, throttle).await
+    App::spawn_throttled(backend, throttle).await
 }
 
 impl App {

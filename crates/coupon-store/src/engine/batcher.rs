@@ -150,6 +150,12 @@ async fn settle<R: Clone, T>(run: &RunBatch<R, T>, batch: Vec<Job<R, T>>) {
                 let _ = job.reply.send(Ok(answer));
             }
         }
+        // A saturated database would refuse each request alone too, after as long a wait again.
+        Err(StoreError::Unavailable(why)) => {
+            for job in batch {
+                let _ = job.reply.send(Err(StoreError::Unavailable(why.clone())));
+            }
+        }
         Err(e) if batch.len() == 1 => {
             let job = batch.into_iter().next().expect("one job");
             let _ = job.reply.send(Err(e));

@@ -17,15 +17,15 @@ use uuid::Uuid;
 use crate::backend::{Arg, Backend, Fields, Script, Tx};
 use crate::statements::Q;
 use crate::store::SqlStore;
-use crate::StoreError;
+use crate::{PoolConfig, StoreError};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_deal_cursor.sql")),
     (3, include_str!("migrations/0003_operations.sql")),
 ];
-/// How long a request waits for a connection, or for a new one to open, before failing.
-const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long opening a new connection may take before the request fails.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Runs of one transaction after a deadlock or serialization failure, before giving up.
 const ATTEMPTS: usize = 4;
 
@@ -37,20 +37,20 @@ pub type PgStore = SqlStore<PgBackend>;
 
 impl PgStore {
     /// Connects and applies the migrations (serialized across instances by an advisory lock).
-    pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StoreError> {
-        let backend = PgBackend::pool(url, pool_size)?;
+    pub async fn connect(url: &str, pool: PoolConfig) -> Result<Self, StoreError> {
+        let backend = PgBackend::pool(url, pool)?;
         backend.migrate().await?;
         Ok(SqlStore::new(backend))
     }
 
     /// A pool on a database that is already migrated; connections open when first used.
-    pub fn pool(url: &str, pool_size: usize) -> Result<Self, StoreError> {
-        Ok(SqlStore::new(PgBackend::pool(url, pool_size)?))
+    pub fn pool(url: &str, pool: PoolConfig) -> Result<Self, StoreError> {
+        Ok(SqlStore::new(PgBackend::pool(url, pool)?))
     }
 }
 
 impl PgBackend {
-    fn pool(url: &str, pool_size: usize) -> Result<Self, StoreError> {
+    fn pool(url: &str, pool: PoolConfig) -> Result<Self, StoreError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;
@@ -62,10 +62,11 @@ impl PgBackend {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
+            .max_size(pool.size.max(1))
+            // The timeouts need a runtime to time them (deadpool's `rt_tokio_1`, on by default).
             .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(POOL_TIMEOUT))
-            .create_timeout(Some(POOL_TIMEOUT))
+            .wait_timeout(Some(pool.acquire_timeout))
+            .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Config(e.to_string()))?;
         Ok(PgBackend { pool })

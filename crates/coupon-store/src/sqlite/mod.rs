@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use rusqlite::types::{Null, ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
@@ -43,14 +44,15 @@ pub fn path_from_url(url: &str) -> Option<PathBuf> {
 pub type SqliteStore = SqlStore<SqliteBackend>;
 
 impl SqliteStore {
-    /// Opens the file (creating it if needed) and applies the migrations.
-    pub async fn open(path: PathBuf) -> Result<Self, StoreError> {
+    /// Opens the file (creating it if needed) and applies the migrations. A read waits at most
+    /// `acquire_timeout` for a reader connection.
+    pub async fn open(path: PathBuf, acquire_timeout: Duration) -> Result<Self, StoreError> {
         blocking(move || {
             let mut writer = open_writer(&path)?;
             migrate(&mut writer)?;
             Ok(SqlStore::new(SqliteBackend {
                 writer: Writer::start(writer)?,
-                readers: Arc::new(Readers::new(path)),
+                readers: Arc::new(Readers::new(path, acquire_timeout)),
             }))
         })
         .await
@@ -116,23 +118,24 @@ struct Readers {
     // A std Mutex: it is only held to push or pop, never across an await.
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
+    acquire_timeout: Duration,
 }
 
 impl Readers {
-    fn new(path: PathBuf) -> Self {
+    fn new(path: PathBuf, acquire_timeout: Duration) -> Self {
         Readers {
             path,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(READERS),
+            acquire_timeout,
         }
     }
 
     /// Runs the script on a reader connection, in one read transaction so it sees one snapshot.
     async fn run<S: Script>(self: &Arc<Self>, script: S) -> Result<S::Out, StoreError> {
-        let _permit = self
-            .permits
-            .acquire()
+        let _permit = tokio::time::timeout(self.acquire_timeout, self.permits.acquire())
             .await
+            .map_err(|_| StoreError::Unavailable("every SQLite reader is busy".into()))?
             .map_err(|e| StoreError::Task(e.to_string()))?;
         let pool = self.clone();
         blocking(move || {
