@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
@@ -51,6 +52,65 @@ async fn serve_runs_on_the_embedded_default() {
         .unwrap();
     assert!(term.success());
     assert!(server.wait().unwrap().success(), "SIGTERM shuts down cleanly");
+}
+
+/// Everything the server logs at debug level while it is given secrets and refuses tokens: none of
+/// them appears (the Redis password is wrong on purpose, so its refusal is logged too).
+#[tokio::test]
+async fn secrets_never_reach_the_logs() {
+    const SECRET: &str = "a-jwt-secret-nobody-may-read-in-logs";
+    const REDIS_PASSWORD: &str = "redis-password-nobody-may-read";
+    let dir = tempfile::tempdir().unwrap();
+    let redis = format!("redis://:{REDIS_PASSWORD}@127.0.0.1:6379");
+    let mut server = coupond()
+        .current_dir(dir.path())
+        .env("COUPOND_LOG", "debug")
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--jwt-secret",
+            SECRET,
+        ])
+        .args(["--redis-url", &redis])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut logged = Vec::new();
+    let listen = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        let entry: Value = serde_json::from_str(&line).unwrap();
+        logged.push(line);
+        if entry["fields"]["message"] == json!("coupond serving") {
+            break entry["fields"]["listen"].as_str().unwrap().to_owned();
+        }
+    };
+    let token = stdout_of(coupond().args(["token", "--sub", "ops", "--role", "admin", "--jwt-secret", SECRET]));
+    let http = reqwest::Client::new();
+    for bearer in [token.trim(), "forged.token.value", &format!("{}x", token.trim())] {
+        http.get(format!("http://{listen}/coupons/search"))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    logged.extend(lines.map_while(Result::ok));
+    server.wait().unwrap();
+    assert!(logged.len() > 3, "the server logged its requests: {logged:?}");
+    let signature = token.trim().rsplit('.').next().unwrap();
+    for line in &logged {
+        for secret in [SECRET, REDIS_PASSWORD, signature, "forged.token.value"] {
+            assert!(!line.contains(secret), "{line}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -16,35 +16,6 @@ use tokio::net::TcpStream;
 
 use crate::App;
 
-macro_rules! both {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(coupon_store::testing::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    super::$case(coupon_store::testing::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
-
-both!(
-    bodies_over_their_cap_are_413_and_write_nothing,
-    requests_past_the_limit_are_shed_at_once,
-    a_body_that_does_not_arrive_is_a_408,
-    an_answer_that_does_not_come_is_a_503,
-    slow_headers_close_the_connection,
-);
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_an_exhausted_pool_is_a_quick_503() {
     an_exhausted_pool_is_a_quick_503(Backend::Postgres).await
@@ -62,7 +33,7 @@ fn assert_retry_later(status: u16, code: &str, got: &Raw) {
     assert_eq!(got.header("content-type"), Some("application/problem+json"));
 }
 
-async fn bodies_over_their_cap_are_413_and_write_nothing(backend: Backend) {
+pub async fn bodies_over_their_cap_are_413_and_write_nothing(backend: Backend) {
     let limits = Limits {
         body_bytes: 1024,
         codes_body_bytes: 8 * 1024,
@@ -133,7 +104,7 @@ async fn bodies_over_their_cap_are_413_and_write_nothing(backend: Backend) {
         .assert_invalid("category");
 }
 
-async fn requests_past_the_limit_are_shed_at_once(backend: Backend) {
+pub async fn requests_past_the_limit_are_shed_at_once(backend: Backend) {
     let limits = Limits {
         max_concurrent_requests: 2,
         ..Limits::default()
@@ -159,7 +130,7 @@ async fn requests_past_the_limit_are_shed_at_once(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
-async fn a_body_that_does_not_arrive_is_a_408(backend: Backend) {
+pub async fn a_body_that_does_not_arrive_is_a_408(backend: Backend) {
     let limits = Limits {
         request_timeout: Duration::from_millis(300),
         ..Limits::default()
@@ -170,7 +141,7 @@ async fn a_body_that_does_not_arrive_is_a_408(backend: Backend) {
     assert_retry_later(408, "request_timeout", &r);
 }
 
-async fn an_answer_that_does_not_come_is_a_503(backend: Backend) {
+pub async fn an_answer_that_does_not_come_is_a_503(backend: Backend) {
     let limits = Limits {
         request_timeout: Duration::from_millis(300),
         ..Limits::default()
@@ -189,7 +160,7 @@ async fn an_answer_that_does_not_come_is_a_503(backend: Backend) {
     lock.release().await;
 }
 
-async fn slow_headers_close_the_connection(backend: Backend) {
+pub async fn slow_headers_close_the_connection(backend: Backend) {
     let limits = Limits {
         header_read_timeout: Duration::from_millis(300),
         ..Limits::default()

@@ -357,6 +357,11 @@ macro_rules! suite_by_backend {
 }
 
 suite_by_backend!(
+    limits::bodies_over_their_cap_are_413_and_write_nothing,
+    limits::requests_past_the_limit_are_shed_at_once,
+    limits::a_body_that_does_not_arrive_is_a_408,
+    limits::an_answer_that_does_not_come_is_a_503,
+    limits::slow_headers_close_the_connection,
     matrix::authorization_matrix_of_every_route_and_role,
     matrix::matrix_bodies_cannot_set_what_the_server_owns,
     races::fifty_redemptions_of_one_code_win_once,
