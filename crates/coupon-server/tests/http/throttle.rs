@@ -264,27 +264,19 @@ pub async fn failed_lookups_count_per_ip_and_for_whom_a_service_acts(backend: Ba
     // A service's failures count against the user it acts for, never against its own address,
     // which carries every customer of the shop.
     let service = app.token("checkout", Role::Service);
-    for _ in 0..2 {
-        let r = app
-            .from(
-                "10.9.9.9",
-                Method::POST,
-                "/coupons/redeem/NOPE",
-                Some(&service),
-                Some(json!({"user_id": "carol"})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::NOT_FOUND);
-    }
-    let carol = app
-        .from(
+    let for_carol = || {
+        app.from(
             "10.9.9.9",
             Method::POST,
             "/coupons/redeem/NOPE",
             Some(&service),
             Some(json!({"user_id": "carol"})),
         )
-        .await;
+    };
+    for _ in 0..2 {
+        assert_eq!(for_carol().await.status, StatusCode::NOT_FOUND);
+    }
+    let carol = for_carol().await;
     assert_refused(&carol, "too_many_failed_lookups");
     let redeemed = app
         .from(
