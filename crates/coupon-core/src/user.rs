@@ -3,7 +3,7 @@
 
 use crate::CouponError;
 
-/// The longest user id accepted, in bytes, from a token or a request.
+/// The longest user id accepted, in characters, from a token or a request.
 pub const MAX_USER_ID: usize = 200;
 
 /// A user id that has been checked. Only `parse` builds one.
@@ -11,10 +11,12 @@ pub const MAX_USER_ID: usize = 200;
 pub struct UserId(String);
 
 impl UserId {
-    /// 1 to 200 bytes with no control characters (they would end up in logs and URLs).
+    /// 1 to 200 characters with no control characters (they would end up in logs and URLs).
+    /// Characters, not bytes, as JSON Schema's `maxLength` counts them: what the OpenAPI document
+    /// allows is accepted.
     pub fn parse(raw: impl Into<String>) -> Result<Self, CouponError> {
         let id = raw.into();
-        if id.is_empty() || id.len() > MAX_USER_ID || id.chars().any(char::is_control) {
+        if id.is_empty() || id.chars().count() > MAX_USER_ID || id.chars().any(char::is_control) {
             return Err(CouponError::invalid(
                 "user_id",
                 format!("must have 1 to {MAX_USER_ID} printable characters"),
@@ -58,15 +60,15 @@ mod tests {
                 "{bad:?}: {e}"
             );
         }
-        // The limit is in bytes: 101 two-byte characters are too many.
-        assert!(UserId::parse("é".repeat(100)).is_ok());
-        assert!(UserId::parse("é".repeat(101)).is_err());
+        // The limit is in characters: 200 two-byte ones are as many as 200 ASCII ones.
+        assert!(UserId::parse("é".repeat(200)).is_ok());
+        assert!(UserId::parse("é".repeat(201)).is_err());
     }
 
     proptest! {
         #[test]
         fn accepts_exactly_short_printable_ids(raw in "\\PC{0,120}|[\\x00-\\x7f]{0,210}") {
-            let expected = !raw.is_empty() && raw.len() <= MAX_USER_ID && !raw.chars().any(char::is_control);
+            let expected = !raw.is_empty() && raw.chars().count() <= MAX_USER_ID && !raw.chars().any(char::is_control);
             match UserId::parse(raw.clone()) {
                 Ok(id) => {
                     prop_assert!(expected);

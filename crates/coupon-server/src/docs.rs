@@ -5,7 +5,13 @@ use std::sync::OnceLock;
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::extract::Path;
@@ -24,8 +30,8 @@ use crate::routes;
         routes::catalog::list,
         routes::redemptions::rollback, routes::redemptions::of_book, routes::redemptions::of_user,
     ),
-    components(schemas(crate::error::Problem)),
-    modifiers(&BearerAuth),
+    components(schemas(crate::error::Problem, crate::wire::DiscountType)),
+    modifiers(&BearerAuth, &Answers, &Links, &BookRules),
     tags((name = "books", description = "Coupon books (campaigns) and their codes; admin only, search for anyone signed in"),
          (name = "codes", description = "Claim, lock, unlock, redeem and validate codes"),
          (name = "users", description = "What a user holds"),
@@ -48,9 +54,252 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The answers every operation but health may give besides its own: 413 for a body over the
+/// limit, 429 when throttled, 503 when the service sheds load; each a problem+json, the two
+/// last with when to come back.
+struct Answers;
+
+/// Operations whose every body field is optional: they take no body at all (read as `{}`).
+const OPTIONAL_BODIES: [&str; 6] = ["assign_code", "lock", "unlock", "redeem", "rollback", "update"];
+
+impl Modify for Answers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let seconds = |description: &str| {
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                .description(Some(description))
+                .build()
+        };
+        let problem = |description: &str| {
+            ResponseBuilder::new().description(description).content(
+                "application/problem+json",
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            )
+        };
+        let retry = "Seconds to wait before trying again.";
+        let limited = problem(
+            "rate_limited: the caller's request budget is spent; or too_many_failed_lookups: too \
+             many codes tried that do not exist (admins are exempt from that budget)",
+        )
+        .header("Retry-After", seconds(retry))
+        .header("RateLimit-Limit", seconds("Requests the budget holds."))
+        .header("RateLimit-Remaining", seconds("Requests left in the budget."))
+        .header("RateLimit-Reset", seconds("Seconds until the budget is full again."))
+        .build();
+        let unavailable = problem("overloaded or unavailable: the service sheds load, or its database does not answer")
+            .header("Retry-After", seconds(retry))
+            .build();
+        let too_large = problem("payload_too_large: the body is over the limit").build();
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.responses.insert("TooLarge".into(), RefOr::T(too_large));
+        components.responses.insert("Throttled".into(), RefOr::T(limited));
+        components.responses.insert("Unavailable".into(), RefOr::T(unavailable));
+        let answer = |name: &str| RefOr::Ref(Ref::new(format!("#/components/responses/{name}")));
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if path == "/healthz" || path == "/readyz" {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if OPTIONAL_BODIES.contains(&operation.operation_id.as_deref().unwrap_or_default()) {
+                    if let Some(body) = operation.request_body.as_mut() {
+                        body.required = Some(Required::False);
+                    }
+                }
+                let responses = &mut operation.responses.responses;
+                if operation.request_body.is_some() {
+                    responses.entry("413".into()).or_insert_with(|| answer("TooLarge"));
+                }
+                responses.insert("429".into(), answer("Throttled"));
+                responses.insert("503".into(), answer("Unavailable"));
+            }
+        }
+    }
+}
+
+/// The links the stateful reader of the document (a client generator, a fuzzer) follows: from the
+/// operations that make a book, a claim, a lock and a redemption to those that take its id or code.
+struct Links;
+
+impl Links {
+    const BOOK: &'static str = "$response.body#/coupon_book_id";
+
+    fn add(doc: &mut utoipa::openapi::OpenApi, from: &str, status: &str, to: &str, link: LinkBuilder) {
+        let operation = operation(doc, from);
+        let Some(RefOr::T(response)) = operation.responses.responses.get_mut(status) else {
+            panic!("{from} answers {status}");
+        };
+        response
+            .links
+            .insert(to.to_owned(), RefOr::T(link.operation_id(to).build()));
+    }
+}
+
+fn operation<'a>(doc: &'a mut utoipa::openapi::OpenApi, id: &str) -> &'a mut Operation {
+    doc.paths
+        .paths
+        .values_mut()
+        .flat_map(|item| [&mut item.get, &mut item.post, &mut item.patch])
+        .flatten()
+        .find(|op| op.operation_id.as_deref() == Some(id))
+        .unwrap_or_else(|| panic!("no operation {id}"))
+}
+
+impl Modify for Links {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let link = LinkBuilder::new;
+        for to in [
+            "show",
+            "update",
+            "generate",
+            "list_codes",
+            "import_codes",
+            "remove_codes",
+            "book_redemptions",
+        ] {
+            Links::add(doc, "create", "201", to, link().parameter("book_id", Self::BOOK));
+        }
+        for to in ["upload", "assign"] {
+            let body = json!({"coupon_book_id": Self::BOOK});
+            Links::add(doc, "create", "201", to, link().request_body(Some(body)));
+        }
+        // Once codes are in, the book has something to claim.
+        let book_in_body = json!({"coupon_book_id": "$request.body#/coupon_book_id"});
+        Links::add(doc, "upload", "201", "assign", link().request_body(Some(book_in_body)));
+        for from in ["generate", "import_codes"] {
+            let book_in_path = json!({"coupon_book_id": "$request.path.book_id"});
+            Links::add(doc, from, "201", "assign", link().request_body(Some(book_in_path)));
+        }
+        // A claim: its holder locks, unlocks, redeems and validates the code.
+        for from in ["assign", "assign_code"] {
+            let code = "$response.body#/assigned_code";
+            let holder = json!({"user_id": "$response.body#/user_id"});
+            for to in ["lock", "unlock", "redeem", "assign_code"] {
+                Links::add(
+                    doc,
+                    from,
+                    "201",
+                    to,
+                    link().parameter("code", code).request_body(Some(holder.clone())),
+                );
+            }
+            let validate = link()
+                .parameter("code", code)
+                .parameter("user_id", "$response.body#/user_id");
+            Links::add(doc, from, "201", "validate", validate);
+            Links::add(
+                doc,
+                from,
+                "201",
+                "coupons",
+                link().parameter("user_id", "$response.body#/user_id"),
+            );
+        }
+        // A lock: redeeming or unlocking presents it.
+        for to in ["redeem", "unlock"] {
+            let body = json!({"lock_id": "$response.body#/lock_id", "user_id": "$request.body#/user_id"});
+            Links::add(
+                doc,
+                "lock",
+                "200",
+                to,
+                link()
+                    .parameter("code", "$response.body#/code")
+                    .request_body(Some(body)),
+            );
+        }
+        let validate = link()
+            .parameter("code", "$response.body#/code")
+            .parameter("lock_id", "$response.body#/lock_id")
+            .parameter("user_id", "$request.body#/user_id");
+        Links::add(doc, "lock", "200", "validate", validate);
+        // A redemption: rolled back, and found in both histories.
+        for from in ["redeem", "rollback"] {
+            let id = "$response.body#/redemption_id";
+            Links::add(
+                doc,
+                from,
+                "200",
+                "user_redemptions",
+                link().parameter("user_id", "$response.body#/user_id"),
+            );
+            Links::add(
+                doc,
+                from,
+                "200",
+                "book_redemptions",
+                link().parameter("book_id", Self::BOOK),
+            );
+            if from == "redeem" {
+                Links::add(doc, from, "200", "rollback", link().parameter("redemption_id", id));
+            }
+        }
+        // After a rollback the use is back: the holder may redeem again.
+        let again = link()
+            .parameter("code", "$response.body#/code")
+            .request_body(Some(json!({"user_id": "$response.body#/user_id"})));
+        Links::add(doc, "rollback", "200", "redeem", again);
+    }
+}
+
+/// `NewBook` with the rules between its fields (`NewBook::mode_rules`).
+struct BookRules;
+
+impl Modify for BookRules {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
+        let fields = schemas.remove("NewBook").expect("NewBook is in the document");
+        let whole = AllOfBuilder::new()
+            .item(fields)
+            .item(crate::wire::NewBook::mode_rules())
+            .description(Some("`POST /coupons`: a book as an admin describes it."));
+        schemas.insert("NewBook".into(), whole.into());
+    }
+}
+
+/// The document as served. utoipa 5.5 writes a link's fields in snake case (`operation_id`,
+/// `request_body`); OpenAPI spells them in camel case, so they are renamed here.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+    let operations = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut());
+    let responses = operations
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(|r| r.as_object_mut()))
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let links = response.get_mut("links").and_then(|l| l.as_object_mut());
+        for link in links
+            .into_iter()
+            .flat_map(|l| l.values_mut())
+            .filter_map(|l| l.as_object_mut())
+        {
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(v) = link.remove(snake) {
+                    link.insert(camel.to_owned(), v);
+                }
+            }
+        }
+    }
+    doc
+}
+
 pub async fn openapi() -> Response {
     static DOC: OnceLock<String> = OnceLock::new();
-    let doc = DOC.get_or_init(|| ApiDoc::openapi().to_json().expect("the OpenAPI document serializes"));
+    let doc = DOC.get_or_init(|| document().to_string());
     ([(header::CONTENT_TYPE, "application/json")], doc.as_str()).into_response()
 }
 
@@ -94,7 +343,7 @@ mod tests {
     /// `UPDATE_OPENAPI=1 cargo test -p coupon-server` rewrites `docs/openapi.json`.
     #[test]
     fn openapi_document_matches_the_snapshot() {
-        let current = ApiDoc::openapi().to_pretty_json().unwrap() + "\n";
+        let current = serde_json::to_string_pretty(&document()).unwrap() + "\n";
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
         if std::env::var_os("UPDATE_OPENAPI").is_some() {
             std::fs::write(path, &current).unwrap();
@@ -118,10 +367,15 @@ mod tests {
         use coupon_core::user::MAX_USER_ID;
         use serde_json::{json, Value};
 
-        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let doc = document();
         let schemas = &doc["components"]["schemas"];
         let bounds = |schema: &str, field: &str| {
-            let p = &schemas[schema]["properties"][field];
+            // NewBook is its fields and the rules between them.
+            let fields = match &schemas[schema]["allOf"] {
+                Value::Array(all) => &all[0],
+                _ => &schemas[schema],
+            };
+            let p = &fields["properties"][field];
             (p["minimum"].clone(), p["maximum"].clone())
         };
         let limit = (json!(1), json!(MAX_LIMIT));
@@ -137,8 +391,17 @@ mod tests {
         assert_eq!(bounds("NewBook", "claim_ttl_seconds"), (json!(1), json!(MAX_CLAIM_TTL)));
         assert_eq!(bounds("NewBook", "lock_ttl_seconds"), (json!(1), json!(MAX_LOCK_TTL)));
         let amount = (json!(0), json!(MAX_AMOUNT));
-        assert_eq!(bounds("Discount", "max_discount"), amount);
-        assert_eq!(bounds("Discount", "min_order_amount"), amount);
+        let kinds = schemas["Discount"]["oneOf"].as_array().unwrap();
+        assert_eq!(kinds.len(), 2, "a schema per discount type");
+        for kind in kinds {
+            let p = |field: &str| {
+                let p = &kind["properties"][field];
+                (p["minimum"].clone(), p["maximum"].clone())
+            };
+            assert_eq!(p("max_discount"), amount);
+            assert_eq!(p("min_order_amount"), amount);
+        }
+        assert_eq!(kinds[1]["properties"]["value"]["maximum"], json!(MAX_AMOUNT));
         assert_eq!(bounds("RedeemRequestBody", "order_amount"), amount);
         let generate = &schemas["GenerateCodes"]["properties"]["count"];
         assert_eq!(generate["maximum"], json!(MAX_SUPPLY));

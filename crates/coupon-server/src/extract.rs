@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body. An empty body reads as `{}`, so endpoints whose fields are all optional take none,
-/// and a missing required field is reported by name.
+/// A JSON object. An empty body (no bytes at all) reads as `{}`, so endpoints whose fields are all optional take
+/// none, and a missing required field is reported by name.
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
@@ -25,14 +25,35 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 ApiError::invalid("body", e.body_text())
             }
         })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes)
+        let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        let mut value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+        // Every body is an object; serde would also read a struct from an array of its fields.
+        if !value.is_object() {
+            return Err(ApiError::invalid("body", "must be a JSON object"));
+        }
+        integral(&mut value);
+        T::deserialize(value)
             .map(Body)
             .map_err(|e| ApiError::invalid("body", e.to_string()))
+    }
+}
+
+/// Whole numbers written with a fraction (`5.0`, `1e3`) become integers: JSON and JSON Schema
+/// have one kind of number, and the document's `integer` is any number without a fractional part.
+fn integral(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    // Below 2^53 every whole f64 is exactly the integer it reads as.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < EXACT) {
+                *n = serde_json::Number::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral),
+        Value::Object(fields) => fields.values_mut().for_each(integral),
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
     }
 }
 

@@ -14,7 +14,7 @@ use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
 use crate::routes::page::{self, PageAt};
-use crate::wire::{Book, BookPatch, BookStats, DiscountType, NewBook};
+use crate::wire::{text, Book, BookPatch, BookStats, DiscountType, NewBook};
 use crate::AppState;
 
 const MAX_UPLOAD: usize = 100_000;
@@ -73,7 +73,7 @@ pub async fn update(
 pub struct UploadCodes {
     pub coupon_book_id: Uuid,
     /// Up to 100,000 codes; matched case-insensitively.
-    #[schema(min_items = 1, max_items = 100_000)]
+    #[schema(schema_with = text::codes)]
     pub codes: Vec<String>,
 }
 
@@ -111,6 +111,7 @@ pub struct GenerateCodes {
     pub count: i64,
     /// Defaults to the book's `code_pattern`, else `****-****-****` (twelve letters or digits).
     #[serde(default)]
+    #[schema(schema_with = text::code_pattern)]
     pub pattern: Option<String>,
 }
 
@@ -156,7 +157,7 @@ pub struct SearchParams {
     /// 1 to 100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    #[param(schema_with = text::page_cursor)]
     pub cursor: Option<String>,
 }
 

@@ -13,7 +13,7 @@ use crate::error::{ApiError, Problems};
 use crate::extract::Query;
 use crate::routes::books::{check_text_query, SearchResults};
 use crate::routes::page::PageAt;
-use crate::wire;
+use crate::wire::{self, text};
 use crate::AppState;
 
 #[derive(Deserialize, IntoParams)]
@@ -28,7 +28,7 @@ pub struct ListParams {
     /// 1 to 100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    #[param(schema_with = text::page_cursor)]
     pub cursor: Option<String>,
 }
 

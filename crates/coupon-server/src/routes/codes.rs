@@ -14,8 +14,16 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
 use crate::throttle::{ClientIp, Lookups};
-use crate::wire::{Book, CodeState, Metadata, Redemption, Timestamp};
+use crate::wire::{text, Book, CodeState, Metadata, Redemption, Timestamp};
 use crate::AppState;
+
+/// The code a route acts on, as its path names it.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CodePath {
+    #[param(schema_with = text::code_in_path, required = true)]
+    pub code: String,
+}
 
 fn code_param(raw: &str) -> Result<CodeText, ApiError> {
     Ok(CodeText::parse(raw)?)
@@ -25,9 +33,8 @@ fn code_param(raw: &str) -> Result<CodeText, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
     pub coupon_book_id: Uuid,
-    /// Whom to assign to (admin and service only); the caller by default.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = text::user_id)]
     pub user_id: Option<String>,
     /// Kept with the claim while the user holds the code.
     #[serde(default)]
@@ -39,7 +46,7 @@ pub struct AssignRequest {
 #[serde(deny_unknown_fields)]
 pub struct AssignCodeBody {
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = text::user_id)]
     pub user_id: Option<String>,
     /// Kept with the claim while the user holds the code.
     #[serde(default)]
@@ -51,7 +58,7 @@ pub struct AssignCodeBody {
 #[serde(deny_unknown_fields)]
 pub struct ForUser {
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = text::user_id)]
     pub user_id: Option<String>,
 }
 
@@ -110,14 +117,14 @@ pub async fn assign(
 
 /// Assigns that code (in shared mode, an instance of it) to the user.
 #[utoipa::path(post, path = "/coupons/assign/{code}", tag = "codes", request_body = AssignCodeBody, security(("bearer" = [])),
-    params(("code" = String, Path)),
+    params(CodePath),
     responses((status = 201, body = Assigned), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "code_taken, out_of_stock, limits, book state")))]
 pub async fn assign_code(
     caller: Caller,
     ip: ClientIp,
     State(s): State<AppState>,
-    Path(code): Path<String>,
+    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<AssignCodeBody>,
 ) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let code = code_param(&code)?;
@@ -141,14 +148,14 @@ pub struct LockAnswer {
 
 /// Holds the user's code for a checkout until `locked_until`.
 #[utoipa::path(post, path = "/coupons/lock/{code}", tag = "codes", request_body = ForUser, security(("bearer" = [])),
-    params(("code" = String, Path)),
+    params(CodePath),
     responses((status = 200, body = LockAnswer), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, book state")))]
 pub async fn lock(
     caller: Caller,
     ip: ClientIp,
     State(s): State<AppState>,
-    Path(code): Path<String>,
+    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<ForUser>,
 ) -> Result<Json<LockAnswer>, ApiError> {
     let code = code_param(&code)?;
@@ -168,7 +175,7 @@ pub async fn lock(
 #[serde(deny_unknown_fields)]
 pub struct UnlockRequestBody {
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = text::user_id)]
     pub user_id: Option<String>,
     /// If given, only that lock is released.
     #[serde(default)]
@@ -184,14 +191,14 @@ pub struct UnlockAnswer {
 
 /// Releases the checkout hold.
 #[utoipa::path(post, path = "/coupons/unlock/{code}", tag = "codes", request_body = UnlockRequestBody, security(("bearer" = [])),
-    params(("code" = String, Path)),
+    params(CodePath),
     responses((status = 200, body = UnlockAnswer), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not_locked, locked (another lock), already_redeemed")))]
 pub async fn unlock(
     caller: Caller,
     ip: ClientIp,
     State(s): State<AppState>,
-    Path(code): Path<String>,
+    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<UnlockRequestBody>,
 ) -> Result<Json<UnlockAnswer>, ApiError> {
     let code = code_param(&code)?;
@@ -225,7 +232,7 @@ pub struct RedeemRequestBody {
     #[serde(default)]
     pub lock_id: Option<Uuid>,
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(schema_with = text::user_id)]
     pub user_id: Option<String>,
     /// Kept with the redemption.
     #[serde(default)]
@@ -248,14 +255,14 @@ fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError>
 
 /// Redeems the user's code against an order. The answer's `status` is `redeemed`.
 #[utoipa::path(post, path = "/coupons/redeem/{code}", tag = "codes", request_body = RedeemRequestBody, security(("bearer" = [])),
-    params(("code" = String, Path)),
+    params(CodePath),
     responses((status = 200, body = Redemption), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, user_limit_reached, min_order_not_met, book state")))]
 pub async fn redeem(
     caller: Caller,
     ip: ClientIp,
     State(s): State<AppState>,
-    Path(code): Path<String>,
+    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<RedeemRequestBody>,
 ) -> Result<Json<Redemption>, ApiError> {
     let code = code_param(&code)?;
@@ -280,7 +287,7 @@ pub async fn redeem(
 pub struct ValidateParams {
     #[param(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub order_amount: Option<i64>,
-    #[param(min_length = 1, max_length = 200)]
+    #[param(schema_with = text::user_in_query)]
     pub user_id: Option<String>,
     /// The lock a redeem would present.
     pub lock_id: Option<Uuid>,
@@ -298,13 +305,13 @@ pub struct Validation {
 
 /// Dry run of a redeem: whether it would succeed and for what discount. Changes nothing.
 #[utoipa::path(get, path = "/coupons/validate/{code}", tag = "codes", security(("bearer" = [])),
-    params(("code" = String, Path), ValidateParams),
+    params(CodePath, ValidateParams),
     responses((status = 200, body = Validation), Problems))]
 pub async fn validate(
     caller: Caller,
     ip: ClientIp,
     State(s): State<AppState>,
-    Path(code): Path<String>,
+    Path(CodePath { code }): Path<CodePath>,
     Query(p): Query<ValidateParams>,
 ) -> Result<Json<Validation>, ApiError> {
     let code = code_param(&code)?;

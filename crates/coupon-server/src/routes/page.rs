@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::wire::text;
 
 pub const MAX_PAGE: u32 = 100;
 const DEFAULT_PAGE: u32 = 20;
@@ -19,7 +20,7 @@ pub struct PageParams {
     /// 1 to 100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    #[param(schema_with = text::page_cursor)]
     pub cursor: Option<String>,
 }
 

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
-use crate::wire::{self, Metadata, Timestamp};
+use crate::wire::{self, text, Metadata, Timestamp};
 use crate::AppState;
 
 /// The import route's body limit: a million codes of up to 64 characters, with room to spare.
@@ -33,12 +33,13 @@ const MAX_REMOVE: usize = 100_000;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PoolParams {
-    /// Only codes in this state now: `available`, `active`, `locked`, `redeemed` or `expired`.
+    /// Only codes in this state now.
+    #[param(value_type = Option<wire::CodeState>)]
     pub status: Option<String>,
     /// 1 to 1000, default 100. JSON only: the CSV holds every code.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page. JSON only.
+    #[param(schema_with = text::code_cursor)]
     pub cursor: Option<String>,
 }
 
@@ -161,7 +162,7 @@ pub struct ImportedCodes {
 #[utoipa::path(post, path = "/coupons/{book_id}/codes/import", operation_id = "import_codes", tag = "books", security(("bearer" = [])),
     params(("book_id" = Uuid, Path)),
     request_body(description = "CSV or plain text, one code per line (up to 256 MiB)",
-        content((String = "text/csv"), (String = "text/plain"))),
+        content((inline(CodeFile) = "text/csv"), (inline(CodeFile) = "text/plain"))),
     responses((status = 201, body = ImportedCodes), Problems,
         (status = 413, body = Problem, content_type = "application/problem+json", description = "payload_too_large: over 256 MiB"),
         (status = 415, body = Problem, content_type = "application/problem+json", description = "unsupported_media_type: the body is not text/csv or text/plain")))]
@@ -181,11 +182,22 @@ pub async fn import(
     Ok((StatusCode::CREATED, Json(imported)))
 }
 
+/// The body of an import, for the document.
+pub struct CodeFile;
+
+impl utoipa::PartialSchema for CodeFile {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        text::code_file().into()
+    }
+}
+
+impl ToSchema for CodeFile {}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveCodes {
     /// Up to 100,000 codes; matched case-insensitively.
-    #[schema(min_items = 1, max_items = 100_000)]
+    #[schema(schema_with = text::codes)]
     pub codes: Vec<String>,
 }
 

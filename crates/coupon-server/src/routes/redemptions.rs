@@ -13,6 +13,7 @@ use crate::auth::{Admin, Caller, Operator};
 use crate::error::{ApiError, Problems};
 use crate::extract::{Body, Path, Query};
 use crate::routes::page::{self, PageParams};
+use crate::routes::users::UserPath;
 use crate::wire::{Metadata, Redemption};
 use crate::AppState;
 
@@ -83,12 +84,12 @@ pub async fn of_book(
 
 /// The user's redemptions, newest first, rolled-back ones included. `me` is the caller.
 #[utoipa::path(get, path = "/users/{user_id}/redemptions", tag = "redemptions", operation_id = "user_redemptions", security(("bearer" = [])),
-    params(("user_id" = String, Path), PageParams),
+    params(UserPath, PageParams),
     responses((status = 200, body = Redemptions), Problems))]
 pub async fn of_user(
     caller: Caller,
     State(s): State<AppState>,
-    Path(user_id): Path<String>,
+    Path(UserPath { user_id }): Path<UserPath>,
     Query(p): Query<PageParams>,
 ) -> Result<Json<Redemptions>, ApiError> {
     let user = caller.user_in_path(user_id)?;

@@ -10,14 +10,23 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problems};
 use crate::extract::{Path, Query};
-use crate::wire::{self, Discount, Metadata, Timestamp};
+use crate::wire::{self, text, Discount, Metadata, Timestamp};
 use crate::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CouponFilter {
-    /// `active`, `locked`, `redeemed` or `expired`.
+    /// Only codes in this state now.
+    #[param(schema_with = text::held_state)]
     pub status: Option<String>,
+}
+
+/// The user a `/users/{user_id}/...` route is about: a user id, or `me`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserPath {
+    #[param(schema_with = text::user_in_path, required = true)]
+    pub user_id: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -45,12 +54,12 @@ pub struct HeldCoupons {
 
 /// The codes a user holds now (lapsed claims are gone), newest claim first. `me` is the caller.
 #[utoipa::path(get, path = "/users/{user_id}/coupons", tag = "users", security(("bearer" = [])),
-    params(("user_id" = String, Path), CouponFilter),
+    params(UserPath, CouponFilter),
     responses((status = 200, body = HeldCoupons), Problems))]
 pub async fn coupons(
     caller: Caller,
     State(s): State<AppState>,
-    Path(user_id): Path<String>,
+    Path(UserPath { user_id }): Path<UserPath>,
     Query(filter): Query<CouponFilter>,
 ) -> Result<Json<HeldCoupons>, ApiError> {
     // Whose codes before what filter: another user's path is a 403 whatever the query says.

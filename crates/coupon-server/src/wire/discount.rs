@@ -1,8 +1,13 @@
 //! Discounts in JSON: `{"type": "percentage", "value": 12.5, "currency": "USD", ...}`. A
 //! percentage is written as a number with up to 2 decimals; amounts are whole minor units.
 
+use coupon_core::amount::MAX_AMOUNT;
 use coupon_core::{self as domain, CouponError, DiscountKind};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::schema::{
+    AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
+use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 
 /// The two kinds of discount, as named in JSON.
@@ -31,28 +36,87 @@ impl From<domain::discount::DiscountType> for DiscountType {
     }
 }
 
-/// The JSON form: `{"type": "percentage", "value": 12.5, "currency": "USD", ...}`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// The JSON form: `{"type": "percentage", "value": 12.5, "currency": "USD", ...}`. Its schema
+/// (below) is one object per type, since what `value` may be depends on `type`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Discount {
     #[serde(rename = "type")]
     pub kind: DiscountType,
     /// A percentage (0 < v <= 100, at most 2 decimals) or an amount in minor units.
-    #[schema(value_type = f64, exclusive_minimum = 0)]
     pub value: serde_json::Number,
     /// ISO 4217 code; defaults to USD.
     #[serde(default)]
-    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Cap on the discount, minor units.
     #[serde(default)]
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub max_discount: Option<i64>,
     /// Smallest order the discount applies to, minor units.
     #[serde(default)]
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_000_i64)]
     pub min_order_amount: Option<i64>,
 }
+
+impl utoipa::PartialSchema for Discount {
+    fn schema() -> RefOr<Schema> {
+        let amount = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(0))
+                .maximum(Some(MAX_AMOUNT))
+                .description(Some(description))
+        };
+        let kind = |name: &str, value: ObjectBuilder, description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .title(Some(name))
+                .property(
+                    "type",
+                    ObjectBuilder::new().schema_type(Type::String).enum_values(Some([name])),
+                )
+                .property("value", value.description(Some(description)))
+                .property(
+                    "currency",
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                        .pattern(Some("^[A-Z]{3}$"))
+                        .min_length(Some(3))
+                        .max_length(Some(3))
+                        .description(Some("ISO 4217 code; defaults to USD.")),
+                )
+                .property("max_discount", amount("Cap on the discount, minor units."))
+                .property(
+                    "min_order_amount",
+                    amount("Smallest order the discount applies to, minor units."),
+                )
+                .required("type")
+                .required("value")
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .build()
+        };
+        let percentage = ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .exclusive_minimum(Some(0))
+            .maximum(Some(100))
+            .multiple_of(Some(0.01));
+        let fixed = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1))
+            .maximum(Some(MAX_AMOUNT));
+        OneOfBuilder::new()
+            .item(kind(
+                "percentage",
+                percentage,
+                "Percent off: above 0, at most 100, at most 2 decimals.",
+            ))
+            .item(kind("fixed_amount", fixed, "Minor units off."))
+            .description(Some("What a book takes off an order."))
+            .into()
+    }
+}
+
+impl ToSchema for Discount {}
 
 impl TryFrom<Discount> for domain::Discount {
     /// A sentence naming the field, as serde reports it.

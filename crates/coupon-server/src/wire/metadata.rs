@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use coupon_core::metadata::{MAX_KEY, MAX_KEYS, MAX_VALUE};
+use coupon_core::metadata::{MAX_KEYS, MAX_VALUE};
 use coupon_core::{self as domain, CouponError};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -76,17 +76,13 @@ impl utoipa::PartialSchema for Metadata {
         let value = ObjectBuilder::new()
             .schema_type(Type::String)
             .max_length(Some(MAX_VALUE));
-        let name = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .min_length(Some(1))
-            .max_length(Some(MAX_KEY));
         ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some(
                 "The shop's own notes: string values, stored and returned as given.",
             ))
             .additional_properties(Some(value))
-            .property_names(Some(name))
+            .property_names(Some(super::text::metadata_key()))
             .max_properties(Some(MAX_KEYS))
             .into()
     }
@@ -97,6 +93,7 @@ impl utoipa::ToSchema for Metadata {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coupon_core::metadata::MAX_KEY;
     use serde_json::json;
 
     fn parse(v: serde_json::Value) -> Result<Metadata, String> {

@@ -7,6 +7,7 @@ mod code;
 mod discount;
 mod draft;
 mod metadata;
+pub mod text;
 mod time;
 
 pub use book::{Book, BookStats, BookStatus, CodeMode, Policies};
