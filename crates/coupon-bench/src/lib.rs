@@ -36,7 +36,7 @@ use crate::verify::SoldBook;
 
 #[derive(Debug, Subcommand)]
 pub enum Bench {
-    /// Issue 3: one book, many users claiming at once, then reads and redemptions; invariants
+    /// A flash sale: one book, many users claiming at once, then reads and redemptions; invariants
     /// checked in the database afterwards (exits non-zero if one fails).
     FlashSale(FlashSale),
 }
@@ -82,6 +82,9 @@ pub struct FlashSale {
     /// The servers' log filter (COUPOND_LOG), e.g. `coupon_store=debug` to see batch sizes.
     #[arg(long, default_value = "warn")]
     pub server_log: String,
+    /// The servers' throttling (COUPOND_THROTTLE): `off` measures what the buckets cost.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub server_throttle: String,
     /// Print one JSON document instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -145,6 +148,7 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
         pool_size: args.pool_size,
         strategy,
         log: &args.server_log,
+        throttle: &args.server_throttle,
     };
     let mut phases = Vec::new();
 

@@ -42,6 +42,8 @@ pub struct Settings<'a> {
     pub strategy: Strategy,
     /// The servers' log filter (COUPOND_LOG).
     pub log: &'a str,
+    /// `on` or `off` (COUPOND_THROTTLE).
+    pub throttle: &'a str,
 }
 
 /// A running `coupond serve`. Dropping it kills the process if it was not stopped.
@@ -71,6 +73,7 @@ impl Server {
             .env("COUPOND_DB_POOL_SIZE", settings.pool_size.to_string())
             .env("COUPOND_CLAIM_STRATEGY", settings.strategy.as_env())
             .env("COUPOND_LOG", settings.log)
+            .env("COUPOND_THROTTLE", settings.throttle)
             .stdin(Stdio::null())
             // The server logs to stdout, which belongs to the report (--json): send it to stderr.
             .stdout(Stdio::from(io::stderr()));

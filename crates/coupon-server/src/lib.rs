@@ -82,7 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/docs", get(docs::ui))
         .route("/docs/{file}", get(docs::asset))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            throttle::Gate::of(&state),
             throttle::throttle_request,
         ))
         .route_layer(middleware::from_fn_with_state(limits.clone(), limits::deadline))

@@ -4,13 +4,19 @@
 //! shutdown signal and a completion wait, with tokio-util's token and tracker.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tokio::runtime::Handle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
 
+/// Cloned into every request's state, so one reference count: a `CancellationToken`'s own clone
+/// takes a lock.
 #[derive(Clone, Default)]
-pub struct Background {
+pub struct Background(Arc<Owner>);
+
+#[derive(Default)]
+struct Owner {
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -26,22 +32,22 @@ impl Background {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.tasks.spawn_on(task, runtime);
+        self.0.tasks.spawn_on(task, runtime);
     }
 
     /// Completes once shutdown has begun.
     pub fn stopping(&self) -> WaitForCancellationFutureOwned {
-        self.stop.clone().cancelled_owned()
+        self.0.stop.clone().cancelled_owned()
     }
 
     pub fn is_stopping(&self) -> bool {
-        self.stop.is_cancelled()
+        self.0.stop.is_cancelled()
     }
 
     /// Tells every task to stop and waits until all of them have finished.
     pub async fn shutdown(&self) {
-        self.stop.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
+        self.0.stop.cancel();
+        self.0.tasks.close();
+        self.0.tasks.wait().await;
     }
 }

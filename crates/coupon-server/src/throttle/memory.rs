@@ -35,9 +35,11 @@ impl MemoryBucket {
         }
     }
 
-    /// Takes one token for `key`.
-    pub fn take(&self, key: &str) -> Verdict {
-        match self.limiter.check_key(&key.to_owned()) {
+    /// Takes one token for `key`. (A `&String` because governor's map is keyed by the owned
+    /// form: the caller's key is used as it is, not copied once more per request.)
+    #[allow(clippy::ptr_arg)]
+    pub fn take(&self, key: &String) -> Verdict {
+        match self.limiter.check_key(key) {
             Ok(state) => {
                 let remaining = state.remaining_burst_capacity();
                 Verdict {
@@ -74,7 +76,8 @@ impl MemoryBucket {
     }
 
     /// Counts one failed look-up against `key`, and marks the budget spent once nothing is left.
-    pub fn fail(&self, key: &str) {
+    #[allow(clippy::ptr_arg)]
+    pub fn fail(&self, key: &String) {
         let verdict = self.take(key);
         if verdict.remaining == 0 {
             let wait = if verdict.allowed {
@@ -83,7 +86,7 @@ impl MemoryBucket {
                 verdict.retry_after
             };
             let mut spent = self.spent.lock().unwrap_or_else(|e| e.into_inner());
-            spent.insert(key.to_owned(), Instant::now() + wait);
+            spent.insert(key.clone(), Instant::now() + wait);
         }
     }
 
@@ -104,24 +107,26 @@ mod tests {
     #[test]
     fn a_bucket_lets_its_burst_through_then_refuses() {
         let bucket = MemoryBucket::new(Rate::parse("1/h:3").unwrap());
-        let remaining: Vec<u32> = (0..3).map(|_| bucket.take("alice").remaining).collect();
+        let alice = "alice".to_owned();
+        let remaining: Vec<u32> = (0..3).map(|_| bucket.take(&alice).remaining).collect();
         assert_eq!(remaining, [2, 1, 0]);
-        let refused = bucket.take("alice");
+        let refused = bucket.take(&alice);
         assert!(!refused.allowed);
         assert!(
             refused.retry_after > Duration::from_secs(3500),
             "{:?}",
             refused.retry_after
         );
-        assert!(bucket.take("bob").allowed, "keys have buckets of their own");
+        assert!(bucket.take(&"bob".to_owned()).allowed, "keys have buckets of their own");
     }
 
     #[test]
     fn a_spent_failure_budget_is_known_before_the_next_look_up() {
         let bucket = MemoryBucket::new(Rate::parse("1/h:2").unwrap());
-        bucket.fail("mallory");
+        let mallory = "mallory".to_owned();
+        bucket.fail(&mallory);
         assert_eq!(bucket.spent_for("mallory"), None);
-        bucket.fail("mallory");
+        bucket.fail(&mallory);
         assert!(bucket.spent_for("mallory").is_some());
         assert_eq!(bucket.spent_for("alice"), None);
     }

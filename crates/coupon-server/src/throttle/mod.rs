@@ -14,16 +14,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use coupon_core::{CouponError, UserId};
+use coupon_core::{Clock, CouponError, UserId};
 use coupon_store::Background;
 
 pub use client::{ClientIp, PeerAddr};
 pub use quota::{group_of, Group, Kind, Rate, ThrottleConfig};
 
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Role, Tokens};
 use crate::error::ApiError;
 use crate::AppState;
 use memory::MemoryBucket;
@@ -45,12 +46,15 @@ pub struct Verdict {
 
 impl Verdict {
     fn write(&self, headers: &mut HeaderMap) {
+        const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+        const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+        const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
         let seconds = |d: Duration| HeaderValue::from(d.as_secs() + u64::from(d.subsec_nanos() > 0));
-        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
-        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
-        headers.insert("ratelimit-reset", seconds(self.reset));
+        headers.insert(LIMIT, HeaderValue::from(self.limit));
+        headers.insert(REMAINING, HeaderValue::from(self.remaining));
+        headers.insert(RESET, seconds(self.reset));
         if !self.allowed {
-            headers.insert("retry-after", seconds(self.retry_after.max(Duration::from_secs(1))));
+            headers.insert(RETRY_AFTER, seconds(self.retry_after.max(Duration::from_secs(1))));
         }
     }
 }
@@ -151,7 +155,8 @@ impl Throttle {
         });
     }
 
-    async fn decide(&self, bucket: Bucket, key: &str, mode: Mode) -> Verdict {
+    #[allow(clippy::ptr_arg)] // see MemoryBucket::take
+    async fn decide(&self, bucket: Bucket, key: &String, mode: Mode) -> Verdict {
         let memory = &self.0.memory[&bucket];
         if let Some(shared) = &self.0.shared {
             let rate = memory_rate(&self.0.config, bucket);
@@ -174,7 +179,8 @@ impl Throttle {
         }
     }
 
-    async fn fail(&self, bucket: Bucket, key: &str) {
+    #[allow(clippy::ptr_arg)] // see MemoryBucket::take
+    async fn fail(&self, bucket: Bucket, key: &String) {
         if let Some(shared) = &self.0.shared {
             let rate = memory_rate(&self.0.config, bucket);
             if shared.run(&bucket.name(), rate, key, Mode::Take).await.is_some() {
@@ -254,18 +260,36 @@ impl Lookups {
     }
 }
 
+/// What the throttle layer needs of the state: less to clone per request than all of it.
+#[derive(Clone)]
+pub(crate) struct Gate {
+    throttle: Throttle,
+    tokens: Tokens,
+    clock: Arc<dyn Clock>,
+}
+
+impl Gate {
+    pub(crate) fn of(state: &AppState) -> Gate {
+        Gate {
+            throttle: state.throttle.clone(),
+            tokens: state.tokens.clone(),
+            clock: state.clock.clone(),
+        }
+    }
+}
+
 /// The request bucket in front of every throttled route. It authenticates the caller once (the
 /// handler's `Caller` reuses the answer) to count it by principal; without a valid token it counts
 /// the client IP, and the handler answers the 401.
-pub(crate) async fn throttle_request(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
-    let throttle = &s.throttle;
+pub(crate) async fn throttle_request(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
+    let throttle = &gate.throttle;
     let route = req.extensions().get::<MatchedPath>().map_or("", |p| p.as_str());
     let group = match group_of(req.method(), route) {
         Some(group) if throttle.0.config.enabled => group,
         _ => return next.run(req).await,
     };
     let ip = ClientIp::of(&req, &throttle.0.config);
-    let (kind, key) = match crate::auth::authenticate(req.headers(), &s) {
+    let (kind, key) = match crate::auth::authenticate(req.headers(), &gate.tokens, gate.clock.as_ref()) {
         Ok(caller) => {
             let principal = (Kind::from(caller.role), caller.sub.as_str().to_owned());
             req.extensions_mut().insert(caller);

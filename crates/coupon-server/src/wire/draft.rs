@@ -31,6 +31,7 @@ pub struct NewBook {
     pub discount: domain::Discount,
     #[serde(default)]
     pub starts_at: Option<Timestamp>,
+    /// Not before `starts_at` (400 `invalid_request` naming `expires_at`).
     #[serde(default)]
     pub expires_at: Option<Timestamp>,
     #[serde(default)]
@@ -156,7 +157,7 @@ pub struct BookPatch {
     #[serde(default)]
     #[schema(max_length = 5000)]
     pub description: Option<String>,
-    /// An explicit null removes the end of the window.
+    /// An explicit null removes the end of the window. Not before the book's `starts_at`.
     #[serde(default, deserialize_with = "explicit")]
     #[schema(value_type = Option<Timestamp>)]
     pub expires_at: Option<Option<Timestamp>>,
@@ -226,7 +227,7 @@ mod tests {
         assert!(draft(json!({"name": "S", "discount": d, "code_pattern": "A-#####", "total_codes": 10})).is_ok());
         assert!(draft(json!({"name": "", "discount": d})).is_err());
         assert!(draft(json!({"name": "S", "discount": d, "max_codes_per_user": 0})).is_err());
-        assert!(draft(json!({"name": "S", "discount": d, "starts_at": "2026-02-01T00:00:00Z", "expires_at": "2026-01-01T00:00:00Z"})).is_ok());
+        assert!(draft(json!({"name": "S", "discount": d, "starts_at": "2026-02-01T00:00:00Z", "expires_at": "2026-01-01T00:00:00Z"})).is_err());
     }
 
     #[test]
