@@ -196,10 +196,12 @@ impl Book {
     }
 }
 
+/// At most `max` characters as sent (the OpenAPI document's `maxLength`, padding included), and at
+/// least `min` once trimmed.
 fn check_text(field: &'static str, s: String, min: usize, max: usize) -> Result<String, CouponError> {
+    let sent = s.chars().count();
     let s = s.trim().to_owned();
-    let len = s.chars().count();
-    if len < min || len > max {
+    if s.chars().count() < min || sent > max {
         return Err(CouponError::invalid(
             field,
             format!("must have {min} to {max} characters"),

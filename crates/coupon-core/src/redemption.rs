@@ -34,13 +34,14 @@ pub struct Rollback {
 impl Rollback {
     /// A rollback at `now`, its reason trimmed and at most 500 characters (an empty one is none).
     pub fn new(reason: Option<String>, metadata: Metadata, now: Timestamp) -> Result<Self, CouponError> {
-        let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+        // The cap is on the text as sent (as the OpenAPI document states it), padding included.
         if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON) {
             return Err(CouponError::invalid(
                 "reason",
                 format!("at most {MAX_REASON} characters"),
             ));
         }
+        let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
         Ok(Rollback {
             rolled_back_at: now,
             reason,
@@ -65,6 +66,9 @@ mod tests {
             None
         );
         assert!(Rollback::new(Some("x".repeat(MAX_REASON)), Metadata::default(), now).is_ok());
+        // The cap counts the text as sent: padding does not buy room.
+        let padded = format!("\u{a0}{}", "x".repeat(MAX_REASON));
+        assert!(Rollback::new(Some(padded), Metadata::default(), now).is_err());
         let long = Rollback::new(Some("x".repeat(MAX_REASON + 1)), Metadata::default(), now);
         assert!(matches!(long, Err(CouponError::Invalid(i)) if i.field == "reason"));
     }

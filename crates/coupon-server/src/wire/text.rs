@@ -124,7 +124,7 @@ pub fn metadata_key() -> Object {
 }
 
 /// A text that is trimmed and then must not be empty: up to `max` characters as sent, one of them
-/// not white space. (The server trims first, so it also takes a longer one padded with spaces.)
+/// not white space.
 pub fn filled_builder(nullable: bool, max: usize) -> ObjectBuilder {
     string(nullable)
         .pattern(Some(format!("[^{SPACE}]")))
