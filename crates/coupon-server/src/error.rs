@@ -195,10 +195,8 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge(why));
         }
         if let ApiError::TooManyRequests { retry_after, .. } = &self {
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, seconds.max(1).into());
+            let seconds = crate::throttle::seconds_up(*retry_after).max(1);
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         }
         if matches!(status, StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE) {
             response.headers_mut().insert(

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -49,14 +48,16 @@ impl Verdict {
         const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
         const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
         const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
-        let seconds = |d: Duration| HeaderValue::from(d.as_secs() + u64::from(d.subsec_nanos() > 0));
         headers.insert(LIMIT, HeaderValue::from(self.limit));
         headers.insert(REMAINING, HeaderValue::from(self.remaining));
-        headers.insert(RESET, seconds(self.reset));
-        if !self.allowed {
-            headers.insert(RETRY_AFTER, seconds(self.retry_after.max(Duration::from_secs(1))));
-        }
+        headers.insert(RESET, HeaderValue::from(seconds_up(self.reset)));
+        // A refusal's `Retry-After` is written by its `ApiError::TooManyRequests`.
     }
+}
+
+/// Whole seconds, rounded up: what `Retry-After` and `RateLimit-Reset` carry.
+pub(crate) fn seconds_up(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// Which bucket a decision draws on.
@@ -109,7 +110,10 @@ impl Throttle {
                 buckets.push((Bucket::Requests(g, k), config.requests(g, k)));
             }
         }
-        let memory = buckets.into_iter().map(|(b, r)| (b, MemoryBucket::new(r))).collect();
+        let memory = buckets
+            .into_iter()
+            .map(|(b, r)| (b, MemoryBucket::new(b.name(), r)))
+            .collect();
         Ok(Throttle(Arc::new(Inner { config, memory, shared })))
     }
 
@@ -155,39 +159,39 @@ impl Throttle {
         });
     }
 
-    #[allow(clippy::ptr_arg)] // see MemoryBucket::take
-    async fn decide(&self, bucket: Bucket, key: &String, mode: Mode) -> Verdict {
+    /// Takes one token of `bucket` for `key`: in Redis when it is shared and answers, else here.
+    async fn take(&self, bucket: Bucket, key: String) -> Verdict {
         let memory = &self.0.memory[&bucket];
-        if let Some(shared) = &self.0.shared {
-            let rate = memory_rate(&self.0.config, bucket);
-            if let Some(verdict) = shared.run(&bucket.name(), rate, key, mode).await {
-                return verdict;
-            }
-        }
-        match mode {
-            Mode::Take => memory.take(key),
-            Mode::Peek => match memory.spent_for(key) {
-                Some(wait) => refused(memory_rate(&self.0.config, bucket), wait),
-                None => Verdict {
-                    allowed: true,
-                    limit: 0,
-                    remaining: 0,
-                    retry_after: Duration::ZERO,
-                    reset: Duration::ZERO,
-                },
-            },
+        match self.shared(memory, &key, Mode::Take).await {
+            Some(verdict) => verdict,
+            None => memory.take(key),
         }
     }
 
-    #[allow(clippy::ptr_arg)] // see MemoryBucket::take
-    async fn fail(&self, bucket: Bucket, key: &String) {
-        if let Some(shared) = &self.0.shared {
-            let rate = memory_rate(&self.0.config, bucket);
-            if shared.run(&bucket.name(), rate, key, Mode::Take).await.is_some() {
-                return;
-            }
+    /// Whether `key` may look a code up now, without counting anything.
+    async fn peek(&self, bucket: Bucket, key: &str) -> Verdict {
+        let memory = &self.0.memory[&bucket];
+        match self.shared(memory, key, Mode::Peek).await {
+            Some(verdict) => verdict,
+            None => memory.peek(key),
         }
-        self.0.memory[&bucket].fail(key);
+    }
+
+    /// Counts one failed look-up of `key` against `bucket`.
+    async fn fail(&self, bucket: Bucket, key: &str) {
+        let memory = &self.0.memory[&bucket];
+        if self.shared(memory, key, Mode::Take).await.is_none() {
+            memory.fail(key);
+        }
+    }
+
+    /// The shared decision, if the buckets are shared and Redis answers.
+    async fn shared(&self, memory: &MemoryBucket, key: &str, mode: Mode) -> Option<Verdict> {
+        self.0
+            .shared
+            .as_ref()?
+            .run(memory.name(), memory.rate(), key, mode)
+            .await
     }
 
     /// The failed-look-up budgets a code look-up by `caller` for `user` from `ip` draws on, checked:
@@ -207,7 +211,7 @@ impl Throttle {
             }
         }
         for (bucket, key) in &keys {
-            let verdict = self.decide(*bucket, key, Mode::Peek).await;
+            let verdict = self.peek(*bucket, key).await;
             if !verdict.allowed {
                 return Err(ApiError::TooManyRequests {
                     code: "too_many_failed_lookups",
@@ -220,24 +224,6 @@ impl Throttle {
             throttle: self.clone(),
             keys,
         })
-    }
-}
-
-fn memory_rate(config: &ThrottleConfig, bucket: Bucket) -> Rate {
-    match bucket {
-        Bucket::Requests(g, k) => config.requests(g, k),
-        Bucket::LookupsPerUser => config.lookups_per_user,
-        Bucket::LookupsPerIp => config.lookups_per_ip,
-    }
-}
-
-fn refused(rate: Rate, wait: Duration) -> Verdict {
-    Verdict {
-        allowed: false,
-        limit: rate.burst,
-        remaining: 0,
-        retry_after: wait,
-        reset: wait + rate.every * rate.burst.saturating_sub(1),
     }
 }
 
@@ -298,7 +284,7 @@ pub(crate) async fn throttle_request(State(gate): State<Gate>, mut req: Request,
         Err(_) => (Kind::Anonymous, ip.0.to_string()),
     };
     req.extensions_mut().insert(ip);
-    let verdict = throttle.decide(Bucket::Requests(group, kind), &key, Mode::Take).await;
+    let verdict = throttle.take(Bucket::Requests(group, kind), key).await;
     let mut response = if verdict.allowed {
         next.run(req).await
     } else {
