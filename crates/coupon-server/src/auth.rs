@@ -11,7 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use coupon_core::{Clock, UserId};
+use coupon_core::UserId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -68,14 +68,15 @@ impl Caller {
 }
 
 /// The caller a request's `Authorization` header names, checked.
-pub(crate) fn authenticate(headers: &HeaderMap, tokens: &Tokens, clock: &dyn Clock) -> Result<Caller, ApiError> {
+pub(crate) fn authenticate(headers: &HeaderMap, state: &AppState) -> Result<Caller, ApiError> {
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or(ApiError::Unauthorized(NO_TOKEN))?;
-    let verified = tokens
-        .verify(token.trim(), clock.now().millis())
+    let verified = state
+        .tokens
+        .verify(token.trim(), state.clock.now().millis())
         .map_err(ApiError::Unauthorized)?;
     let sub = UserId::parse(verified.sub).map_err(|_| ApiError::Unauthorized("the token's subject is not valid"))?;
     Ok(Caller {
@@ -92,7 +93,7 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
-        authenticate(&parts.headers, &state.tokens, state.clock.as_ref())
+        authenticate(&parts.headers, state)
     }
 }
 

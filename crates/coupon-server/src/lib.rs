@@ -31,8 +31,12 @@ pub use docs::ApiDoc;
 pub use limits::Limits;
 pub use throttle::{Throttle, ThrottleConfig};
 
+/// What every request may use. axum clones it for each extractor and layer that takes it, so it is
+/// one reference count, whatever it holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+pub struct Services {
     pub coupons: Coupons,
     pub clock: Arc<dyn Clock>,
     /// How bearer tokens are verified.
@@ -42,6 +46,20 @@ pub struct AppState {
     /// The owner of every background task; `serve` shuts it down last.
     pub background: Background,
     pub limits: Limits,
+}
+
+impl From<Services> for AppState {
+    fn from(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -82,7 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/docs", get(docs::ui))
         .route("/docs/{file}", get(docs::asset))
         .route_layer(middleware::from_fn_with_state(
-            throttle::Gate::of(&state),
+            state.clone(),
             throttle::throttle_request,
         ))
         .route_layer(middleware::from_fn_with_state(limits.clone(), limits::deadline))

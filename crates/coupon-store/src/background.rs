@@ -4,19 +4,13 @@
 //! shutdown signal and a completion wait, with tokio-util's token and tracker.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use tokio::runtime::Handle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
 
-/// Cloned into every request's state, so one reference count: a `CancellationToken`'s own clone
-/// takes a lock.
 #[derive(Clone, Default)]
-pub struct Background(Arc<Owner>);
-
-#[derive(Default)]
-struct Owner {
+pub struct Background {
     stop: CancellationToken,
     tasks: TaskTracker,
 }
@@ -32,22 +26,22 @@ impl Background {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.0.tasks.spawn_on(task, runtime);
+        self.tasks.spawn_on(task, runtime);
     }
 
     /// Completes once shutdown has begun.
     pub fn stopping(&self) -> WaitForCancellationFutureOwned {
-        self.0.stop.clone().cancelled_owned()
+        self.stop.clone().cancelled_owned()
     }
 
     pub fn is_stopping(&self) -> bool {
-        self.0.stop.is_cancelled()
+        self.stop.is_cancelled()
     }
 
     /// Tells every task to stop and waits until all of them have finished.
     pub async fn shutdown(&self) {
-        self.0.stop.cancel();
-        self.0.tasks.close();
-        self.0.tasks.wait().await;
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use coupon_core::{Clock, SystemClock};
-use coupon_server::{AppState, Claims, Limits};
+use coupon_server::{AppState, Claims, Limits, Services};
 use coupon_store::{Background, PoolConfig, Strategy};
 use tokio::net::TcpListener;
 
@@ -158,7 +158,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if config.jwt_algorithm != JwtAlgorithm::Hs256 && config.jwt_audience.is_none() {
         tracing::warn!("no --jwt-audience: every token that names an audience will be refused");
     }
-    let state = AppState {
+    let state = AppState::from(Services {
         coupons,
         clock: Arc::new(SystemClock),
         tokens,
@@ -170,7 +170,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             max_concurrent_requests: config.max_concurrent_requests as usize,
             ..Limits::default()
         },
-    };
+    });
     coupon_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("coupond stopped");
     Ok(())

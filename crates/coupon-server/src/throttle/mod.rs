@@ -17,13 +17,13 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use coupon_core::{Clock, CouponError, UserId};
+use coupon_core::{CouponError, UserId};
 use coupon_store::Background;
 
 pub use client::{ClientIp, PeerAddr};
 pub use quota::{group_of, Group, Kind, Rate, ThrottleConfig};
 
-use crate::auth::{Caller, Role, Tokens};
+use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::AppState;
 use memory::MemoryBucket;
@@ -246,36 +246,18 @@ impl Lookups {
     }
 }
 
-/// What the throttle layer needs of the state: less to clone per request than all of it.
-#[derive(Clone)]
-pub(crate) struct Gate {
-    throttle: Throttle,
-    tokens: Tokens,
-    clock: Arc<dyn Clock>,
-}
-
-impl Gate {
-    pub(crate) fn of(state: &AppState) -> Gate {
-        Gate {
-            throttle: state.throttle.clone(),
-            tokens: state.tokens.clone(),
-            clock: state.clock.clone(),
-        }
-    }
-}
-
 /// The request bucket in front of every throttled route. It authenticates the caller once (the
 /// handler's `Caller` reuses the answer) to count it by principal; without a valid token it counts
 /// the client IP, and the handler answers the 401.
-pub(crate) async fn throttle_request(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
-    let throttle = &gate.throttle;
+pub(crate) async fn throttle_request(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let throttle = &s.throttle;
     let route = req.extensions().get::<MatchedPath>().map_or("", |p| p.as_str());
     let group = match group_of(req.method(), route) {
         Some(group) if throttle.0.config.enabled => group,
         _ => return next.run(req).await,
     };
     let ip = ClientIp::of(&req, &throttle.0.config);
-    let (kind, key) = match crate::auth::authenticate(req.headers(), &gate.tokens, gate.clock.as_ref()) {
+    let (kind, key) = match crate::auth::authenticate(req.headers(), &s) {
         Ok(caller) => {
             let principal = (Kind::from(caller.role), caller.sub.as_str().to_owned());
             req.extensions_mut().insert(caller);

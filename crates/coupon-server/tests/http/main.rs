@@ -18,7 +18,7 @@ mod throttle;
 use std::sync::Arc;
 
 use coupon_core::{ManualClock, Timestamp};
-use coupon_server::{AppState, Claims, JwtSecret, Limits, Role, Throttle, Tokens};
+use coupon_server::{AppState, Claims, JwtSecret, Limits, Role, Services, Throttle, Tokens};
 use coupon_store::testing::{Backend, TestDb};
 use coupon_store::PoolConfig;
 use reqwest::{Method, StatusCode};
@@ -132,14 +132,14 @@ impl App {
         // The server as `coupond serve` runs it: the claim engine in front of the backend.
         let background = coupon_store::Background::new();
         let store = db.store_with(pool).await;
-        let state = AppState {
+        let state = AppState::from(Services {
             coupons: coupon_store::Coupons::batched(store.clone(), store, &background).expect("engine starts"),
             clock: clock.clone(),
             tokens: tokens.unwrap_or_else(|| Tokens::hs256(secret.clone())),
             throttle,
             background,
             limits,
-        };
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
