@@ -107,6 +107,8 @@ pub struct Book {
     pub code_pattern: Option<String>,
     /// The supply cap: the book never holds more codes (or shared instances) than this.
     pub total_codes: Option<i64>,
+    /// When the pool falls to this many codes, `book.low_stock` is announced.
+    pub low_stock_threshold: Option<i64>,
     pub policies: Policies,
     pub metadata: Metadata,
     pub created_at: Timestamp,

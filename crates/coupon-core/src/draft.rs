@@ -30,6 +30,8 @@ pub struct NewBook {
     pub total_codes: Option<i64>,
     /// Codes are generated from it at creation (unique mode only).
     pub code_pattern: Option<String>,
+    /// `book.low_stock` is announced when the pool falls to this many codes.
+    pub low_stock_threshold: Option<i64>,
     pub policies: Policies,
     pub metadata: Metadata,
 }
@@ -57,6 +59,7 @@ impl NewBook {
             code: None,
             total_codes: None,
             code_pattern: None,
+            low_stock_threshold: None,
             policies: Policies::default(),
             metadata: Metadata::default(),
         }
@@ -81,6 +84,7 @@ impl NewBook {
             .total_codes
             .map(|n| check_range("total_codes", n, 1, MAX_SUPPLY))
             .transpose()?;
+        let low_stock_threshold = check_threshold(self.low_stock_threshold)?;
 
         let (code, pattern) = match self.code_mode {
             CodeMode::Unique => {
@@ -147,6 +151,7 @@ impl NewBook {
                 code,
                 code_pattern: pattern.as_ref().map(|p| p.as_str().to_owned()),
                 total_codes,
+                low_stock_threshold,
                 policies,
                 metadata: self.metadata,
                 created_at: now,
@@ -167,6 +172,8 @@ pub struct BookPatch {
     pub status: Option<BookStatus>,
     /// Replaces the book's metadata.
     pub metadata: Option<Metadata>,
+    /// `Some(None)` turns low-stock alerts off.
+    pub low_stock_threshold: Option<Option<i64>>,
 }
 
 impl Book {
@@ -190,6 +197,9 @@ impl Book {
         if let Some(metadata) = patch.metadata {
             self.metadata = metadata;
         }
+        if let Some(threshold) = patch.low_stock_threshold {
+            self.low_stock_threshold = check_threshold(threshold)?;
+        }
         check_window_order(self.starts_at, self.expires_at)?;
         self.updated_at = now;
         Ok(())
@@ -208,6 +218,14 @@ fn check_text(field: &'static str, s: String, min: usize, max: usize) -> Result<
         ));
     }
     Ok(s)
+}
+
+/// A low-stock threshold counts codes: none, or from 0 (announced with the sale's end) up to the
+/// largest supply.
+fn check_threshold(threshold: Option<i64>) -> Result<Option<i64>, CouponError> {
+    threshold
+        .map(|n| check_range("low_stock_threshold", n, 0, MAX_SUPPLY))
+        .transpose()
 }
 
 fn check_range(field: &'static str, n: i64, min: i64, max: i64) -> Result<i64, CouponError> {

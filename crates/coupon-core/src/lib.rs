@@ -15,6 +15,7 @@ pub mod order;
 pub mod pattern;
 pub mod redemption;
 pub mod rules;
+pub mod stock;
 #[cfg(test)]
 mod testing;
 pub mod time;
@@ -32,5 +33,6 @@ pub use metadata::Metadata;
 pub use order::OrderId;
 pub use pattern::{CodePattern, DEFAULT_CODE_PATTERN};
 pub use redemption::{Redemption, Rollback};
+pub use stock::{StockAlert, StockLevel};
 pub use time::Timestamp;
 pub use user::UserId;

@@ -29,6 +29,7 @@ use crate::routes;
         routes::users::coupons, routes::health::live, routes::health::ready,
         routes::catalog::list,
         routes::redemptions::rollback, routes::redemptions::of_book, routes::redemptions::of_user,
+        routes::events::list,
     ),
     components(schemas(crate::error::Problem, crate::wire::DiscountType)),
     modifiers(&BearerAuth, &Answers, &Links, &BookRules),
@@ -36,6 +37,7 @@ use crate::routes;
          (name = "codes", description = "Claim, lock, unlock, redeem and validate codes"),
          (name = "users", description = "What a user holds"),
          (name = "redemptions", description = "Redemption history, by book and by user, and rollbacks"),
+         (name = "events", description = "What happened, written with each change: the feed, for consumers that pull; admin only"),
          (name = "health", description = "Liveness and readiness"))
 )]
 pub struct ApiDoc;

@@ -63,7 +63,7 @@ impl std::ops::Deref for AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    use routes::{books, catalog, codes, health, redemptions, users};
+    use routes::{books, catalog, codes, events, health, redemptions, users};
     let limits = Arc::new(state.limits.clone());
     let codes_body = DefaultBodyLimit::max(limits.codes_body_bytes);
     Router::new()
@@ -94,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .route("/coupons/validate/{code}", get(codes::validate))
         .route("/users/{user_id}/coupons", get(users::coupons))
         .route("/users/{user_id}/redemptions", get(redemptions::of_user))
+        .route("/events", get(events::list))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/openapi.json", get(docs::openapi))

@@ -18,6 +18,7 @@ mod backend;
 mod background;
 mod engine;
 mod error;
+pub mod outbox;
 pub mod postgres;
 mod rows;
 mod script;
@@ -42,6 +43,7 @@ use uuid::Uuid;
 
 pub use background::Background;
 pub use error::StoreError;
+pub use outbox::{Event, EventCursor, EventForm, EventPage, EventQuery, EventType};
 pub use service::{Coupons, Strategy};
 pub use store::SqlStore;
 
@@ -269,20 +271,32 @@ pub trait Store: Send + Sync + 'static {
     /// The book and counts over its codes at `now`, read together.
     async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError>;
     /// Adds codes to a unique-mode book, never past its `total_codes`.
-    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError>;
+    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>, now: Timestamp) -> Result<AddedCodes, StoreError>;
     /// `add_codes` for a part of a bulk load that goes on (an import, a chunk at a time): work
     /// that follows a load, such as refreshing the planner's statistics, waits for its last part,
     /// which is added with `add_codes`.
-    async fn add_codes_part(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-        self.add_codes(book_id, codes).await
+    async fn add_codes_part(
+        &self,
+        book_id: Uuid,
+        codes: Vec<String>,
+        now: Timestamp,
+    ) -> Result<AddedCodes, StoreError> {
+        self.add_codes(book_id, codes, now).await
     }
     /// Draws `count` new codes from the pattern (the book's own when `None`) into a unique-mode book,
     /// never past `total_codes`.
-    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError>;
+    async fn generate_codes(
+        &self,
+        book_id: Uuid,
+        pattern: Option<CodePattern>,
+        count: u64,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
     /// Books in the query's scope at `now`, newest first.
     async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError>;
     /// Takes codes nobody ever held out of a unique-mode book, and says why the others stay.
-    async fn remove_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<RemovedCodes, StoreError>;
+    async fn remove_codes(&self, book_id: Uuid, codes: Vec<String>, now: Timestamp)
+        -> Result<RemovedCodes, StoreError>;
     /// The book and a page of its codes, in the order they were added, with their states at `now`.
     async fn codes(&self, query: CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError>;
 
@@ -306,6 +320,9 @@ pub trait Store: Send + Sync + 'static {
     async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError>;
     /// Every code instance the user has owned (lapsed claims included: the caller filters by time).
     async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError>;
+    /// Committed events after a place in the feed, in its order: a consumer that passes each
+    /// page's `next` back never misses an event, however late its transaction commits.
+    async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -338,16 +355,20 @@ impl PoolConfig {
 /// Opens (and migrates) the backend named by the URL: `postgres://…`/`postgresql://…`, or
 /// `sqlite://path` (`sqlite://coupond.db` is a file in the working directory). This is the
 /// batch-shaped store; requests go through [`Coupons`].
+/// Events show their objects by their [`outbox::Facts`]: this is the store for tools and tests;
+/// the server opens it with the API's form ([`open`]).
 pub async fn connect(url: &str, pool_size: usize) -> Result<DynStore, StoreError> {
-    connect_with(url, PoolConfig::sized(pool_size)).await
+    connect_with(url, PoolConfig::sized(pool_size), Arc::new(outbox::Facts)).await
 }
 
-/// [`connect`] with the pool's acquire timeout too.
-pub async fn connect_with(url: &str, pool: PoolConfig) -> Result<DynStore, StoreError> {
+/// [`connect`] with the pool's acquire timeout too, and the form events show their objects in.
+pub async fn connect_with(url: &str, pool: PoolConfig, form: Arc<dyn EventForm>) -> Result<DynStore, StoreError> {
     if is_postgres(url) {
-        Ok(Arc::new(postgres::PgStore::connect(url, pool).await?))
+        Ok(Arc::new(postgres::PgStore::connect(url, pool, form).await?))
     } else if let Some(path) = sqlite::path_from_url(url) {
-        Ok(Arc::new(sqlite::SqliteStore::open(path, pool.acquire_timeout).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(path, pool.acquire_timeout, form).await?,
+        ))
     } else {
         Err(StoreError::Config(
             "the database URL must be postgres://…, postgresql://… or sqlite://<file path>".into(),
@@ -364,13 +385,14 @@ pub async fn open(
     pool: PoolConfig,
     strategy: Strategy,
     background: &Background,
+    form: Arc<dyn EventForm>,
 ) -> Result<Coupons, StoreError> {
-    let store = connect_with(url, pool).await?;
+    let store = connect_with(url, pool, form.clone()).await?;
     match strategy {
         Strategy::Naive => Ok(Coupons::naive(store)),
         Strategy::Batched if is_postgres(url) => {
             // `connect` migrated the database; this pool only opens connections.
-            let writes = postgres::PgStore::pool(url, pool)?;
+            let writes = postgres::PgStore::pool(url, pool, form)?;
             Coupons::batched(store, Arc::new(writes), background)
         }
         Strategy::Batched => Coupons::batched(store.clone(), store, background),

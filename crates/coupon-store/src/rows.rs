@@ -61,6 +61,7 @@ pub(crate) fn book(r: &impl Fields, prefix: &str) -> Result<Book, StoreError> {
         code: r.opt_string(&n.col("shared_code"))?,
         code_pattern: r.opt_string(&n.col("code_pattern"))?,
         total_codes: r.opt_i64(&n.col("total_codes"))?,
+        low_stock_threshold: r.opt_i64(&n.col("low_stock_threshold"))?,
         policies: Policies {
             max_codes_per_user: r.opt_i64(&n.col("max_codes_per_user"))?,
             max_redemptions_per_user: r.opt_i64(&n.col("max_redemptions_per_user"))?,

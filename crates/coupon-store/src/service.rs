@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::background::Background;
 use crate::engine::{Answer, Engine};
+use crate::outbox::{EventPage, EventQuery};
 use crate::{
     AddedCodes, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, DynStore, LockRequest, Locked, RedeemRequest,
     RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, StoreError, UnlockRequest,
@@ -127,8 +128,13 @@ impl Coupons {
     }
 
     /// Removal only takes stock away: what the engine knows of a sold-out book stays true.
-    pub async fn remove_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<RemovedCodes, StoreError> {
-        self.store().remove_codes(book_id, codes).await
+    pub async fn remove_codes(
+        &self,
+        book_id: Uuid,
+        codes: Vec<String>,
+        now: Timestamp,
+    ) -> Result<RemovedCodes, StoreError> {
+        self.store().remove_codes(book_id, codes, now).await
     }
 
     pub async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
@@ -153,15 +159,20 @@ impl Coupons {
         self.store().book_with_stats(id, now).await
     }
 
-    pub async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-        let added = self.store().add_codes(book_id, codes).await?;
+    pub async fn add_codes(&self, book_id: Uuid, codes: Vec<String>, now: Timestamp) -> Result<AddedCodes, StoreError> {
+        let added = self.store().add_codes(book_id, codes, now).await?;
         self.restocked(book_id);
         Ok(added)
     }
 
     /// A part of a bulk load that goes on; its last part is added with `add_codes`.
-    pub async fn add_codes_part(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-        let added = self.store().add_codes_part(book_id, codes).await?;
+    pub async fn add_codes_part(
+        &self,
+        book_id: Uuid,
+        codes: Vec<String>,
+        now: Timestamp,
+    ) -> Result<AddedCodes, StoreError> {
+        let added = self.store().add_codes_part(book_id, codes, now).await?;
         self.restocked(book_id);
         Ok(added)
     }
@@ -171,8 +182,9 @@ impl Coupons {
         book_id: Uuid,
         pattern: Option<CodePattern>,
         count: u64,
+        now: Timestamp,
     ) -> Result<u64, StoreError> {
-        let generated = self.store().generate_codes(book_id, pattern, count).await?;
+        let generated = self.store().generate_codes(book_id, pattern, count, now).await?;
         self.restocked(book_id);
         Ok(generated)
     }
@@ -192,6 +204,10 @@ impl Coupons {
 
     pub async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
         self.store().user_codes(user_id).await
+    }
+
+    pub async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
+        self.store().events(query).await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -8,7 +8,7 @@ pub(crate) const BOOK_COLUMNS: &str = "id, name, description, category, tags, di
     discount_value, currency, max_discount, min_order_amount, starts_at, expires_at, status, \
     code_mode, shared_code, code_pattern, total_codes, max_codes_per_user, max_redemptions_per_user, \
     max_redemptions_per_code, claims_per_user_per_day, claim_ttl_seconds, lock_ttl_seconds, \
-    metadata, created_at, updated_at";
+    metadata, created_at, updated_at, low_stock_threshold";
 
 pub(crate) const CODE_COLUMNS: &str = "id, book_id, code, instance, status, owner, claimed_at, \
     claim_expires_at, lock_id, locked_until, redemptions, metadata";
@@ -146,6 +146,16 @@ statements! {
     CodeView,
     /// Every code a user has owned, with its book.
     UserCodes,
+    /// Moves a book's pool counter by the codes a claim batch took and gave back.
+    MovePool,
+    /// A book's pool counter and the stock level last announced.
+    PoolLevel,
+    /// Records the stock level announced.
+    SetStockLevel,
+    /// Writes a transaction's events, given as one JSON array of rows.
+    RecordEvents,
+    /// Committed events after a cursor, in feed order, of some types (or any).
+    Events,
     /// Whether the database answers.
     Ping,
 }
@@ -169,13 +179,13 @@ fn instance_order(t: &str, lock: &str) -> String {
 pub(crate) fn shared(q: Q) -> Option<String> {
     let values = |n: usize| (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
     Some(match q {
-        Q::BookInsert => format!("INSERT INTO books ({BOOK_COLUMNS}) VALUES ({})", values(26)),
+        Q::BookInsert => format!("INSERT INTO books ({BOOK_COLUMNS}) VALUES ({})", values(27)),
         Q::BookRead => format!("SELECT {BOOK_COLUMNS}, generated, deal_cursor FROM books WHERE id = ?1"),
-        Q::BumpSupply => "UPDATE books SET generated = generated + ?2 \
+        Q::BumpSupply => "UPDATE books SET generated = generated + ?2, pool = pool + ?2 \
              WHERE id = ?1 AND (total_codes IS NULL OR generated + ?2 <= total_codes)"
             .into(),
         Q::BookUpdate => "UPDATE books SET name = ?2, description = ?3, expires_at = ?4, status = ?5, \
-             updated_at = ?6, metadata = ?7 WHERE id = ?1"
+             updated_at = ?6, metadata = ?7, low_stock_threshold = ?8 WHERE id = ?1"
             .into(),
         Q::BookStats => format!(
             "SELECT count(*) AS instances, \
@@ -283,6 +293,9 @@ pub(crate) fn shared(q: Q) -> Option<String> {
              ORDER BY redeemed_at DESC, id DESC LIMIT ?4",
             after = after_redemption("?2", "?3")
         ),
+        Q::MovePool => "UPDATE books SET pool = pool + ?2 WHERE id = ?1".into(),
+        Q::PoolLevel => "SELECT pool, stock_level FROM books WHERE id = ?1".into(),
+        Q::SetStockLevel => "UPDATE books SET stock_level = ?2 WHERE id = ?1".into(),
         Q::Ping => "SELECT 1 AS one".into(),
         Q::BookLock
         | Q::SharedInstances
@@ -303,7 +316,9 @@ pub(crate) fn shared(q: Q) -> Option<String> {
         | Q::UnqueueCodes
         | Q::DeleteCodes
         | Q::RedemptionLock
-        | Q::CodeLock => return None,
+        | Q::CodeLock
+        | Q::RecordEvents
+        | Q::Events => return None,
     })
 }
 
@@ -333,7 +348,7 @@ pub(crate) fn unlocked(q: Q) -> Option<String> {
     Some(match q {
         Q::BookLock => shared(Q::BookRead)?,
         Q::Lapsed => format!(
-            "SELECT id, owner FROM codes WHERE book_id = ?1 AND {} ORDER BY id",
+            "SELECT id, code, owner FROM codes WHERE book_id = ?1 AND {} ORDER BY id",
             lapsed("", "?2")
         ),
         Q::FindOwned => format!(

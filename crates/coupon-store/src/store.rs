@@ -2,12 +2,14 @@
 //! or on a read connection of the backend.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, Redemption, Timestamp};
 use uuid::Uuid;
 
 use crate::backend::Backend;
+use crate::outbox::{EventForm, EventPage, EventQuery, Outboxed, Recorded};
 use crate::script::*;
 use crate::{
     AddedCodes, BatchResult, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, LockRequest, Locked, RedeemRequest,
@@ -22,6 +24,8 @@ const BULK_LOAD: u64 = 10_000;
 
 pub struct SqlStore<B> {
     backend: B,
+    /// How events show their objects.
+    form: Arc<dyn EventForm>,
     /// Codes loaded through this store since its last refresh of the statistics.
     loaded: AtomicU64,
 }
@@ -29,11 +33,18 @@ pub struct SqlStore<B> {
 // `Backend` is the crate's own seam: backends are chosen by `connect`, not implemented outside.
 #[allow(private_bounds)]
 impl<B: Backend> SqlStore<B> {
-    pub(crate) fn new(backend: B) -> Self {
+    pub(crate) fn new(backend: B, form: Arc<dyn EventForm>) -> Self {
         SqlStore {
             backend,
+            form,
             loaded: AtomicU64::new(0),
         }
+    }
+
+    /// Runs a write in one transaction, with the events of its changes.
+    async fn write<S: Recorded>(&self, script: S) -> Result<S::Out, StoreError> {
+        let form = self.form.clone();
+        self.backend.write(Outboxed { script, form }).await
     }
 
     /// Counts loaded codes; past `BULK_LOAD`, refreshes the statistics before the load is answered.
@@ -52,7 +63,7 @@ impl<B: Backend> SqlStore<B> {
 #[allow(private_bounds)]
 impl<B: Backend> Store for SqlStore<B> {
     async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
-        let (book, created) = self.backend.write(CreateBook { draft }).await?;
+        let (book, created) = self.write(CreateBook { draft }).await?;
         self.loaded(created).await;
         Ok(book)
     }
@@ -66,7 +77,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
-        self.backend.write(UpdateBook { id, patch, now }).await
+        self.write(UpdateBook { id, patch, now }).await
     }
 
     async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
@@ -74,26 +85,37 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     /// The whole load, or its last part: the parts before it were counted as they came.
-    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-        let added = self.add_codes_part(book_id, codes).await?;
+    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>, now: Timestamp) -> Result<AddedCodes, StoreError> {
+        let added = self.add_codes_part(book_id, codes, now).await?;
         self.loaded(0).await;
         Ok(added)
     }
 
     /// The part's codes count towards the refresh that its load's last part may run.
-    async fn add_codes_part(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-        let added = self.backend.write(AddCodes { book_id, codes }).await?;
+    async fn add_codes_part(
+        &self,
+        book_id: Uuid,
+        codes: Vec<String>,
+        now: Timestamp,
+    ) -> Result<AddedCodes, StoreError> {
+        let added = self.write(AddCodes { book_id, codes, now }).await?;
         self.loaded.fetch_add(added.inserted, Ordering::AcqRel);
         Ok(added)
     }
 
-    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError> {
+    async fn generate_codes(
+        &self,
+        book_id: Uuid,
+        pattern: Option<CodePattern>,
+        count: u64,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
         let generated = self
-            .backend
             .write(GenerateCodes {
                 book_id,
                 pattern,
                 count,
+                now,
             })
             .await?;
         self.loaded(generated).await;
@@ -104,8 +126,13 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend.read(SearchBooks { query, now }).await
     }
 
-    async fn remove_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<RemovedCodes, StoreError> {
-        self.backend.write(RemoveCodes { book_id, codes }).await
+    async fn remove_codes(
+        &self,
+        book_id: Uuid,
+        codes: Vec<String>,
+        now: Timestamp,
+    ) -> Result<RemovedCodes, StoreError> {
+        self.write(RemoveCodes { book_id, codes, now }).await
     }
 
     async fn codes(&self, query: CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError> {
@@ -113,7 +140,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
-        self.backend.write(Claim { batch, now }).await
+        self.write(Claim { batch, now }).await
     }
 
     async fn stock(&self, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
@@ -121,19 +148,19 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {
-        self.backend.write(Lock { batch, now }).await
+        self.write(Lock { batch, now }).await
     }
 
     async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()> {
-        self.backend.write(Unlock { batch, now }).await
+        self.write(Unlock { batch, now }).await
     }
 
     async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption> {
-        self.backend.write(Redeem { batch, now }).await
+        self.write(Redeem { batch, now }).await
     }
 
     async fn rollback(&self, batch: Vec<RollbackRequest>, now: Timestamp) -> BatchResult<Redemption> {
-        self.backend.write(Rollback { batch, now }).await
+        self.write(Rollback { batch, now }).await
     }
 
     async fn redemptions(&self, query: RedemptionQuery) -> Result<RedemptionPage, StoreError> {
@@ -151,6 +178,10 @@ impl<B: Backend> Store for SqlStore<B> {
                 user_id: user_id.to_owned(),
             })
             .await
+    }
+
+    async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
+        self.backend.read(ListEvents { query }).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -68,13 +68,28 @@ impl TestDb {
 
     /// The store on this database with a pool of that shape.
     pub async fn store_with(&self, pool: crate::PoolConfig) -> DynStore {
-        crate::connect_with(&self.url, pool).await.expect("open the test store")
+        self.store_in(pool, std::sync::Arc::new(crate::outbox::Facts)).await
+    }
+
+    /// The store with that pool, its events showing their objects in that form (the server's
+    /// tests give the API's).
+    pub async fn store_in(&self, pool: crate::PoolConfig, form: std::sync::Arc<dyn crate::EventForm>) -> DynStore {
+        crate::connect_with(&self.url, pool, form)
+            .await
+            .expect("open the test store")
     }
 
     /// Every row of coupond's tables as text, sorted: two snapshots are equal when nothing was
     /// written between them.
     pub async fn snapshot(&self) -> Vec<String> {
-        const TABLES: [&str; 5] = ["books", "codes", "user_books", "redemptions", "returned_codes"];
+        const TABLES: [&str; 6] = [
+            "books",
+            "codes",
+            "user_books",
+            "redemptions",
+            "returned_codes",
+            "events",
+        ];
         let mut rows = Vec::new();
         match crate::sqlite::path_from_url(&self.url) {
             Some(path) => {
@@ -106,6 +121,27 @@ impl TestDb {
         }
         rows.sort();
         rows
+    }
+}
+
+impl TestDb {
+    /// One integer a query of the test's own reads, on either backend (the text must read the same
+    /// in both dialects).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match crate::sqlite::path_from_url(&self.url) {
+            Some(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open the SQLite file");
+                conn.query_row(sql, [], |r| r.get(0)).expect("query")
+            }
+            None => {
+                let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await.expect("connect");
+                let task = tokio::spawn(conn);
+                let value = client.query_one(sql, &[]).await.expect("query").get::<_, i64>(0);
+                drop(client);
+                let _ = task.await;
+                value
+            }
+        }
     }
 }
 

@@ -94,7 +94,7 @@ pub async fn upload(
     Body(req): Body<UploadCodes>,
 ) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let codes = super::code_list(&req.codes, MAX_UPLOAD)?;
-    let added = s.coupons.add_codes(req.coupon_book_id, codes).await?;
+    let added = s.coupons.add_codes(req.coupon_book_id, codes, s.clock.now()).await?;
     Ok((
         StatusCode::CREATED,
         Json(Uploaded {
@@ -134,7 +134,10 @@ pub async fn generate(
         return Err(ApiError::invalid("count", format!("must be from 1 to {MAX_SUPPLY}")));
     }
     let pattern = req.pattern.as_deref().map(CodePattern::parse).transpose()?;
-    let n = s.coupons.generate_codes(id, pattern, req.count as u64).await?;
+    let n = s
+        .coupons
+        .generate_codes(id, pattern, req.count as u64, s.clock.now())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(Generated {

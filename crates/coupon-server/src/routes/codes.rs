@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
 use crate::throttle::{ClientIp, Lookups};
-use crate::wire::{text, Book, CodeState, Metadata, Redemption, Timestamp};
+use crate::wire::{text, Book, ClaimedCode, LockAnswer, Metadata, Redemption};
 use crate::AppState;
 
 /// The code a route acts on, as its path names it.
@@ -64,14 +64,8 @@ pub struct ForUser {
 
 #[derive(Serialize, ToSchema)]
 pub struct Assigned {
-    pub assigned_code: String,
-    pub user_id: String,
-    pub status: CodeState,
-    pub claimed_at: Option<Timestamp>,
-    /// When an unredeemed claim lapses, if the book sets a claim TTL.
-    pub claim_expires_at: Option<Timestamp>,
-    /// What the claim carried.
-    pub metadata: Metadata,
+    #[serde(flatten)]
+    pub claim: ClaimedCode,
     pub coupon: Book,
 }
 
@@ -91,12 +85,7 @@ async fn claim(
     Ok((
         StatusCode::CREATED,
         Json(Assigned {
-            status: code.state(&book, now).into(),
-            assigned_code: code.code,
-            user_id: user.into_string(),
-            claimed_at: code.claimed_at.map(Timestamp),
-            claim_expires_at: code.claim_expires_at.map(Timestamp),
-            metadata: code.metadata.into(),
+            claim: ClaimedCode::new(code, &book, now),
             coupon: book.into(),
         }),
     ))
@@ -137,15 +126,6 @@ pub async fn assign_code(
     claimed
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct LockAnswer {
-    /// `locked`.
-    pub status: &'static str,
-    pub code: String,
-    pub lock_id: Uuid,
-    pub locked_until: Timestamp,
-}
-
 /// Holds the user's code for a checkout until `locked_until`.
 #[utoipa::path(post, path = "/coupons/lock/{code}", tag = "codes", request_body = ForUser, security(("bearer" = [])),
     params(CodePath),
@@ -163,12 +143,7 @@ pub async fn lock(
     let lookups = s.throttle.lookups(&caller, &user, ip).await?;
     let request = LockRequest { code, user_id: user };
     let locked = watched(lookups, s.coupons.lock(request, s.clock.now()).await).await?;
-    Ok(Json(LockAnswer {
-        status: "locked",
-        code: locked.code,
-        lock_id: locked.lock_id,
-        locked_until: Timestamp(locked.locked_until),
-    }))
+    Ok(Json(locked.into()))
 }
 
 #[derive(Deserialize, Default, ToSchema)]

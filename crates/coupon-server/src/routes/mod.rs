@@ -5,6 +5,7 @@
 pub mod books;
 pub mod catalog;
 pub mod codes;
+pub mod events;
 pub mod health;
 pub mod page;
 pub mod pool;

@@ -178,7 +178,7 @@ pub async fn import(
     let (book, held) = s.coupons.book_supply(id).await?;
     // Room for every line, duplicates included: a file that fits is never refused half-way.
     book.check_room(held, count as i64)?;
-    let imported = import::add_all(&s.coupons, id, file).await?;
+    let imported = import::add_all(&s.coupons, id, file, s.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(imported)))
 }
 
@@ -228,7 +228,7 @@ pub async fn remove(
     Body(req): Body<RemoveCodes>,
 ) -> Result<Json<RemovedCodes>, ApiError> {
     let codes = super::code_list(&req.codes, MAX_REMOVE)?;
-    let removed = s.coupons.remove_codes(id, codes).await?;
+    let removed = s.coupons.remove_codes(id, codes, s.clock.now()).await?;
     Ok(Json(RemovedCodes {
         removed_count: removed.removed,
         not_removed: removed

@@ -109,6 +109,8 @@ pub struct Book {
     pub code_pattern: Option<String>,
     /// The supply cap: the book never holds more codes (or shared instances) than this.
     pub total_codes: Option<i64>,
+    /// `book.low_stock` is announced when the codes left to claim fall to this many.
+    pub low_stock_threshold: Option<i64>,
     #[serde(flatten)]
     pub policies: Policies,
     pub metadata: Metadata,
@@ -132,6 +134,7 @@ impl From<domain::Book> for Book {
             code: b.code,
             code_pattern: b.code_pattern,
             total_codes: b.total_codes,
+            low_stock_threshold: b.low_stock_threshold,
             policies: b.policies.into(),
             metadata: b.metadata.into(),
             created_at: Timestamp(b.created_at),
@@ -201,7 +204,7 @@ mod tests {
                              "max_discount": null, "min_order_amount": null},
                 "starts_at": null, "expires_at": "2026-09-01T00:00:00.000Z",
                 "status": "active", "code_mode": "unique", "code": null, "code_pattern": null,
-                "total_codes": null,
+                "total_codes": null, "low_stock_threshold": null,
                 "max_codes_per_user": 1, "max_redemptions_per_user": null, "max_redemptions_per_code": 1,
                 "claims_per_user_per_day": null, "claim_ttl_seconds": null, "lock_ttl_seconds": 300,
                 "metadata": {},

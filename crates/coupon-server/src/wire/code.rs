@@ -159,3 +159,52 @@ mod tests {
         );
     }
 }
+
+/// A claimed code as its holder sees it: the claim's answer (with its book) and the data of the
+/// `code.claimed` event.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClaimedCode {
+    pub assigned_code: String,
+    pub user_id: String,
+    pub status: CodeState,
+    pub claimed_at: Option<Timestamp>,
+    /// When an unredeemed claim lapses, if the book sets a claim TTL.
+    pub claim_expires_at: Option<Timestamp>,
+    /// What the claim carried.
+    pub metadata: Metadata,
+}
+
+impl ClaimedCode {
+    pub fn new(code: domain::CodeInstance, book: &domain::Book, now: domain::Timestamp) -> Self {
+        ClaimedCode {
+            status: code.state(book, now).into(),
+            assigned_code: code.code,
+            // Every claimed code has its holder.
+            user_id: code.owner.unwrap_or_default(),
+            claimed_at: code.claimed_at.map(Timestamp),
+            claim_expires_at: code.claim_expires_at.map(Timestamp),
+            metadata: code.metadata.into(),
+        }
+    }
+}
+
+/// A checkout hold: the lock's answer and the data of the `code.locked` event.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LockAnswer {
+    /// `locked`.
+    pub status: &'static str,
+    pub code: String,
+    pub lock_id: Uuid,
+    pub locked_until: Timestamp,
+}
+
+impl From<coupon_store::Locked> for LockAnswer {
+    fn from(locked: coupon_store::Locked) -> Self {
+        LockAnswer {
+            status: "locked",
+            code: locked.code,
+            lock_id: locked.lock_id,
+            locked_until: Timestamp(locked.locked_until),
+        }
+    }
+}

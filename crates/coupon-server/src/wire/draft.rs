@@ -49,6 +49,11 @@ pub struct NewBook {
     #[serde(default)]
     #[schema(schema_with = text::code_pattern)]
     pub code_pattern: Option<String>,
+    /// `book.low_stock` is announced once when the codes left to claim fall to this many, and
+    /// again only after they rose above it. None by default.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 10_000_000)]
+    pub low_stock_threshold: Option<i64>,
     /// Default 1; null for unlimited.
     #[serde(default, deserialize_with = "explicit")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
@@ -129,6 +134,7 @@ impl From<NewBook> for domain::NewBook {
         new.code = w.code;
         new.total_codes = w.total_codes;
         new.code_pattern = w.code_pattern;
+        new.low_stock_threshold = w.low_stock_threshold;
         let policies = &mut new.policies;
         if let Some(max) = w.max_codes_per_user {
             policies.max_codes_per_user = max;
@@ -167,6 +173,10 @@ pub struct BookPatch {
     #[serde(default, deserialize_with = "explicit")]
     #[schema(value_type = Option<Metadata>)]
     pub metadata: Option<Option<Metadata>>,
+    /// An explicit null turns low-stock alerts off.
+    #[serde(default, deserialize_with = "explicit")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 10_000_000)]
+    pub low_stock_threshold: Option<Option<i64>>,
 }
 
 impl From<BookPatch> for domain::BookPatch {
@@ -177,6 +187,7 @@ impl From<BookPatch> for domain::BookPatch {
             expires_at: w.expires_at.map(|e| e.map(Into::into)),
             status: w.status.map(Into::into),
             metadata: w.metadata.map(|m| m.map(Into::into).unwrap_or_default()),
+            low_stock_threshold: w.low_stock_threshold,
         }
     }
 }
@@ -284,7 +295,16 @@ mod tests {
                 expires_at: Some(Timestamp::parse_rfc3339("2026-01-01T00:00:00Z")),
                 status: Some(domain::BookStatus::Archived),
                 metadata: None,
+                low_stock_threshold: None,
             }
+        );
+        assert_eq!(
+            patch(json!({"low_stock_threshold": null})).low_stock_threshold,
+            Some(None)
+        );
+        assert_eq!(
+            patch(json!({"low_stock_threshold": 50})).low_stock_threshold,
+            Some(Some(50))
         );
         assert!(
             serde_json::from_value::<BookPatch>(json!({"code": "X"})).is_err(),

@@ -6,13 +6,15 @@ mod book;
 mod code;
 mod discount;
 mod draft;
+mod event;
 mod metadata;
 pub mod text;
 mod time;
 
 pub use book::{Book, BookStats, BookStatus, CodeMode, Policies};
-pub use code::{CodeState, Redemption, RedemptionStatus};
+pub use code::{ClaimedCode, CodeState, LockAnswer, Redemption, RedemptionStatus};
 pub use discount::{Discount, DiscountType};
 pub use draft::{BookPatch, NewBook};
+pub use event::{ApiForm, Event};
 pub use metadata::Metadata;
 pub use time::Timestamp;

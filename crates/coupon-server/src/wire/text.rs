@@ -168,6 +168,30 @@ pub fn page_cursor() -> Object {
         .build()
 }
 
+/// A place in the event feed: the `next_cursor` of a page of events.
+pub fn event_cursor() -> Object {
+    string(false)
+        .pattern(Some("^[0-9]{1,18}-[0-9]{1,18}$".to_owned()))
+        .description(Some("`next_cursor` of the previous page of events."))
+        .build()
+}
+
+/// One event type.
+pub fn event_type() -> Object {
+    let names = coupon_store::EventType::ALL.iter().map(|t| t.as_str());
+    string(false).enum_values(Some(names)).build()
+}
+
+/// The event types a feed or a webhook is asked for, comma-separated.
+pub fn event_types() -> Object {
+    let names: Vec<&str> = coupon_store::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    let one = format!("({})", names.join("|").replace('.', "[.]"));
+    string(false)
+        .pattern(Some(format!("^{one}(,{one})*$")))
+        .description(Some("Comma-separated event types; every type when absent."))
+        .build()
+}
+
 /// The `next_cursor` of a page of a book's codes: the decimal id of its last code.
 pub fn code_cursor() -> Object {
     string(false)

@@ -3,6 +3,7 @@
 
 mod auth;
 mod errors;
+mod events;
 mod idp;
 mod lifecycle;
 mod limits;
@@ -131,7 +132,7 @@ impl App {
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
         // The server as `coupond serve` runs it: the claim engine in front of the backend.
         let background = coupon_store::Background::new();
-        let store = db.store_with(pool).await;
+        let store = db.store_in(pool, Arc::new(coupon_server::wire::ApiForm)).await;
         let state = AppState::from(Services {
             coupons: coupon_store::Coupons::batched(store.clone(), store, &background).expect("engine starts"),
             clock: clock.clone(),
@@ -332,6 +333,8 @@ suite!(
     supply::import_reads_csv_and_plain_text,
     supply::a_bad_import_writes_nothing,
     supply::removing_codes_takes_only_never_held_ones,
+    events::events_show_what_the_answers_showed,
+    events::bad_feed_parameters_are_400s,
 );
 
 /// Generates one test per case and backend, for cases that start their own servers.

@@ -84,6 +84,8 @@ const MATRIX: &[Row] = &[
     ("GET",   "/users/{user_id}/coupons",                     "/users/me/coupons?user_id={A}",               N,                                                            [401, 200, 200, 200, 200]),
     ("GET",   "/users/{user_id}/redemptions",                 "/users/{A}/redemptions",                      N,                                                            [401, 200, 403, 200, 200]),
     ("GET",   "/users/{user_id}/redemptions",                 "/users/me/redemptions",                       N,                                                            [401, 200, 200, 200, 200]),
+    // Every user's claims and redemptions are in the feed: admins only.
+    ("GET",   "/events",                                      "/events?limit=5",                             N,                                                            [401, 403, 403, 403, 200]),
     ("GET",   "/healthz",                                     "/healthz",                                    N,                                                            [200, 200, 200, 200, 200]),
     ("GET",   "/readyz",                                      "/readyz",                                     N,                                                            [200, 200, 200, 200, 200]),
     ("GET",   "/openapi.json",                                "/openapi.json",                               N,                                                            [200, 200, 200, 200, 200]),

@@ -7,6 +7,7 @@
 pub(crate) mod sql;
 
 use std::error::Error;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
@@ -17,12 +18,13 @@ use uuid::Uuid;
 use crate::backend::{Arg, Backend, Fields, Script, Tx};
 use crate::statements::Q;
 use crate::store::SqlStore;
-use crate::{PoolConfig, StoreError};
+use crate::{EventForm, PoolConfig, StoreError};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_deal_cursor.sql")),
     (3, include_str!("migrations/0003_operations.sql")),
+    (4, include_str!("migrations/0004_events.sql")),
 ];
 /// How long opening a new connection may take before the request fails.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -37,15 +39,15 @@ pub type PgStore = SqlStore<PgBackend>;
 
 impl PgStore {
     /// Connects and applies the migrations (serialized across instances by an advisory lock).
-    pub async fn connect(url: &str, pool: PoolConfig) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, pool: PoolConfig, form: Arc<dyn EventForm>) -> Result<Self, StoreError> {
         let backend = PgBackend::pool(url, pool)?;
         backend.migrate().await?;
-        Ok(SqlStore::new(backend))
+        Ok(SqlStore::new(backend, form))
     }
 
     /// A pool on a database that is already migrated; connections open when first used.
-    pub fn pool(url: &str, pool: PoolConfig) -> Result<Self, StoreError> {
-        Ok(SqlStore::new(PgBackend::pool(url, pool)?))
+    pub fn pool(url: &str, pool: PoolConfig, form: Arc<dyn EventForm>) -> Result<Self, StoreError> {
+        Ok(SqlStore::new(PgBackend::pool(url, pool)?, form))
     }
 }
 

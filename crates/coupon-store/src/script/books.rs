@@ -7,7 +7,9 @@ use coupon_core::discount::DiscountType;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, BookStatus, CodeMode, CodePattern, CouponError, Timestamp};
 use uuid::Uuid;
 
+use super::stock::{self, Announce};
 use crate::backend::{Fields, Tx};
+use crate::outbox::{Change, Journal};
 use crate::rows;
 use crate::statements::Q;
 use crate::{AddedCodes, NotRemoved, Page, RemovedCodes, Scope, SearchPage, SearchQuery, StoreError};
@@ -43,7 +45,7 @@ pub(crate) async fn with_supply<T: Tx>(tx: &T, id: Uuid) -> Result<(Book, i64), 
 }
 
 /// The book, and how many codes (or shared instances) were created with it.
-pub(crate) async fn create<T: Tx>(tx: &T, draft: &BookDraft) -> Result<(Book, u64), StoreError> {
+pub(crate) async fn create<T: Tx>(tx: &T, events: &Journal, draft: &BookDraft) -> Result<(Book, u64), StoreError> {
     let b = &draft.book;
     let tags = serde_json::to_string(&b.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let metadata = rows::metadata_json(&b.metadata);
@@ -77,6 +79,7 @@ pub(crate) async fn create<T: Tx>(tx: &T, draft: &BookDraft) -> Result<(Book, u6
             (&metadata).into(),
             b.created_at.millis().into(),
             b.updated_at.millis().into(),
+            b.low_stock_threshold.into(),
         ],
     )
     .await?;
@@ -99,6 +102,8 @@ pub(crate) async fn create<T: Tx>(tx: &T, draft: &BookDraft) -> Result<(Book, u6
     if created > 0 {
         bump_supply(tx, b.id, created).await?;
     }
+    events.note(b.created_at, Change::BookCreated(b.clone()));
+    stock::settle(tx, events, b, Announce::Quietly, b.created_at).await?;
     Ok((draft.book.clone(), created as u64))
 }
 
@@ -131,7 +136,13 @@ async fn fill<T: Tx>(tx: &T, book_id: Uuid, pattern: &CodePattern, count: u64) -
     Ok(())
 }
 
-pub(crate) async fn add_codes<T: Tx>(tx: &T, book_id: Uuid, codes: &[String]) -> Result<AddedCodes, StoreError> {
+pub(crate) async fn add_codes<T: Tx>(
+    tx: &T,
+    events: &Journal,
+    book_id: Uuid,
+    codes: &[String],
+    now: Timestamp,
+) -> Result<AddedCodes, StoreError> {
     let (book, before) = lock_existing(tx, book_id).await?;
     book.check_room(before, 0)?;
     let (codes, mut duplicates) = dedup_codes(codes);
@@ -147,6 +158,7 @@ pub(crate) async fn add_codes<T: Tx>(tx: &T, book_id: Uuid, codes: &[String]) ->
     // Refusing here rolls the inserts back: an upload past the cap writes nothing.
     book.check_room(before, added.inserted as i64)?;
     bump_supply(tx, book_id, added.inserted as i64).await?;
+    added_codes(tx, events, &book, added.inserted, now).await?;
     Ok(added)
 }
 
@@ -167,7 +179,13 @@ fn dedup_codes(codes: &[String]) -> (Vec<String>, Vec<String>) {
 /// Takes the named codes out of the book if no one ever held them (in the pool, with no
 /// redemption history), under the book's row lock, so no claim deals them meanwhile. The supply
 /// counter follows; `total_codes` stays, so replacements may be added.
-pub(crate) async fn remove_codes<T: Tx>(tx: &T, book_id: Uuid, codes: &[String]) -> Result<RemovedCodes, StoreError> {
+pub(crate) async fn remove_codes<T: Tx>(
+    tx: &T,
+    events: &Journal,
+    book_id: Uuid,
+    codes: &[String],
+    now: Timestamp,
+) -> Result<RemovedCodes, StoreError> {
     let (book, _) = lock_existing(tx, book_id).await?;
     book.check_pool_editable()?;
     let (codes, _) = dedup_codes(codes);
@@ -175,7 +193,7 @@ pub(crate) async fn remove_codes<T: Tx>(tx: &T, book_id: Uuid, codes: &[String])
         .query(Q::NamedCodes, &[book_id.into(), codes.as_slice().into()])
         .await?;
     let mut found = std::collections::HashMap::with_capacity(rows.len());
-    let mut removable = Vec::with_capacity(rows.len());
+    let (mut removable, mut removed) = (Vec::with_capacity(rows.len()), Vec::new());
     for r in &rows {
         let (code, status) = (r.string("code")?, r.string("status")?);
         let refusal = match status.as_str() {
@@ -186,6 +204,7 @@ pub(crate) async fn remove_codes<T: Tx>(tx: &T, book_id: Uuid, codes: &[String])
         };
         if refusal.is_none() {
             removable.push(r.i64("id")?);
+            removed.push(code.clone());
         }
         found.insert(code, refusal);
     }
@@ -206,6 +225,14 @@ pub(crate) async fn remove_codes<T: Tx>(tx: &T, book_id: Uuid, codes: &[String])
             return Err(StoreError::Conflict("a code to remove left the pool"));
         }
         bump_supply(tx, book_id, -(deleted as i64)).await?;
+        events.note(
+            now,
+            Change::CodesRemoved {
+                book_id,
+                codes: removed,
+            },
+        );
+        stock::settle(tx, events, &book, Announce::Yes, now).await?;
     }
     Ok(RemovedCodes {
         removed: removable.len() as u64,
@@ -215,19 +242,50 @@ pub(crate) async fn remove_codes<T: Tx>(tx: &T, book_id: Uuid, codes: &[String])
 
 pub(crate) async fn generate_codes<T: Tx>(
     tx: &T,
+    events: &Journal,
     book_id: Uuid,
     pattern: Option<CodePattern>,
     count: u64,
+    now: Timestamp,
 ) -> Result<u64, StoreError> {
     let (book, before) = lock_existing(tx, book_id).await?;
     let pattern = book.generation_pattern(pattern, count)?;
     book.check_room(before, count as i64)?;
     fill(tx, book_id, &pattern, count).await?;
     bump_supply(tx, book_id, count as i64).await?;
+    added_codes(tx, events, &book, count, now).await?;
     Ok(count)
 }
 
-pub(crate) async fn update<T: Tx>(tx: &T, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
+/// New codes raise the pool: its level is looked at again (rising announces nothing, but re-arms
+/// the alerts), and the addition is announced.
+async fn added_codes<T: Tx>(
+    tx: &T,
+    events: &Journal,
+    book: &Book,
+    count: u64,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if count > 0 {
+        events.note(
+            now,
+            Change::CodesAdded {
+                book_id: book.id,
+                count,
+            },
+        );
+        stock::settle(tx, events, book, Announce::Yes, now).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn update<T: Tx>(
+    tx: &T,
+    events: &Journal,
+    id: Uuid,
+    patch: BookPatch,
+    now: Timestamp,
+) -> Result<Book, StoreError> {
     let (mut book, _) = lock_existing(tx, id).await?;
     book.apply_patch(patch, now)?;
     tx.exec(
@@ -240,9 +298,13 @@ pub(crate) async fn update<T: Tx>(tx: &T, id: Uuid, patch: BookPatch, now: Times
             book.status.as_str().into(),
             now.millis().into(),
             (&rows::metadata_json(&book.metadata)).into(),
+            book.low_stock_threshold.into(),
         ],
     )
     .await?;
+    // A new threshold may put the pool under it.
+    events.note(now, Change::BookUpdated(book.clone()));
+    stock::settle(tx, events, &book, Announce::Yes, now).await?;
     Ok(book)
 }
 

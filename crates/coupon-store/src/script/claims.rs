@@ -11,7 +11,9 @@ use coupon_core::{Book, CodeInstance, CodeMode, CouponError, Timestamp};
 use uuid::Uuid;
 
 use super::books;
+use super::stock::{self, Announce};
 use crate::backend::{Fields, Tx};
+use crate::outbox::{Change, Journal};
 use crate::rows;
 use crate::statements::Q;
 use crate::{ClaimRequest, ClaimTarget, Claimed, Stock, StoreError};
@@ -28,6 +30,7 @@ struct Pending {
 /// Answers every request of the batch, in order; a store failure fails the whole batch.
 pub(crate) async fn claim<T: Tx>(
     tx: &T,
+    events: &Journal,
     batch: &[ClaimRequest],
     now: Timestamp,
 ) -> Result<Vec<Result<Claimed, CouponError>>, StoreError> {
@@ -51,7 +54,7 @@ pub(crate) async fn claim<T: Tx>(
         }
     }
     for (book_id, group) in books {
-        let outcome = claim_in_book(tx, book_id, &group, batch, now).await?;
+        let outcome = claim_in_book(tx, events, book_id, &group, batch, now).await?;
         for (i, answer) in group.iter().map(|r| r.index).zip(outcome) {
             answers[i] = Some(answer);
         }
@@ -64,6 +67,7 @@ pub(crate) async fn claim<T: Tx>(
 
 async fn claim_in_book<T: Tx>(
     tx: &T,
+    events: &Journal,
     book_id: Uuid,
     group: &[Pending],
     batch: &[ClaimRequest],
@@ -75,7 +79,7 @@ async fn claim_in_book<T: Tx>(
     if let Err(e) = book.check_claimable(now) {
         return Ok(vec![Err(e); group.len()]);
     }
-    return_lapsed(tx, &book, now).await?;
+    let returned = return_lapsed(tx, events, &book, now).await?;
     let users: Vec<&str> = group.iter().map(|r| batch[r.index].user_id.as_str()).collect();
     let metadata: Vec<String> = group
         .iter()
@@ -148,6 +152,7 @@ async fn claim_in_book<T: Tx>(
         return Err(StoreError::Conflict("a dealt code was not free"));
     }
     claimed.extend(taken);
+    settle_pool(tx, events, &book, returned, &claimed, now).await?;
     answers
         .into_iter()
         .map(|a| match a {
@@ -163,22 +168,56 @@ async fn claim_in_book<T: Tx>(
         .collect()
 }
 
+/// Moves the book's pool counter by what the batch gave back and took, notes the claims, and
+/// looks at the book's stock level.
+async fn settle_pool<T: Tx>(
+    tx: &T,
+    events: &Journal,
+    book: &Book,
+    returned: usize,
+    claimed: &HashMap<i64, CodeInstance>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let moved = returned as i64 - claimed.len() as i64;
+    if moved != 0 {
+        tx.exec(Q::MovePool, &[book.id.into(), moved.into()]).await?;
+    }
+    let shared = std::sync::Arc::new(book.clone());
+    let mut codes: Vec<&CodeInstance> = claimed.values().collect();
+    codes.sort_unstable_by_key(|c| c.id);
+    for code in codes {
+        let (code, book) = (code.clone(), shared.clone());
+        events.note(now, Change::Claimed { code, book });
+    }
+    stock::settle(tx, events, book, Announce::Yes, now).await
+}
+
 /// Puts the book's lapsed claims back in the pool, queued to be dealt first, and takes them off
-/// their holders' counts. Owners are read from the rows as locked, never from an older snapshot;
-/// rows another transaction holds (a redemption racing the lapse) are skipped until the next claim.
-async fn return_lapsed<T: Tx>(tx: &T, book: &Book, now: Timestamp) -> Result<(), StoreError> {
+/// their holders' counts; says how many came back. Owners are read from the rows as locked, never
+/// from an older snapshot; rows another transaction holds (a redemption racing the lapse) are
+/// skipped until the next claim.
+async fn return_lapsed<T: Tx>(tx: &T, events: &Journal, book: &Book, now: Timestamp) -> Result<usize, StoreError> {
     if book.policies.claim_ttl_seconds.is_none() {
-        return Ok(());
+        return Ok(0);
     }
     let rows = tx.query(Q::Lapsed, &[book.id.into(), now.millis().into()]).await?;
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let mut ids = Vec::with_capacity(rows.len());
     let mut lost: BTreeMap<String, i64> = BTreeMap::new();
     for row in &rows {
+        let (code, user_id) = (row.string("code")?, row.string("owner")?);
         ids.push(row.i64("id")?);
-        *lost.entry(row.string("owner")?).or_insert(0) += 1;
+        *lost.entry(user_id.clone()).or_insert(0) += 1;
+        events.note(
+            now,
+            Change::Lapsed {
+                book_id: book.id,
+                code,
+                user_id,
+            },
+        );
     }
     let (owners, counts): (Vec<&str>, Vec<i64>) = lost.iter().map(|(u, n)| (u.as_str(), *n)).unzip();
     let (freed, (), _) = futures::try_join!(
@@ -192,7 +231,7 @@ async fn return_lapsed<T: Tx>(tx: &T, book: &Book, now: Timestamp) -> Result<(),
     if freed != ids.len() as u64 {
         return Err(StoreError::Conflict("lapsed codes"));
     }
-    Ok(())
+    Ok(ids.len())
 }
 
 /// The counters of the batch's users that exist yet, their rows locked in user-id order. Missing

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::books;
 use crate::backend::Fields;
 use crate::backend::Tx;
+use crate::outbox::{Change, Journal};
 use crate::rows;
 use crate::statements::Q;
 use crate::{CodeView, LockRequest, Locked, RedeemRequest, RollbackRequest, StoreError, UnlockRequest};
@@ -40,7 +41,12 @@ async fn holdings<T: Tx>(tx: &T, book_id: Uuid, user: &str) -> Result<Holdings, 
     }
 }
 
-pub(crate) async fn lock<T: Tx>(tx: &T, req: &LockRequest, now: Timestamp) -> Result<Locked, StoreError> {
+pub(crate) async fn lock<T: Tx>(
+    tx: &T,
+    events: &Journal,
+    req: &LockRequest,
+    now: Timestamp,
+) -> Result<Locked, StoreError> {
     let user = req.user_id.as_str();
     let inst = find_for_user(tx, &req.code, user, None).await?;
     let book = books::load(tx, inst.book_id).await?;
@@ -62,14 +68,29 @@ pub(crate) async fn lock<T: Tx>(tx: &T, req: &LockRequest, now: Timestamp) -> Re
     if n != 1 {
         return Err(StoreError::Conflict("lock"));
     }
-    Ok(Locked {
+    let locked = Locked {
         code: inst.code,
         lock_id,
         locked_until: until,
-    })
+    };
+    let (book_id, user_id) = (inst.book_id, user.to_owned());
+    events.note(
+        now,
+        Change::Locked {
+            book_id,
+            user_id,
+            locked: locked.clone(),
+        },
+    );
+    Ok(locked)
 }
 
-pub(crate) async fn unlock<T: Tx>(tx: &T, req: &UnlockRequest, now: Timestamp) -> Result<(), StoreError> {
+pub(crate) async fn unlock<T: Tx>(
+    tx: &T,
+    events: &Journal,
+    req: &UnlockRequest,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let user = req.user_id.as_str();
     let inst = find_for_user(tx, &req.code, user, req.lock_id).await?;
     let book = books::load(tx, inst.book_id).await?;
@@ -83,10 +104,24 @@ pub(crate) async fn unlock<T: Tx>(tx: &T, req: &UnlockRequest, now: Timestamp) -
     if n != 1 {
         return Err(StoreError::Conflict("unlock"));
     }
+    let (book_id, user_id) = (inst.book_id, user.to_owned());
+    events.note(
+        now,
+        Change::Unlocked {
+            book_id,
+            user_id,
+            code: inst.code,
+        },
+    );
     Ok(())
 }
 
-pub(crate) async fn redeem<T: Tx>(tx: &T, req: &RedeemRequest, now: Timestamp) -> Result<Redemption, StoreError> {
+pub(crate) async fn redeem<T: Tx>(
+    tx: &T,
+    events: &Journal,
+    req: &RedeemRequest,
+    now: Timestamp,
+) -> Result<Redemption, StoreError> {
     let user = req.user_id.as_str();
     // Locking the code first serializes repeats of one redemption: the second sees the first's record.
     let inst = find_for_user(tx, &req.code, user, req.lock_id).await?;
@@ -141,13 +176,19 @@ pub(crate) async fn redeem<T: Tx>(tx: &T, req: &RedeemRequest, now: Timestamp) -
     if used != 1 || counted != 1 {
         return Err(StoreError::Conflict("redemption limits"));
     }
+    events.note(now, Change::Redeemed(redemption.clone()));
     Ok(redemption)
 }
 
 /// Undoes a redemption: the code (locked first, as every redemption of it does) gets its use back
 /// and is its owner's to redeem again, and the user's count drops. A redemption already rolled
 /// back is answered as it is, counted once.
-pub(crate) async fn rollback<T: Tx>(tx: &T, req: &RollbackRequest, now: Timestamp) -> Result<Redemption, StoreError> {
+pub(crate) async fn rollback<T: Tx>(
+    tx: &T,
+    events: &Journal,
+    req: &RollbackRequest,
+    now: Timestamp,
+) -> Result<Redemption, StoreError> {
     let found = tx.first(Q::RedemptionRead, &[req.redemption_id.into()]).await?;
     let code_id = found.ok_or(StoreError::not_found("redemption"))?.i64("code_id")?;
     let code = tx.first(Q::CodeLock, &[code_id.into()]).await?;
@@ -183,6 +224,7 @@ pub(crate) async fn rollback<T: Tx>(tx: &T, req: &RollbackRequest, now: Timestam
         return Err(StoreError::Conflict("rollback"));
     }
     redemption.rollback = Some(rollback);
+    events.note(now, Change::RolledBack(redemption.clone()));
     Ok(redemption)
 }
 

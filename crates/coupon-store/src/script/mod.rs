@@ -8,6 +8,7 @@ pub(crate) mod books;
 pub(crate) mod claims;
 pub(crate) mod codes;
 pub(crate) mod lists;
+pub(crate) mod stock;
 
 use std::future::Future;
 
@@ -16,6 +17,7 @@ use coupon_core::{Redemption, Timestamp};
 use uuid::Uuid;
 
 use crate::backend::{Script, Tx};
+use crate::outbox::{self, EventPage, EventQuery, Journal, Recorded};
 use crate::{
     AddedCodes, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, LockRequest, Locked, RedeemRequest,
     RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, Stock, StoreError,
@@ -44,52 +46,77 @@ macro_rules! script {
     };
 }
 
-script!(CreateBook { draft: BookDraft } -> (Book, u64) = |tx, s| books::create(tx, &s.draft).await);
+/// Declares a write's script, which notes its changes in `events` (see `crate::outbox`): its
+/// inputs as fields, and the body that runs them on `tx`.
+macro_rules! write {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty =
+        |$tx:ident, $s:ident, $events:ident| $body:expr) => {
+        write!($(#[$doc])* $name { $($field: $ty),* } -> $out = |$tx, $s, $events| $body; fresh_plans = false);
+    };
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty =
+        |$tx:ident, $s:ident, $events:ident| $body:expr; fresh_plans = $fresh:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name { $(pub $field: $ty),* }
+
+        impl Recorded for $name {
+            type Out = $out;
+            const FRESH_PLANS: bool = $fresh;
+
+            fn run<T: Tx>(&self, $tx: &T, $events: &Journal) -> impl Future<Output = Result<$out, StoreError>> + Send {
+                let $s = self;
+                async move { $body }
+            }
+        }
+    };
+}
+
+write!(CreateBook { draft: BookDraft } -> (Book, u64) = |tx, s, events| books::create(tx, events, &s.draft).await);
 script!(LoadBook { id: Uuid } -> Book = |tx, s| books::load(tx, s.id).await);
 script!(BookSupply { id: Uuid } -> (Book, i64) = |tx, s| books::with_supply(tx, s.id).await);
-script!(UpdateBook { id: Uuid, patch: BookPatch, now: Timestamp } -> Book =
-    |tx, s| books::update(tx, s.id, s.patch.clone(), s.now).await);
+write!(UpdateBook { id: Uuid, patch: BookPatch, now: Timestamp } -> Book =
+    |tx, s, events| books::update(tx, events, s.id, s.patch.clone(), s.now).await);
 script!(BookWithStats { id: Uuid, now: Timestamp } -> (Book, BookStats) =
     |tx, s| books::with_stats(tx, s.id, s.now).await);
-script!(AddCodes { book_id: Uuid, codes: Vec<String> } -> AddedCodes =
-    |tx, s| books::add_codes(tx, s.book_id, &s.codes).await);
-script!(GenerateCodes { book_id: Uuid, pattern: Option<CodePattern>, count: u64 } -> u64 =
-    |tx, s| books::generate_codes(tx, s.book_id, s.pattern.clone(), s.count).await);
+write!(AddCodes { book_id: Uuid, codes: Vec<String>, now: Timestamp } -> AddedCodes =
+    |tx, s, events| books::add_codes(tx, events, s.book_id, &s.codes, s.now).await);
+write!(GenerateCodes { book_id: Uuid, pattern: Option<CodePattern>, count: u64, now: Timestamp } -> u64 =
+    |tx, s, events| books::generate_codes(tx, events, s.book_id, s.pattern.clone(), s.count, s.now).await);
 script!(SearchBooks { query: SearchQuery, now: Timestamp } -> SearchPage =
     |tx, s| books::search(tx, &s.query, s.now).await);
-script!(RemoveCodes { book_id: Uuid, codes: Vec<String> } -> RemovedCodes =
-    |tx, s| books::remove_codes(tx, s.book_id, &s.codes).await);
+write!(RemoveCodes { book_id: Uuid, codes: Vec<String>, now: Timestamp } -> RemovedCodes =
+    |tx, s, events| books::remove_codes(tx, events, s.book_id, &s.codes, s.now).await);
 script!(ListCodes { query: CodeQuery, now: Timestamp } -> (Book, CodePage) =
     |tx, s| lists::codes(tx, &s.query, s.now).await);
 script!(ListRedemptions { query: RedemptionQuery } -> RedemptionPage =
     |tx, s| lists::redemptions(tx, &s.query).await);
 
-script!(
+write!(
     /// Claims for any code of a book are decided together per book, in arrival order, by set-based
     /// statements over the whole batch.
     Claim { batch: Vec<ClaimRequest>, now: Timestamp } -> Vec<Result<Claimed, CouponError>> =
-    |tx, s| claims::claim(tx, &s.batch, s.now).await;
+    |tx, s, events| claims::claim(tx, events, &s.batch, s.now).await;
     fresh_plans = true
 );
 script!(CheckStock { book_id: Uuid, now: Timestamp } -> (Book, Stock) =
     |tx, s| claims::stock(tx, s.book_id, s.now).await);
 
-script!(
+write!(
     /// A batch of locks: its requests run at once (pipelined on PostgreSQL), each answered alone.
     Lock { batch: Vec<LockRequest>, now: Timestamp } -> Vec<Result<Locked, CouponError>> =
-    |tx, s| each(&s.batch, |req| codes::lock(tx, req, s.now)).await
+    |tx, s, events| each(&s.batch, |req| codes::lock(tx, events, req, s.now)).await
 );
-script!(Unlock { batch: Vec<UnlockRequest>, now: Timestamp } -> Vec<Result<(), CouponError>> =
-    |tx, s| each(&s.batch, |req| codes::unlock(tx, req, s.now)).await);
-script!(Redeem { batch: Vec<RedeemRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
-    |tx, s| each(&s.batch, |req| codes::redeem(tx, req, s.now)).await);
-script!(Rollback { batch: Vec<RollbackRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
-    |tx, s| each(&s.batch, |req| codes::rollback(tx, req, s.now)).await);
+write!(Unlock { batch: Vec<UnlockRequest>, now: Timestamp } -> Vec<Result<(), CouponError>> =
+    |tx, s, events| each(&s.batch, |req| codes::unlock(tx, events, req, s.now)).await);
+write!(Redeem { batch: Vec<RedeemRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
+    |tx, s, events| each(&s.batch, |req| codes::redeem(tx, events, req, s.now)).await);
+write!(Rollback { batch: Vec<RollbackRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
+    |tx, s, events| each(&s.batch, |req| codes::rollback(tx, events, req, s.now)).await);
 
 script!(ViewCode { code: CodeText, user_id: String, lock_id: Option<Uuid> } -> CodeView =
     |tx, s| codes::view(tx, &s.code, &s.user_id, s.lock_id).await);
 script!(UserCodes { user_id: String } -> Vec<(CodeInstance, Book)> =
     |tx, s| codes::of_user(tx, &s.user_id).await);
+script!(ListEvents { query: EventQuery } -> EventPage = |tx, s| outbox::read(tx, &s.query).await);
 script!(
     /// Reads one row, so the database, not just a pooled connection, has answered.
     Ping {} -> () = |tx, _s| tx.query(crate::statements::Q::Ping, &[]).await.map(drop)

@@ -22,12 +22,13 @@ use uuid::Uuid;
 use crate::backend::{Arg, Backend, Fields, Script, Tx};
 use crate::statements::Q;
 use crate::store::SqlStore;
-use crate::StoreError;
+use crate::{EventForm, StoreError};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_deal_cursor.sql")),
     (3, include_str!("migrations/0003_operations.sql")),
+    (4, include_str!("migrations/0004_events.sql")),
 ];
 /// Reader connections: reads beyond this many wait for one to come back rather than open more.
 const READERS: usize = 8;
@@ -46,14 +47,15 @@ pub type SqliteStore = SqlStore<SqliteBackend>;
 impl SqliteStore {
     /// Opens the file (creating it if needed) and applies the migrations. A read waits at most
     /// `acquire_timeout` for a reader connection.
-    pub async fn open(path: PathBuf, acquire_timeout: Duration) -> Result<Self, StoreError> {
+    pub async fn open(path: PathBuf, acquire_timeout: Duration, form: Arc<dyn EventForm>) -> Result<Self, StoreError> {
         blocking(move || {
             let mut writer = open_writer(&path)?;
             migrate(&mut writer)?;
-            Ok(SqlStore::new(SqliteBackend {
+            let backend = SqliteBackend {
                 writer: Writer::start(writer)?,
                 readers: Arc::new(Readers::new(path, acquire_timeout)),
-            }))
+            };
+            Ok(SqlStore::new(backend, form))
         })
         .await
     }

@@ -112,6 +112,18 @@ fn own(q: Q) -> Option<String> {
              RETURNING user_id",
             pairs("?2", "?6", "user_id", "n")
         ),
+        Q::RecordEvents => "INSERT INTO events (id, type, occurred_at, book_id, code, user_id, data) \
+             SELECT json_extract(value, '$.id'), json_extract(value, '$.type'), \
+               json_extract(value, '$.occurred_at'), json_extract(value, '$.book_id'), \
+               json_extract(value, '$.code'), json_extract(value, '$.user_id'), \
+               json_extract(value, '$.data') FROM json_each(?1)"
+            .into(),
+        // One writer commits in write order, so every position is final: `xid` is always 0.
+        Q::Events => "SELECT 0 AS xid, position, id, type, occurred_at, book_id, code, user_id, data FROM events \
+             WHERE position > ?2 AND ?1 >= 0 \
+               AND (json_array_length(?3) = 0 OR type IN (SELECT value FROM json_each(?3))) \
+             ORDER BY position LIMIT ?4"
+            .into(),
         _ => return None,
     })
 }

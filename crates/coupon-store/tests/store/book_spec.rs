@@ -23,6 +23,7 @@ pub fn new_book(spec: &Value) -> NewBook {
             "code" => book.code = Some(text(v)),
             "code_pattern" => book.code_pattern = Some(text(v)),
             "total_codes" => book.total_codes = v.as_i64(),
+            "low_stock_threshold" => book.low_stock_threshold = v.as_i64(),
             "max_codes_per_user" => policies.max_codes_per_user = v.as_i64(),
             "max_redemptions_per_user" => policies.max_redemptions_per_user = v.as_i64(),
             "max_redemptions_per_code" => policies.max_redemptions_per_code = v.as_i64().expect("a limit"),

@@ -29,11 +29,15 @@ pub async fn pattern_books_have_their_codes_at_creation(cx: Ctx) {
 pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
     let book = cx.book(json!({"total_codes": 4})).await;
     let other = cx.book(json!({})).await;
-    cx.store.add_codes(other.id, vec!["TAKEN".into()]).await.unwrap();
+    cx.store.add_codes(other.id, vec!["TAKEN".into()], at(0)).await.unwrap();
 
     let added = cx
         .store
-        .add_codes(book.id, vec!["A1".into(), "A2".into(), "A1".into(), "TAKEN".into()])
+        .add_codes(
+            book.id,
+            vec!["A1".into(), "A2".into(), "A1".into(), "TAKEN".into()],
+            at(0),
+        )
         .await
         .unwrap();
     assert_eq!(added.inserted, 2);
@@ -42,7 +46,7 @@ pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
     // Three new codes would pass the cap of four: refused, and none of them written.
     let err = cx
         .store
-        .add_codes(book.id, vec!["B1".into(), "B2".into(), "B3".into()])
+        .add_codes(book.id, vec!["B1".into(), "B2".into(), "B3".into()], at(0))
         .await
         .unwrap_err();
     assert_eq!(rejected(err).code(), "invalid_request");
@@ -54,13 +58,13 @@ pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
 
     let added = cx
         .store
-        .add_codes(book.id, vec!["B1".into(), "B2".into()])
+        .add_codes(book.id, vec!["B1".into(), "B2".into()], at(0))
         .await
         .unwrap();
     assert_eq!(added.inserted, 2);
     let missing = cx
         .store
-        .add_codes(uuid::Uuid::now_v7(), vec!["C1".into()])
+        .add_codes(uuid::Uuid::now_v7(), vec!["C1".into()], at(0))
         .await
         .unwrap_err();
     assert_eq!(rejected(missing), CouponError::NotFound("coupon book"));
@@ -71,18 +75,24 @@ pub async fn generation_respects_the_cap_and_the_pattern(cx: Ctx) {
     let pattern = CodePattern::parse("GEN-*****").unwrap();
     assert_eq!(
         cx.store
-            .generate_codes(book.id, Some(pattern.clone()), 20)
+            .generate_codes(book.id, Some(pattern.clone()), 20, at(0))
             .await
             .unwrap(),
         20
     );
     let err = cx
         .store
-        .generate_codes(book.id, Some(pattern.clone()), 11)
+        .generate_codes(book.id, Some(pattern.clone()), 11, at(0))
         .await
         .unwrap_err();
     assert_eq!(rejected(err).code(), "invalid_request");
-    assert_eq!(cx.store.generate_codes(book.id, Some(pattern), 10).await.unwrap(), 10);
+    assert_eq!(
+        cx.store
+            .generate_codes(book.id, Some(pattern), 10, at(0))
+            .await
+            .unwrap(),
+        10
+    );
     let stats = cx.stats(book.id, at(1)).await;
     assert_eq!(stats.total_generated, 30);
     let claimed = cx.claim(&book, "alice", at(1)).await.unwrap();
@@ -97,14 +107,18 @@ pub async fn shared_codes_are_unique_across_books(cx: Ctx) {
         .await;
     assert_eq!(rejected(again.unwrap_err()), CouponError::CodeTaken);
     let unique = cx.book(json!({})).await;
-    let added = cx.store.add_codes(unique.id, vec!["WELCOME10".into()]).await.unwrap();
+    let added = cx
+        .store
+        .add_codes(unique.id, vec!["WELCOME10".into()], at(0))
+        .await
+        .unwrap();
     assert_eq!((added.inserted, added.duplicates.len()), (0, 1));
 }
 
 pub async fn patches_change_status_and_window(cx: Ctx) {
     let book = cx.book(json!({"total_codes": 10})).await;
     cx.store
-        .add_codes(book.id, vec!["P1".into(), "P2".into()])
+        .add_codes(book.id, vec!["P1".into(), "P2".into()], at(0))
         .await
         .unwrap();
     let patched = cx
@@ -148,7 +162,7 @@ pub async fn patches_change_status_and_window(cx: Ctx) {
         rejected(cx.store.update_book(book.id, reopen, at(8)).await.unwrap_err()),
         CouponError::BookInactive
     );
-    let upload = cx.store.add_codes(book.id, vec!["P3".into()]).await.unwrap_err();
+    let upload = cx.store.add_codes(book.id, vec!["P3".into()], at(0)).await.unwrap_err();
     assert_eq!(rejected(upload), CouponError::BookInactive);
 }
 

@@ -38,7 +38,7 @@ pub async fn concurrent_claims_never_oversell(cx: Ctx) {
 
 pub async fn concurrent_redemptions_of_one_code_succeed_once(cx: Ctx) {
     let book = cx.book(json!({})).await;
-    cx.store.add_codes(book.id, vec!["ONCE".into()]).await.unwrap();
+    cx.store.add_codes(book.id, vec!["ONCE".into()], at(0)).await.unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let cx = Arc::new(cx);
     let results = join_all((0..50).map(|i| {
@@ -74,7 +74,7 @@ pub async fn concurrent_claims_by_one_user_respect_the_limit(cx: Ctx) {
 
 pub async fn concurrent_repeats_of_one_redemption_count_once(cx: Ctx) {
     let book = cx.book(json!({"max_redemptions_per_code": 100})).await;
-    cx.store.add_codes(book.id, vec!["SAME".into()]).await.unwrap();
+    cx.store.add_codes(book.id, vec!["SAME".into()], at(0)).await.unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let cx = Arc::new(cx);
     let results = join_all((0..20).map(|_| {
@@ -178,4 +178,7 @@ pub async fn random_concurrent_traffic_keeps_every_invariant(cx: Ctx) {
         stats.total_redeemed, stats.total_redemptions,
         "each code is used at most once"
     );
+    let pool = "SELECT CAST(coalesce(sum(abs(pool - (SELECT count(*) FROM codes \
+                WHERE book_id = books.id AND status = 'available'))), 0) AS BIGINT) FROM books";
+    assert_eq!(cx.db.scalar(pool).await, 0, "the pool counter follows the codes");
 }

@@ -11,8 +11,8 @@ use coupon_core::{Redemption, Timestamp};
 use coupon_store::testing::{Backend, TestDb};
 use coupon_store::{
     AddedCodes, Background, BatchResult, ClaimRequest, ClaimTarget, Claimed, CodePage, CodeQuery, CodeView, Coupons,
-    DynStore, LockRequest, Locked, RedeemRequest, RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest,
-    SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
+    DynStore, EventPage, EventQuery, LockRequest, Locked, RedeemRequest, RedemptionPage, RedemptionQuery, RemovedCodes,
+    RollbackRequest, SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -45,17 +45,28 @@ impl Store for Counted {
     async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
         self.inner.book_with_stats(id, now).await
     }
-    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<AddedCodes, StoreError> {
-        self.inner.add_codes(book_id, codes).await
+    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>, now: Timestamp) -> Result<AddedCodes, StoreError> {
+        self.inner.add_codes(book_id, codes, now).await
     }
-    async fn generate_codes(&self, book_id: Uuid, pattern: Option<CodePattern>, count: u64) -> Result<u64, StoreError> {
-        self.inner.generate_codes(book_id, pattern, count).await
+    async fn generate_codes(
+        &self,
+        book_id: Uuid,
+        pattern: Option<CodePattern>,
+        count: u64,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.inner.generate_codes(book_id, pattern, count, now).await
     }
     async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
         self.inner.search_books(query, now).await
     }
-    async fn remove_codes(&self, book_id: Uuid, codes: Vec<String>) -> Result<RemovedCodes, StoreError> {
-        self.inner.remove_codes(book_id, codes).await
+    async fn remove_codes(
+        &self,
+        book_id: Uuid,
+        codes: Vec<String>,
+        now: Timestamp,
+    ) -> Result<RemovedCodes, StoreError> {
+        self.inner.remove_codes(book_id, codes, now).await
     }
     async fn codes(&self, query: CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError> {
         self.inner.codes(query, now).await
@@ -92,6 +103,9 @@ impl Store for Counted {
     }
     async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
         self.inner.user_codes(user_id).await
+    }
+    async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
+        self.inner.events(query).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
@@ -190,7 +204,7 @@ pub async fn sold_out_books_are_answered_from_memory(backend: Backend) {
     let b = counted(backend, false).await;
     let book = b.cx.book(json!({})).await;
     let codes = (1..=5).map(|i| format!("GONE{i}")).collect();
-    b.cx.store.add_codes(book.id, codes).await.unwrap();
+    b.cx.store.add_codes(book.id, codes, at(0)).await.unwrap();
     assert_eq!(count(&rush(&b.cx.store, book.id, 6, at(1)).await), (5, 1));
     settle_checks(&b).await;
     let before = b.counted.claim_batches.load(Ordering::SeqCst);
@@ -201,7 +215,10 @@ pub async fn sold_out_books_are_answered_from_memory(backend: Backend) {
         "no claim reached the database"
     );
     // Supply added through the engine reopens the book at once.
-    b.cx.store.add_codes(book.id, vec!["MORE1".into()]).await.unwrap();
+    b.cx.store
+        .add_codes(book.id, vec!["MORE1".into()], at(0))
+        .await
+        .unwrap();
     let again = b.cx.claim(&book, "late", at(3)).await.unwrap();
     assert_eq!(again.code.code, "MORE1");
 }
@@ -236,9 +253,9 @@ pub async fn another_instance_restocks_a_sold_out_book() {
         db,
     };
     let book = cx.book(json!({})).await;
-    first.add_codes(book.id, vec!["FROM-ONE".into()]).await.unwrap();
+    first.add_codes(book.id, vec!["FROM-ONE".into()], at(0)).await.unwrap();
     assert_eq!(count(&rush(&first, book.id, 2, at(1)).await), (1, 1));
-    second.add_codes(book.id, vec!["FROM-TWO".into()]).await.unwrap();
+    second.add_codes(book.id, vec!["FROM-TWO".into()], at(0)).await.unwrap();
     let mut claimed = None;
     for _ in 0..200 {
         let late = ClaimRequest {

@@ -7,6 +7,7 @@ mod books;
 mod claims;
 mod concurrency;
 mod engine;
+mod events;
 mod operations;
 mod redemptions;
 mod refusals;
@@ -231,7 +232,18 @@ suite!(
     operations::codes_are_listed_by_state,
     operations::unclaimed_codes_leave_the_pool,
     operations::metadata_is_kept_where_it_was_given,
+    events::every_change_writes_its_event,
+    events::a_batch_writes_its_events_at_once,
+    events::stock_alerts_come_once_per_crossing,
+    events::lapsed_claims_are_announced,
+    events::concurrent_writers_never_make_the_feed_skip,
 );
+
+/// Out-of-order commits happen where transactions write at once: PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_late_commit_is_not_skipped() {
+    events::a_late_commit_is_not_skipped().await
+}
 
 /// The engine's own cases, each on both backends.
 macro_rules! engine_cases {
@@ -302,8 +314,8 @@ async fn bulk_loads_refresh_the_planner_statistics() {
     // A load in parts (an import) refreshes once, after its last part.
     let book = cx.book(json!({})).await;
     let part: Vec<String> = (0..15_000).map(|i| format!("PART-{i}")).collect();
-    cx.store.add_codes_part(book.id, part).await.unwrap();
+    cx.store.add_codes_part(book.id, part, at(0)).await.unwrap();
     assert!(estimate().await < 20_000, "no refresh while the load goes on");
-    cx.store.add_codes(book.id, vec!["LAST".into()]).await.unwrap();
+    cx.store.add_codes(book.id, vec!["LAST".into()], at(0)).await.unwrap();
     assert!(estimate().await >= 27_000, "the last part refreshes");
 }

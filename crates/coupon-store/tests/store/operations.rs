@@ -58,7 +58,7 @@ pub async fn rollbacks_give_the_use_back(cx: Ctx) {
     let book = cx
         .book(json!({"max_redemptions_per_user": 1, "claim_ttl_seconds": 60}))
         .await;
-    cx.store.add_codes(book.id, vec!["BACK".into()]).await.unwrap();
+    cx.store.add_codes(book.id, vec!["BACK".into()], at(0)).await.unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let mut req = redeem_req("BACK", "alice", Some("o1"), Some(5000), None);
     req.metadata = meta(&[("order_channel", "web")]);
@@ -114,7 +114,7 @@ pub async fn rollbacks_give_the_use_back(cx: Ctx) {
 
 pub async fn concurrent_rollbacks_count_once(cx: Ctx) {
     let book = cx.book(json!({"max_redemptions_per_user": 1})).await;
-    cx.store.add_codes(book.id, vec!["ONCE".into()]).await.unwrap();
+    cx.store.add_codes(book.id, vec!["ONCE".into()], at(0)).await.unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let redemption = cx
         .redeem(redeem_req("ONCE", "alice", Some("o1"), Some(1000), None), at(1))
@@ -141,7 +141,7 @@ pub async fn concurrent_rollbacks_count_once(cx: Ctx) {
 /// uses, the book's counts and the history agree, and the code's limit holds.
 pub async fn rollbacks_racing_redemptions_keep_counts_exact(cx: Ctx) {
     let book = cx.book(json!({"max_redemptions_per_code": 3})).await;
-    cx.store.add_codes(book.id, vec!["RACE".into()]).await.unwrap();
+    cx.store.add_codes(book.id, vec!["RACE".into()], at(0)).await.unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let cx = Arc::new(cx);
     let mut order = 0;
@@ -190,11 +190,11 @@ pub async fn histories_page_newest_first(cx: Ctx) {
         cx.book(json!({"max_codes_per_user": null})).await,
     );
     cx.store
-        .add_codes(one.id, vec!["A1".into(), "A2".into(), "A3".into()])
+        .add_codes(one.id, vec!["A1".into(), "A2".into(), "A3".into()], at(0))
         .await
         .unwrap();
     cx.store
-        .add_codes(two.id, vec!["B1".into(), "B2".into()])
+        .add_codes(two.id, vec!["B1".into(), "B2".into()], at(0))
         .await
         .unwrap();
     let mut expected_alice = Vec::new();
@@ -275,7 +275,7 @@ pub async fn codes_are_listed_by_state(cx: Ctx) {
         .book(json!({"max_codes_per_user": null, "claim_ttl_seconds": 60, "expires_at": "2026-06-01T13:00:00Z"}))
         .await;
     let codes: Vec<String> = ["C1", "C2", "C3", "C4", "C5"].map(String::from).to_vec();
-    cx.store.add_codes(book.id, codes.clone()).await.unwrap();
+    cx.store.add_codes(book.id, codes.clone(), at(0)).await.unwrap();
     for code in ["C1", "C2", "C3", "C4"] {
         cx.claim_code(code, "alice", at(0)).await.unwrap();
     }
@@ -335,7 +335,7 @@ pub async fn unclaimed_codes_leave_the_pool(cx: Ctx) {
         .book(json!({"total_codes": 5, "claim_ttl_seconds": 60, "max_codes_per_user": null}))
         .await;
     let codes: Vec<String> = ["R1", "R2", "R3", "R4", "R5"].map(String::from).to_vec();
-    cx.store.add_codes(book.id, codes).await.unwrap();
+    cx.store.add_codes(book.id, codes, at(0)).await.unwrap();
     cx.claim_code("R2", "alice", at(0)).await.unwrap();
     cx.claim_code("R3", "alice", at(0)).await.unwrap();
     cx.redeem(redeem_req("R3", "alice", None, None, None), at(1))
@@ -351,7 +351,7 @@ pub async fn unclaimed_codes_leave_the_pool(cx: Ctx) {
     // Carol's claim returns the lapsed R2 and R4 to the pool and is dealt the first, R2.
     assert_eq!(cx.claim(&book, "carol", at(100)).await.unwrap().code.code, "R2");
     let named = ["R5", "R5", "R1", "R3", "NOPE", "R4", "R2"].map(String::from).to_vec();
-    let removed = cx.store.remove_codes(book.id, named).await.unwrap();
+    let removed = cx.store.remove_codes(book.id, named, at(0)).await.unwrap();
     assert_eq!(removed.removed, 2, "R5 (named twice) and R1");
     assert_eq!(
         removed.not_removed,
@@ -367,7 +367,7 @@ pub async fn unclaimed_codes_leave_the_pool(cx: Ctx) {
     assert_eq!((stats.total_generated, stats.available), (3, 1));
     // The cap stays: the room the removed codes left takes replacements.
     let replacements: Vec<String> = (0..removed.removed).map(|i| format!("NEW{i}")).collect();
-    cx.store.add_codes(book.id, replacements).await.unwrap();
+    cx.store.add_codes(book.id, replacements, at(0)).await.unwrap();
     assert_eq!(
         cx.claim_code("R5", "dave", at(102)).await.unwrap_err(),
         CouponError::NotFound("code")
@@ -375,7 +375,7 @@ pub async fn unclaimed_codes_leave_the_pool(cx: Ctx) {
     let shared = cx
         .book(json!({"code_mode": "shared", "code": "ALLOFUS", "total_codes": 3}))
         .await;
-    let refused = cx.store.remove_codes(shared.id, vec!["ALLOFUS".into()]).await;
+    let refused = cx.store.remove_codes(shared.id, vec!["ALLOFUS".into()], at(0)).await;
     assert!(matches!(refused, Err(StoreError::Rejected(CouponError::Invalid(_)))));
 }
 
@@ -402,7 +402,7 @@ pub async fn metadata_is_kept_where_it_was_given(cx: Ctx) {
         meta(&[("owner", "ops")])
     );
 
-    cx.store.add_codes(book.id, vec!["META".into()]).await.unwrap();
+    cx.store.add_codes(book.id, vec!["META".into()], at(0)).await.unwrap();
     let claim = coupon_store::ClaimRequest {
         target: coupon_store::ClaimTarget::Book(book.id),
         user_id: user_id("alice"),

@@ -11,7 +11,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap};
 use axum::RequestExt;
 use coupon_core::book::MAX_SUPPLY;
-use coupon_core::{CodeText, CouponError};
+use coupon_core::{CodeText, CouponError, Timestamp};
 use coupon_store::Coupons;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -139,7 +139,7 @@ pub async fn count(file: File) -> Result<(File, u64), ApiError> {
 
 /// Pass 2: adds the file's codes to the book a chunk at a time. A reader on a blocking thread
 /// parses the next chunk while the current one is written.
-pub async fn add_all(coupons: &Coupons, book_id: Uuid, file: File) -> Result<ImportedCodes, ApiError> {
+pub async fn add_all(coupons: &Coupons, book_id: Uuid, file: File, now: Timestamp) -> Result<ImportedCodes, ApiError> {
     let (chunks, mut next) = tokio::sync::mpsc::channel::<Result<Vec<String>, ApiError>>(1);
     let reader = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(CHUNK);
@@ -180,9 +180,9 @@ pub async fn add_all(coupons: &Coupons, book_id: Uuid, file: File) -> Result<Imp
         let added = match (held.take(), chunk) {
             (Some(part), Some(chunk)) => {
                 held = Some(chunk);
-                coupons.add_codes_part(book_id, part).await?
+                coupons.add_codes_part(book_id, part, now).await?
             }
-            (Some(last), None) => coupons.add_codes(book_id, last).await?,
+            (Some(last), None) => coupons.add_codes(book_id, last, now).await?,
             (None, Some(chunk)) => {
                 held = Some(chunk);
                 continue;

@@ -1,0 +1,161 @@
+//! Events as the feed gives them back, their types, and the feed's cursor.
+
+use std::fmt;
+use std::str::FromStr;
+
+use coupon_core::{StockAlert, Timestamp};
+use serde_json::Value;
+use uuid::Uuid;
+
+macro_rules! event_types {
+    ($($variant:ident = $name:literal: $doc:literal,)*) => {
+        /// What happened, as the `type` of an event.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType {
+            $(#[doc = $doc] $variant,)*
+        }
+
+        impl EventType {
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $name,)*
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($name => Some(EventType::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    BookCreated = "book.created": "A book was created (with the codes it was created with).",
+    BookUpdated = "book.updated": "An admin changed a book.",
+    CodesAdded = "codes.added": "Codes were uploaded or generated into a book.",
+    CodesRemoved = "codes.removed": "Codes nobody ever held were taken out of a book.",
+    CodeClaimed = "code.claimed": "A user claimed a code.",
+    CodeLocked = "code.locked": "A code was held for a checkout.",
+    CodeUnlocked = "code.unlocked": "A checkout hold was released.",
+    CodeRedeemed = "code.redeemed": "A code was redeemed against an order.",
+    RedemptionRolledBack = "redemption.rolled_back": "A redemption was undone.",
+    ClaimLapsed = "claim.lapsed": "An unredeemed claim ran out and its code went back to the pool.",
+    BookLowStock = "book.low_stock": "A book's pool fell to its low-stock threshold.",
+    BookSoldOut = "book.sold_out": "A book has nothing left to deal.",
+}
+
+impl From<StockAlert> for EventType {
+    fn from(alert: StockAlert) -> Self {
+        match alert {
+            StockAlert::LowStock => EventType::BookLowStock,
+            StockAlert::SoldOut => EventType::BookSoldOut,
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event's place in the feed: the writing transaction, then the order within it (PostgreSQL);
+/// SQLite commits in write order and has one number. Written `<transaction>-<position>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EventCursor {
+    pub xid: i64,
+    pub position: i64,
+}
+
+impl fmt::Display for EventCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.xid, self.position)
+    }
+}
+
+impl FromStr for EventCursor {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (xid, position) = s.split_once('-').ok_or(())?;
+        let number = |t: &str| match t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty() && t.len() <= 18 {
+            true => t.parse::<i64>().map_err(drop),
+            false => Err(()),
+        };
+        Ok(EventCursor {
+            xid: number(xid)?,
+            position: number(position)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: Uuid,
+    pub event_type: EventType,
+    pub occurred_at: Timestamp,
+    pub book_id: Option<Uuid>,
+    pub code: Option<String>,
+    pub user_id: Option<String>,
+    /// The object the event is about, as the API shows it.
+    pub data: Value,
+    pub cursor: EventCursor,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Continue after this place (from the start when `None`).
+    pub after: Option<EventCursor>,
+    pub limit: u32,
+    /// Only these types; every type when empty.
+    pub types: Vec<EventType>,
+}
+
+/// A page of the feed. `next` is where the next page starts: after the page's last event, or
+/// where the query started when nothing new has committed yet, so a consumer keeps polling it.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    pub next: Option<EventCursor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_round_trip_their_names() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(*t));
+        }
+        assert_eq!(EventType::ALL.len(), 12);
+        assert_eq!(EventType::parse("code.*"), None);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_junk() {
+        let c = EventCursor {
+            xid: 812,
+            position: 40_001,
+        };
+        assert_eq!(c.to_string().parse::<EventCursor>(), Ok(c));
+        for junk in [
+            "",
+            "1",
+            "-1",
+            "1-",
+            "a-1",
+            "1-2-3",
+            "+1-2",
+            "1-99999999999999999999",
+            " 1-2",
+        ] {
+            assert!(junk.parse::<EventCursor>().is_err(), "{junk:?}");
+        }
+    }
+}
