@@ -1,0 +1,22 @@
+//! The transport that carries coupond's committed events to the outside world: signed webhook
+//! deliveries, the schedule for retrying them, and publishing to NATS JetStream.
+//!
+//! This crate knows nothing of the outbox, its tables or the endpoints' rows: a caller hands it an
+//! event's id, type and already-serialized JSON body, and stores what comes back (an [`Attempt`], a
+//! publish acknowledgement). Time is passed in, never read here, so coupond's clock decides.
+
+pub mod backoff;
+pub mod event;
+pub mod nats;
+pub mod redact;
+pub mod secret;
+pub mod signature;
+pub mod webhook;
+
+pub use backoff::Backoff;
+pub use event::Outgoing;
+pub use nats::{Jetstream, NatsError, Published, StreamConfig};
+pub use redact::redact_url;
+pub use secret::Secret;
+pub use signature::{sign, verify, SignatureError, SIGNATURE_HEADER};
+pub use webhook::{Attempt, BuildError, Failure, Outcome, WebhookOptions, Webhooks};
