@@ -22,6 +22,10 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(seconds.saturating_mul(1000)))
     }
 
+    pub fn plus_millis(self, millis: i64) -> Self {
+        Timestamp(self.0.saturating_add(millis))
+    }
+
     /// The UTC day number, used for per-day claim limits.
     pub fn utc_day(self) -> i64 {
         self.0.div_euclid(86_400_000)

@@ -12,6 +12,7 @@ pub mod redact;
 pub mod secret;
 pub mod signature;
 pub mod webhook;
+pub mod worker;
 
 pub use backoff::Backoff;
 pub use event::Outgoing;
@@ -20,3 +21,4 @@ pub use redact::redact_url;
 pub use secret::Secret;
 pub use signature::{sign, verify, SignatureError, SIGNATURE_HEADER};
 pub use webhook::{Attempt, BuildError, Failure, Outcome, WebhookOptions, Webhooks};
+pub use worker::{Relay, RelayConfig, Render};

@@ -30,6 +30,8 @@ use crate::routes;
         routes::catalog::list,
         routes::redemptions::rollback, routes::redemptions::of_book, routes::redemptions::of_user,
         routes::events::list,
+        routes::webhooks::create, routes::webhooks::list, routes::webhooks::show, routes::webhooks::delete,
+        routes::webhooks::deliveries, routes::webhooks::retry,
     ),
     components(schemas(crate::error::Problem, crate::wire::DiscountType)),
     modifiers(&BearerAuth, &Answers, &Links, &BookRules),

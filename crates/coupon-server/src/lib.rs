@@ -63,7 +63,7 @@ impl std::ops::Deref for AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    use routes::{books, catalog, codes, events, health, redemptions, users};
+    use routes::{books, catalog, codes, events, health, redemptions, users, webhooks};
     let limits = Arc::new(state.limits.clone());
     let codes_body = DefaultBodyLimit::max(limits.codes_body_bytes);
     Router::new()
@@ -95,6 +95,13 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{user_id}/coupons", get(users::coupons))
         .route("/users/{user_id}/redemptions", get(redemptions::of_user))
         .route("/events", get(events::list))
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/webhooks/{webhook_id}", get(webhooks::show).delete(webhooks::delete))
+        .route("/webhooks/{webhook_id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
+        )
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/openapi.json", get(docs::openapi))

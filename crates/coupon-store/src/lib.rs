@@ -26,6 +26,7 @@ mod service;
 pub mod sqlite;
 mod statements;
 mod store;
+pub mod webhooks;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -35,6 +36,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use coupon_core::discount::DiscountType;
 use coupon_core::rules::Holdings;
+use webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
 use coupon_core::{
     Amount, Applied, Book, BookDraft, BookPatch, BookStats, BookStatus, CodeInstance, CodePattern, CodeState, CodeText,
     CouponError, Metadata, OrderId, Redemption, Timestamp, UserId,
@@ -323,6 +325,43 @@ pub trait Store: Send + Sync + 'static {
     /// Committed events after a place in the feed, in its order: a consumer that passes each
     /// page's `next` back never misses an event, however late its transaction commits.
     async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError>;
+
+    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook, StoreError>;
+    async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError>;
+    /// Every endpoint with its secret, oldest first: what the relay sends to.
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError>;
+    /// Deletes the endpoint and its deliveries.
+    async fn delete_webhook(&self, id: Uuid) -> Result<(), StoreError>;
+    /// Turns the feed's next `limit` events into deliveries for the endpoints subscribed to them;
+    /// each event fans out once, whatever the number of instances. Says how many events it took.
+    async fn fan_out(&self, limit: u32, now: Timestamp) -> Result<usize, StoreError>;
+    /// Leases up to `limit` of the endpoint's due deliveries until `until`, in feed order; rows
+    /// another instance leased are skipped.
+    async fn lease_deliveries(
+        &self,
+        webhook_id: Uuid,
+        limit: u32,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Due>, StoreError>;
+    async fn settle_deliveries(&self, attempts: Vec<Attempted>) -> Result<(), StoreError>;
+    /// The endpoint's deliveries, newest first.
+    async fn deliveries(
+        &self,
+        webhook_id: Uuid,
+        limit: u32,
+        after: Option<(Timestamp, Uuid)>,
+    ) -> Result<DeliveryPage, StoreError>;
+    /// Makes a delivery due again now.
+    async fn retry_delivery(&self, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError>;
+    async fn backlog(&self) -> Result<Backlog, StoreError>;
+    /// The next `limit` events after a consumer's place (NATS's), and that place.
+    async fn relay_next(&self, name: &str, limit: u32) -> Result<(EventCursor, Vec<Event>), StoreError>;
+    /// Moves a consumer's place; false when another instance moved it first.
+    async fn relay_moved(&self, name: &str, from: EventCursor, to: EventCursor) -> Result<bool, StoreError>;
+    /// Deletes finished deliveries and passed events older than `before`.
+    async fn prune(&self, before: Timestamp) -> Result<u64, StoreError>;
+
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }

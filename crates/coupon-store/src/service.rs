@@ -70,7 +70,8 @@ impl Coupons {
         })
     }
 
-    fn store(&self) -> &DynStore {
+    /// The store behind the service: the relay's background work reads and settles through it.
+    pub fn store(&self) -> &DynStore {
         &self.inner.store
     }
 

@@ -13,6 +13,11 @@ pub(crate) const BOOK_COLUMNS: &str = "id, name, description, category, tags, di
 pub(crate) const CODE_COLUMNS: &str = "id, book_id, code, instance, status, owner, claimed_at, \
     claim_expires_at, lock_id, locked_until, redemptions, metadata";
 
+pub(crate) const DELIVERY_COLUMNS: &str = "id, webhook_id, event_id, event_type, state, attempts, \
+    next_attempt_at, last_attempt_at, last_status, last_error, delivered_at, created_at";
+
+pub(crate) const EVENT_COLUMNS: &str = "id, type, occurred_at, book_id, code, user_id, data";
+
 pub(crate) const HOLDINGS_COLUMNS: &str = "held, day, day_claims, redeemed";
 
 pub(crate) const REDEMPTION_COLUMNS: &str = "id, code, book_id, user_id, order_id, order_amount, \
@@ -156,6 +161,42 @@ statements! {
     RecordEvents,
     /// Committed events after a cursor, in feed order, of some types (or any).
     Events,
+    /// A new webhook endpoint.
+    WebhookInsert,
+    /// Every endpoint, with its secret, oldest first.
+    Webhooks,
+    /// One endpoint.
+    WebhookRead,
+    /// Deletes an endpoint and its deliveries.
+    WebhookDelete,
+    /// How far a consumer inside coupond has read the feed, locked.
+    RelayCursor,
+    /// Moves a consumer's place in the feed, if it is still where it was read.
+    MoveRelayCursor,
+    /// A consumer's place at the start of the feed, unless it has one.
+    AddRelayCursor,
+    /// Records deliveries, given as one JSON array of rows; one per event and endpoint.
+    RecordDeliveries,
+    /// Leases an endpoint's due deliveries, in feed order, skipping rows another instance holds.
+    LeaseDeliveries,
+    /// Events by their places in the feed.
+    EventsAt,
+    /// Marks a leased delivery delivered.
+    SettleDelivered,
+    /// Records a failed attempt: due again at a time, or failed for good.
+    SettleFailed,
+    /// An endpoint's deliveries, newest first, a page at a time.
+    Deliveries,
+    /// One delivery of an endpoint.
+    DeliveryRead,
+    /// Makes a delivery due again now.
+    RetryDelivery,
+    /// Pending deliveries and the oldest one's creation.
+    Backlog,
+    /// Deletes finished deliveries written before a time.
+    PruneDeliveries,
+    /// Deletes events before a time that the relay has passed and no pending delivery needs.
+    PruneEvents,
     /// Whether the database answers.
     Ping,
 }
@@ -296,6 +337,44 @@ pub(crate) fn shared(q: Q) -> Option<String> {
         Q::MovePool => "UPDATE books SET pool = pool + ?2 WHERE id = ?1".into(),
         Q::PoolLevel => "SELECT pool, stock_level FROM books WHERE id = ?1".into(),
         Q::SetStockLevel => "UPDATE books SET stock_level = ?2 WHERE id = ?1".into(),
+        Q::WebhookInsert => "INSERT INTO webhooks (id, url, events, description, secret, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            .into(),
+        Q::Webhooks => "SELECT id, url, events, description, secret, created_at FROM webhooks \
+             ORDER BY created_at, id"
+            .into(),
+        Q::WebhookRead => "SELECT id, url, events, description, secret, created_at FROM webhooks WHERE id = ?1".into(),
+        Q::WebhookDelete => "DELETE FROM webhooks WHERE id = ?1".into(),
+        Q::MoveRelayCursor => "UPDATE relay_cursors SET xid = ?4, position = ?5 \
+             WHERE name = ?1 AND xid = ?2 AND position = ?3"
+            .into(),
+        Q::AddRelayCursor => "INSERT INTO relay_cursors (name, xid, position) VALUES (?1, 0, 0) \
+             ON CONFLICT (name) DO NOTHING"
+            .into(),
+        Q::SettleDelivered => "UPDATE deliveries SET state = 'delivered', delivered_at = ?2, last_status = ?3, \
+               last_error = NULL, leased_until = NULL WHERE id = ?1 AND state = 'pending'"
+            .into(),
+        // No next time: the attempts are spent, and the delivery has failed.
+        Q::SettleFailed => "UPDATE deliveries SET last_status = ?2, last_error = ?3, leased_until = NULL, \
+               state = CASE WHEN CAST(?4 AS BIGINT) IS NULL THEN 'failed' ELSE 'pending' END, \
+               next_attempt_at = coalesce(?4, next_attempt_at) WHERE id = ?1 AND state = 'pending'"
+            .into(),
+        Q::Deliveries => format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE webhook_id = ?1 \
+               AND (CAST(?2 AS BIGINT) IS NULL OR (created_at, id) < (?2, ?3)) \
+             ORDER BY created_at DESC, id DESC LIMIT ?4"
+        ),
+        Q::DeliveryRead => format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE webhook_id = ?1 AND id = ?2"),
+        Q::RetryDelivery => "UPDATE deliveries SET state = 'pending', next_attempt_at = ?3, leased_until = NULL \
+             WHERE webhook_id = ?1 AND id = ?2"
+            .into(),
+        Q::Backlog => "SELECT count(*) AS pending, min(created_at) AS oldest FROM deliveries WHERE state = 'pending'".into(),
+        Q::PruneDeliveries => "DELETE FROM deliveries WHERE state <> 'pending' AND created_at < ?1".into(),
+        Q::PruneEvents => "DELETE FROM events WHERE occurred_at < ?1 \
+             AND NOT EXISTS (SELECT 1 FROM relay_cursors r WHERE (events.xid, events.position) > (r.xid, r.position)) \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.state = 'pending' \
+               AND d.event_xid = events.xid AND d.event_position = events.position)"
+            .into(),
         Q::Ping => "SELECT 1 AS one".into(),
         Q::BookLock
         | Q::SharedInstances
@@ -318,7 +397,11 @@ pub(crate) fn shared(q: Q) -> Option<String> {
         | Q::RedemptionLock
         | Q::CodeLock
         | Q::RecordEvents
-        | Q::Events => return None,
+        | Q::Events
+        | Q::RelayCursor
+        | Q::RecordDeliveries
+        | Q::LeaseDeliveries
+        | Q::EventsAt => return None,
     })
 }
 
@@ -358,6 +441,7 @@ pub(crate) fn unlocked(q: Q) -> Option<String> {
         Q::Holdings => format!("SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = ?1 AND user_id = ?2"),
         Q::RedemptionLock => shared(Q::RedemptionRead)?,
         Q::CodeLock => format!("SELECT {CODE_COLUMNS} FROM codes WHERE id = ?1"),
+        Q::RelayCursor => "SELECT xid, position FROM relay_cursors WHERE name = ?1".into(),
         _ => return None,
     })
 }

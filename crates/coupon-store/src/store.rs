@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use crate::backend::Backend;
 use crate::outbox::{EventForm, EventPage, EventQuery, Outboxed, Recorded};
+use crate::webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
+use crate::{Event, EventCursor};
 use crate::script::*;
 use crate::{
     AddedCodes, BatchResult, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, LockRequest, Locked, RedeemRequest,
@@ -182,6 +184,82 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
         self.backend.read(ListEvents { query }).await
+    }
+
+    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook, StoreError> {
+        self.backend.write(CreateWebhook { new }).await
+    }
+
+    async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError> {
+        self.backend.read(LoadWebhook { id }).await
+    }
+
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        self.backend.read(Endpoints {}).await
+    }
+
+    async fn delete_webhook(&self, id: Uuid) -> Result<(), StoreError> {
+        self.backend.write(DeleteWebhook { id }).await
+    }
+
+    async fn fan_out(&self, limit: u32, now: Timestamp) -> Result<usize, StoreError> {
+        self.backend.write(FanOut { limit, now }).await
+    }
+
+    async fn lease_deliveries(
+        &self,
+        webhook_id: Uuid,
+        limit: u32,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Due>, StoreError> {
+        let lease = LeaseDeliveries {
+            webhook_id,
+            limit,
+            until,
+            now,
+        };
+        self.backend.write(lease).await
+    }
+
+    async fn settle_deliveries(&self, attempts: Vec<Attempted>) -> Result<(), StoreError> {
+        self.backend.write(SettleDeliveries { attempts }).await
+    }
+
+    async fn deliveries(
+        &self,
+        webhook_id: Uuid,
+        limit: u32,
+        after: Option<(Timestamp, Uuid)>,
+    ) -> Result<DeliveryPage, StoreError> {
+        let list = ListDeliveries {
+            webhook_id,
+            limit,
+            after,
+        };
+        self.backend.read(list).await
+    }
+
+    async fn retry_delivery(&self, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {
+        self.backend.write(RetryDelivery { webhook_id, id, now }).await
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        self.backend.read(ReadBacklog {}).await
+    }
+
+    async fn relay_next(&self, name: &str, limit: u32) -> Result<(EventCursor, Vec<Event>), StoreError> {
+        let name = name.to_owned();
+        self.backend.read(RelayNext { name, limit }).await
+    }
+
+    async fn relay_moved(&self, name: &str, from: EventCursor, to: EventCursor) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.backend.write(RelayMoved { name, from, to }).await
+    }
+
+    async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.backend.write(Prune { before }).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -11,6 +11,7 @@ pub mod page;
 pub mod pool;
 pub mod redemptions;
 pub mod users;
+pub mod webhooks;
 
 use coupon_core::CouponError;
 

@@ -176,6 +176,25 @@ pub fn event_cursor() -> Object {
         .build()
 }
 
+/// A webhook endpoint's URL.
+pub fn webhook_url() -> Object {
+    string(false)
+        .pattern(Some("^https?://[^\\s/?#@]+([/?#][^\\s]*)?$".to_owned()))
+        .max_length(Some(2000))
+        .build()
+}
+
+/// The events a webhook endpoint is sent: event types, or `["*"]`.
+pub fn webhook_events() -> Array {
+    let mut names: Vec<&str> = coupon_store::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    names.push("*");
+    ArrayBuilder::new()
+        .items(string(false).enum_values(Some(names)))
+        .min_items(Some(1))
+        .max_items(Some(12))
+        .build()
+}
+
 /// One event type.
 pub fn event_type() -> Object {
     let names = coupon_store::EventType::ALL.iter().map(|t| t.as_str());

@@ -26,7 +26,7 @@ pub(crate) async fn read<T: Tx>(tx: &T, q: &EventQuery) -> Result<EventPage, Sto
     Ok(EventPage { events, next })
 }
 
-fn event(r: &impl Fields) -> Result<Event, StoreError> {
+pub(crate) fn event(r: &impl Fields) -> Result<Event, StoreError> {
     let kind = r.string("type")?;
     let data = r.string("data")?;
     Ok(Event {

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_deal_cursor.sql")),
     (3, include_str!("migrations/0003_operations.sql")),
     (4, include_str!("migrations/0004_events.sql")),
+    (5, include_str!("migrations/0005_webhooks.sql")),
 ];
 /// How long opening a new connection may take before the request fails.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

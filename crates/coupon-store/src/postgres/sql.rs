@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use crate::statements::{dollar_placeholders, shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, Q};
+use crate::statements::{dollar_placeholders, shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, EVENT_COLUMNS, Q};
 
 /// The text of every statement, built once per process.
 static TEXT: LazyLock<Vec<String>> = LazyLock::new(|| Q::ALL.iter().map(|q| text(*q)).collect());
@@ -19,7 +19,9 @@ fn text(q: Q) -> String {
     }
     let locked = |suffix: &str| unlocked(q).map(|sql| format!("{sql} {suffix}"));
     let sql = match q {
-        Q::BookLock | Q::FindOwned | Q::Holdings | Q::RedemptionLock | Q::CodeLock => locked("FOR UPDATE"),
+        Q::BookLock | Q::FindOwned | Q::Holdings | Q::RedemptionLock | Q::CodeLock | Q::RelayCursor => {
+            locked("FOR UPDATE")
+        }
         // A redemption racing the lapse holds its code: skip it until the next claim.
         Q::Lapsed => locked("FOR UPDATE SKIP LOCKED"),
         _ => shared(q),
@@ -114,6 +116,25 @@ fn own(q: Q) -> Option<String> {
                AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[])) \
              ORDER BY xid, position LIMIT $4"
             .into(),
+        Q::RecordDeliveries => "INSERT INTO deliveries (id, webhook_id, event_xid, event_position, event_id, \
+               event_type, state, next_attempt_at, created_at) \
+             SELECT d.id, d.webhook_id, d.event_xid, d.event_position, d.event_id, d.event_type, 'pending', $2, $2 \
+             FROM json_to_recordset($1::text::json) AS d(id uuid, webhook_id uuid, event_xid bigint, \
+               event_position bigint, event_id uuid, event_type text) \
+             ON CONFLICT (webhook_id, event_xid, event_position) DO NOTHING"
+            .into(),
+        // Another instance's leased rows are skipped, not waited for.
+        Q::LeaseDeliveries => "UPDATE deliveries d SET leased_until = $3, attempts = d.attempts + 1, last_attempt_at = $2 \
+             FROM (SELECT id FROM deliveries WHERE webhook_id = $1 AND state = 'pending' AND next_attempt_at <= $2 \
+                     AND (leased_until IS NULL OR leased_until <= $2) \
+                   ORDER BY webhook_id, event_xid, event_position LIMIT $4 FOR UPDATE SKIP LOCKED) AS due \
+             WHERE d.id = due.id RETURNING d.id, d.attempts, d.event_xid, d.event_position"
+            .into(),
+        Q::EventsAt => format!(
+            "SELECT e.xid, e.position, {} FROM unnest($1::bigint[], $2::bigint[]) AS k(xid, position) \
+             JOIN events e ON e.xid = k.xid AND e.position = k.position",
+            crate::statements::qualified(EVENT_COLUMNS, "e")
+        ),
         _ => return None,
     })
 }

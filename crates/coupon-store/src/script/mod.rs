@@ -9,6 +9,7 @@ pub(crate) mod claims;
 pub(crate) mod codes;
 pub(crate) mod lists;
 pub(crate) mod stock;
+pub(crate) mod webhooks;
 
 use std::future::Future;
 
@@ -18,6 +19,8 @@ use uuid::Uuid;
 
 use crate::backend::{Script, Tx};
 use crate::outbox::{self, EventPage, EventQuery, Journal, Recorded};
+use crate::webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
+use crate::{Event, EventCursor};
 use crate::{
     AddedCodes, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, LockRequest, Locked, RedeemRequest,
     RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, Stock, StoreError,
@@ -117,6 +120,25 @@ script!(ViewCode { code: CodeText, user_id: String, lock_id: Option<Uuid> } -> C
 script!(UserCodes { user_id: String } -> Vec<(CodeInstance, Book)> =
     |tx, s| codes::of_user(tx, &s.user_id).await);
 script!(ListEvents { query: EventQuery } -> EventPage = |tx, s| outbox::read(tx, &s.query).await);
+
+script!(CreateWebhook { new: NewWebhook } -> Webhook = |tx, s| webhooks::create(tx, &s.new).await);
+script!(LoadWebhook { id: Uuid } -> Webhook = |tx, s| webhooks::get(tx, s.id).await);
+script!(Endpoints {} -> Vec<Endpoint> = |tx, _s| webhooks::endpoints(tx).await);
+script!(DeleteWebhook { id: Uuid } -> () = |tx, s| webhooks::delete(tx, s.id).await);
+script!(FanOut { limit: u32, now: Timestamp } -> usize = |tx, s| webhooks::fan_out(tx, s.limit, s.now).await);
+script!(LeaseDeliveries { webhook_id: Uuid, limit: u32, until: Timestamp, now: Timestamp } -> Vec<Due> =
+    |tx, s| webhooks::lease(tx, s.webhook_id, s.limit, s.until, s.now).await);
+script!(SettleDeliveries { attempts: Vec<Attempted> } -> () = |tx, s| webhooks::settle(tx, &s.attempts).await);
+script!(ListDeliveries { webhook_id: Uuid, limit: u32, after: Option<(Timestamp, Uuid)> } -> DeliveryPage =
+    |tx, s| webhooks::deliveries(tx, s.webhook_id, s.limit, s.after).await);
+script!(RetryDelivery { webhook_id: Uuid, id: Uuid, now: Timestamp } -> Delivery =
+    |tx, s| webhooks::retry(tx, s.webhook_id, s.id, s.now).await);
+script!(ReadBacklog {} -> Backlog = |tx, _s| webhooks::backlog(tx).await);
+script!(RelayNext { name: String, limit: u32 } -> (EventCursor, Vec<Event>) =
+    |tx, s| webhooks::next_for(tx, &s.name, s.limit).await);
+script!(RelayMoved { name: String, from: EventCursor, to: EventCursor } -> bool =
+    |tx, s| webhooks::moved(tx, &s.name, s.from, s.to).await);
+script!(Prune { before: Timestamp } -> u64 = |tx, s| webhooks::prune(tx, s.before).await);
 script!(
     /// Reads one row, so the database, not just a pooled connection, has answered.
     Ping {} -> () = |tx, _s| tx.query(crate::statements::Q::Ping, &[]).await.map(drop)

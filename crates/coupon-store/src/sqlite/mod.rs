@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_deal_cursor.sql")),
     (3, include_str!("migrations/0003_operations.sql")),
     (4, include_str!("migrations/0004_events.sql")),
+    (5, include_str!("migrations/0005_webhooks.sql")),
 ];
 /// Reader connections: reads beyond this many wait for one to come back rather than open more.
 const READERS: usize = 8;

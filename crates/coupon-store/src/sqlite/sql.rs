@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use crate::statements::{shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, Q};
+use crate::statements::{shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, EVENT_COLUMNS, Q};
 
 /// The text of every statement, built once per process.
 static TEXT: LazyLock<Vec<String>> = LazyLock::new(|| Q::ALL.iter().map(|q| text(*q)).collect());
@@ -119,11 +119,30 @@ fn own(q: Q) -> Option<String> {
                json_extract(value, '$.data') FROM json_each(?1)"
             .into(),
         // One writer commits in write order, so every position is final: `xid` is always 0.
-        Q::Events => "SELECT 0 AS xid, position, id, type, occurred_at, book_id, code, user_id, data FROM events \
+        Q::Events => "SELECT xid, position, id, type, occurred_at, book_id, code, user_id, data FROM events \
              WHERE position > ?2 AND ?1 >= 0 \
                AND (json_array_length(?3) = 0 OR type IN (SELECT value FROM json_each(?3))) \
              ORDER BY position LIMIT ?4"
             .into(),
+        Q::RecordDeliveries => "INSERT INTO deliveries (id, webhook_id, event_xid, event_position, event_id, \
+               event_type, state, next_attempt_at, created_at) \
+             SELECT json_extract(value, '$.id'), json_extract(value, '$.webhook_id'), \
+               json_extract(value, '$.event_xid'), json_extract(value, '$.event_position'), \
+               json_extract(value, '$.event_id'), json_extract(value, '$.event_type'), 'pending', ?2, ?2 \
+             FROM json_each(?1) WHERE true \
+             ON CONFLICT (webhook_id, event_xid, event_position) DO NOTHING"
+            .into(),
+        Q::LeaseDeliveries => "UPDATE deliveries SET leased_until = ?3, attempts = attempts + 1, last_attempt_at = ?2 \
+             WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = ?1 AND state = 'pending' \
+               AND next_attempt_at <= ?2 AND (leased_until IS NULL OR leased_until <= ?2) \
+               ORDER BY webhook_id, event_xid, event_position LIMIT ?4) \
+             RETURNING id, attempts, event_xid, event_position"
+            .into(),
+        // `xid` is always 0 here: the place is the position.
+        Q::EventsAt => format!(
+            "SELECT xid, position, {EVENT_COLUMNS} FROM events WHERE ?1 IS NOT NULL \
+               AND position IN (SELECT value FROM json_each(?2))"
+        ),
         _ => return None,
     })
 }

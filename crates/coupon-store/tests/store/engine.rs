@@ -14,6 +14,8 @@ use coupon_store::{
     DynStore, EventPage, EventQuery, LockRequest, Locked, RedeemRequest, RedemptionPage, RedemptionQuery, RemovedCodes,
     RollbackRequest, SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
 };
+use coupon_store::webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
+use coupon_store::{Event, EventCursor};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -106,6 +108,45 @@ impl Store for Counted {
     }
     async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
         self.inner.events(query).await
+    }
+    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook, StoreError> {
+        self.inner.create_webhook(new).await
+    }
+    async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError> {
+        self.inner.webhook(id).await
+    }
+    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
+        self.inner.endpoints().await
+    }
+    async fn delete_webhook(&self, id: Uuid) -> Result<(), StoreError> {
+        self.inner.delete_webhook(id).await
+    }
+    async fn fan_out(&self, limit: u32, now: Timestamp) -> Result<usize, StoreError> {
+        self.inner.fan_out(limit, now).await
+    }
+    async fn lease_deliveries(&self, id: Uuid, limit: u32, until: Timestamp, now: Timestamp) -> Result<Vec<Due>, StoreError> {
+        self.inner.lease_deliveries(id, limit, until, now).await
+    }
+    async fn settle_deliveries(&self, attempts: Vec<Attempted>) -> Result<(), StoreError> {
+        self.inner.settle_deliveries(attempts).await
+    }
+    async fn deliveries(&self, id: Uuid, limit: u32, after: Option<(Timestamp, Uuid)>) -> Result<DeliveryPage, StoreError> {
+        self.inner.deliveries(id, limit, after).await
+    }
+    async fn retry_delivery(&self, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {
+        self.inner.retry_delivery(webhook_id, id, now).await
+    }
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        self.inner.backlog().await
+    }
+    async fn relay_next(&self, name: &str, limit: u32) -> Result<(EventCursor, Vec<Event>), StoreError> {
+        self.inner.relay_next(name, limit).await
+    }
+    async fn relay_moved(&self, name: &str, from: EventCursor, to: EventCursor) -> Result<bool, StoreError> {
+        self.inner.relay_moved(name, from, to).await
+    }
+    async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.inner.prune(before).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await

@@ -11,6 +11,7 @@ mod events;
 mod operations;
 mod redemptions;
 mod refusals;
+mod webhooks;
 
 use coupon_core::{Amount, Book, BookStats, CodeText, CouponError, OrderId, Redemption, Timestamp, UserId};
 use coupon_store::testing::{Backend, TestDb};
@@ -237,6 +238,8 @@ suite!(
     events::stock_alerts_come_once_per_crossing,
     events::lapsed_claims_are_announced,
     events::concurrent_writers_never_make_the_feed_skip,
+    webhooks::events_fan_out_once_to_subscribed_endpoints,
+    webhooks::a_new_endpoint_starts_with_new_events,
 );
 
 /// Out-of-order commits happen where transactions write at once: PostgreSQL.

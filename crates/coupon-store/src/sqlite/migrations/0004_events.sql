@@ -9,9 +9,11 @@ UPDATE books SET pool = (SELECT count(*) FROM codes WHERE codes.book_id = books.
 
 -- The outbox: every change's events, written by the change's own transaction. SQLite's one writer
 -- commits transactions in the order they run, so positions are commit order; AUTOINCREMENT never
--- hands out a position again, even once pruning has emptied the table.
+-- hands out a position again, even once pruning has emptied the table. `xid` is always 0: it is
+-- there so the feed's place reads as on PostgreSQL.
 CREATE TABLE events (
     position INTEGER PRIMARY KEY AUTOINCREMENT,
+    xid INTEGER NOT NULL DEFAULT 0,
     id TEXT NOT NULL,
     type TEXT NOT NULL,
     occurred_at INTEGER NOT NULL,

@@ -1,0 +1,293 @@
+//! Webhook endpoints and their deliveries: registration, the fan-out of the feed into one delivery
+//! per event and matching endpoint, leasing due deliveries to send, recording how each attempt
+//! went, and the relay's cursors and pruning.
+
+use coupon_core::Timestamp;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::backend::{Fields, Tx};
+use crate::outbox::{self, EventCursor, EventQuery};
+use crate::statements::Q;
+use crate::webhooks::{
+    Attempted, Backlog, Delivery, DeliveryPage, DeliveryState, Due, Endpoint, NewWebhook, Subscription, Webhook,
+};
+use crate::{EventType, Page, StoreError};
+
+/// The fan-out's place in the feed.
+const FAN_OUT: &str = "webhooks";
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_owned())
+}
+
+fn endpoint(r: &impl Fields) -> Result<Endpoint, StoreError> {
+    let events = r.string("events")?;
+    Ok(Endpoint {
+        webhook: Webhook {
+            id: r.uuid("id")?,
+            url: r.string("url")?,
+            events: Subscription::from_json(&events).ok_or_else(|| corrupt("webhook events"))?,
+            description: r.opt_string("description")?,
+            created_at: Timestamp::from_millis(r.i64("created_at")?),
+        },
+        secret: r.string("secret")?,
+    })
+}
+
+fn delivery(r: &impl Fields) -> Result<Delivery, StoreError> {
+    let (state, kind) = (r.string("state")?, r.string("event_type")?);
+    let at = |c: &str| Ok::<_, StoreError>(r.opt_i64(c)?.map(Timestamp::from_millis));
+    Ok(Delivery {
+        id: r.uuid("id")?,
+        webhook_id: r.uuid("webhook_id")?,
+        event_id: r.uuid("event_id")?,
+        event_type: EventType::parse(&kind).ok_or_else(|| corrupt("delivery event type"))?,
+        state: DeliveryState::parse(&state).ok_or_else(|| corrupt("delivery state"))?,
+        attempts: r.i64("attempts")?,
+        next_attempt_at: Timestamp::from_millis(r.i64("next_attempt_at")?),
+        last_attempt_at: at("last_attempt_at")?,
+        last_status: r.opt_i64("last_status")?,
+        last_error: r.opt_string("last_error")?,
+        delivered_at: at("delivered_at")?,
+        created_at: Timestamp::from_millis(r.i64("created_at")?),
+    })
+}
+
+pub(crate) async fn create<T: Tx>(tx: &T, new: &NewWebhook) -> Result<Webhook, StoreError> {
+    let events = new.events.to_json();
+    let args = [
+        new.id.into(),
+        new.url.as_str().into(),
+        events.as_str().into(),
+        new.description.as_deref().into(),
+        new.secret.as_str().into(),
+        new.created_at.millis().into(),
+    ];
+    tx.exec(Q::WebhookInsert, &args).await?;
+    Ok(Webhook {
+        id: new.id,
+        url: new.url.clone(),
+        events: new.events.clone(),
+        description: new.description.clone(),
+        created_at: new.created_at,
+    })
+}
+
+pub(crate) async fn endpoints<T: Tx>(tx: &T) -> Result<Vec<Endpoint>, StoreError> {
+    tx.query(Q::Webhooks, &[]).await?.iter().map(endpoint).collect()
+}
+
+pub(crate) async fn get<T: Tx>(tx: &T, id: Uuid) -> Result<Webhook, StoreError> {
+    let row = tx.first(Q::WebhookRead, &[id.into()]).await?;
+    Ok(endpoint(&row.ok_or(StoreError::not_found("webhook"))?)?.webhook)
+}
+
+pub(crate) async fn delete<T: Tx>(tx: &T, id: Uuid) -> Result<(), StoreError> {
+    match tx.exec(Q::WebhookDelete, &[id.into()]).await? {
+        0 => Err(StoreError::not_found("webhook")),
+        _ => Ok(()),
+    }
+}
+
+/// A consumer's place in the feed, locked until the transaction ends; a consumer without one
+/// starts from the beginning.
+async fn cursor<T: Tx>(tx: &T, name: &str) -> Result<EventCursor, StoreError> {
+    Ok(match tx.first(Q::RelayCursor, &[name.into()]).await? {
+        Some(r) => EventCursor {
+            xid: r.i64("xid")?,
+            position: r.i64("position")?,
+        },
+        None => EventCursor::default(),
+    })
+}
+
+/// Moves a consumer's place from `from` to `to`; false if another instance moved it first.
+async fn advance<T: Tx>(tx: &T, name: &str, from: EventCursor, to: EventCursor) -> Result<bool, StoreError> {
+    let args = [
+        name.into(),
+        from.xid.into(),
+        from.position.into(),
+        to.xid.into(),
+        to.position.into(),
+    ];
+    Ok(tx.exec(Q::MoveRelayCursor, &args).await? == 1)
+}
+
+/// Turns the next `limit` events of the feed into deliveries, one per event and endpoint that
+/// subscribed to its type and existed when it happened, and moves the fan-out's place past them,
+/// in one transaction: the place is locked, so instances take turns and each event fans out once.
+/// Says how many events it passed.
+pub(crate) async fn fan_out<T: Tx>(tx: &T, limit: u32, now: Timestamp) -> Result<usize, StoreError> {
+    let from = cursor(tx, FAN_OUT).await?;
+    let query = EventQuery {
+        after: Some(from),
+        limit,
+        types: Vec::new(),
+    };
+    let (page, endpoints) = futures::try_join!(outbox::read(tx, &query), endpoints(tx))?;
+    let Some(to) = page.events.last().map(|e| e.cursor) else {
+        return Ok(0);
+    };
+    let mut rows = Vec::new();
+    for e in &page.events {
+        for w in endpoints.iter().map(|p| &p.webhook) {
+            if w.events.matches(e.event_type) && e.occurred_at >= w.created_at {
+                rows.push(json!({
+                    "id": Uuid::now_v7(),
+                    "webhook_id": w.id,
+                    "event_xid": e.cursor.xid,
+                    "event_position": e.cursor.position,
+                    "event_id": e.id,
+                    "event_type": e.event_type.as_str(),
+                }));
+            }
+        }
+    }
+    if !rows.is_empty() {
+        let rows = serde_json::Value::from(rows).to_string();
+        tx.exec(Q::RecordDeliveries, &[rows.as_str().into(), now.millis().into()])
+            .await?;
+    }
+    if !advance(tx, FAN_OUT, from, to).await? {
+        return Err(StoreError::Conflict("the fan-out's place moved"));
+    }
+    Ok(page.events.len())
+}
+
+/// Leases up to `limit` of the endpoint's due deliveries until `until`, counting an attempt for
+/// each (a crash mid-attempt counts it too), with their events.
+pub(crate) async fn lease<T: Tx>(
+    tx: &T,
+    webhook_id: Uuid,
+    limit: u32,
+    until: Timestamp,
+    now: Timestamp,
+) -> Result<Vec<Due>, StoreError> {
+    let args = [
+        webhook_id.into(),
+        now.millis().into(),
+        until.millis().into(),
+        (limit as i64).into(),
+    ];
+    let leased = tx.query(Q::LeaseDeliveries, &args).await?;
+    if leased.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut keys = Vec::with_capacity(leased.len());
+    let (mut xids, mut positions) = (Vec::new(), Vec::new());
+    for r in &leased {
+        let key = EventCursor {
+            xid: r.i64("event_xid")?,
+            position: r.i64("event_position")?,
+        };
+        keys.push((r.uuid("id")?, r.i64("attempts")?, key));
+        xids.push(key.xid);
+        positions.push(key.position);
+    }
+    let rows = tx
+        .query(Q::EventsAt, &[xids.as_slice().into(), positions.as_slice().into()])
+        .await?;
+    let mut events = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let e = outbox::event(r)?;
+        events.insert(e.cursor, e);
+    }
+    let mut due: Vec<Due> = keys
+        .into_iter()
+        .map(|(delivery_id, attempt, key)| {
+            let event = events.get(&key).cloned().ok_or_else(|| corrupt("a delivery's event is gone"))?;
+            Ok(Due {
+                delivery_id,
+                attempt,
+                event,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    due.sort_unstable_by_key(|d| d.event.cursor);
+    Ok(due)
+}
+
+/// Records how each attempt went, in one transaction. An attempt whose delivery is no longer
+/// pending (an admin's retry raced it, or it was settled already) changes nothing.
+pub(crate) async fn settle<T: Tx>(tx: &T, attempts: &[Attempted]) -> Result<(), StoreError> {
+    let writes = attempts.iter().map(|a| async move {
+        match &a.failure {
+            None => {
+                let args = [a.delivery_id.into(), a.at.millis().into(), a.status.into()];
+                tx.exec(Q::SettleDelivered, &args).await
+            }
+            Some((error, next)) => {
+                let next = next.map(Timestamp::millis);
+                let args = [a.delivery_id.into(), a.status.into(), error.as_str().into(), next.into()];
+                tx.exec(Q::SettleFailed, &args).await
+            }
+        }
+    });
+    futures::future::try_join_all(writes).await?;
+    Ok(())
+}
+
+pub(crate) async fn deliveries<T: Tx>(
+    tx: &T,
+    webhook_id: Uuid,
+    limit: u32,
+    after: Option<(Timestamp, Uuid)>,
+) -> Result<DeliveryPage, StoreError> {
+    get(tx, webhook_id).await?;
+    let (at, id) = match after {
+        Some((at, id)) => (Some(at.millis()), Some(id)),
+        None => (None, None),
+    };
+    let args = [webhook_id.into(), at.into(), id.into(), (limit as i64 + 1).into()];
+    let rows = tx.query(Q::Deliveries, &args).await?;
+    let items = rows.iter().map(delivery).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_overfetch(items, limit, |d| (d.created_at, d.id)))
+}
+
+/// Makes a delivery due again now, whatever became of it: an admin's "send it again".
+pub(crate) async fn retry<T: Tx>(tx: &T, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {
+    let args = [webhook_id.into(), id.into(), now.millis().into()];
+    if tx.exec(Q::RetryDelivery, &args).await? == 0 {
+        return Err(StoreError::not_found("delivery"));
+    }
+    let row = tx.first(Q::DeliveryRead, &[webhook_id.into(), id.into()]).await?;
+    delivery(&row.ok_or(StoreError::not_found("delivery"))?)
+}
+
+pub(crate) async fn backlog<T: Tx>(tx: &T) -> Result<Backlog, StoreError> {
+    let row = tx.first(Q::Backlog, &[]).await?.ok_or_else(|| corrupt("backlog"))?;
+    Ok(Backlog {
+        pending_deliveries: row.i64("pending")?,
+        oldest_pending: row.opt_i64("oldest")?.map(Timestamp::from_millis),
+    })
+}
+
+/// The next `limit` events after a consumer's place, and the place (for [`moved`]).
+pub(crate) async fn next_for<T: Tx>(
+    tx: &T,
+    name: &str,
+    limit: u32,
+) -> Result<(EventCursor, Vec<crate::Event>), StoreError> {
+    let from = cursor(tx, name).await?;
+    let query = EventQuery {
+        after: Some(from),
+        limit,
+        types: Vec::new(),
+    };
+    Ok((from, outbox::read(tx, &query).await?.events))
+}
+
+/// Moves a consumer's place (creating it at first), unless another instance moved it first.
+pub(crate) async fn moved<T: Tx>(tx: &T, name: &str, from: EventCursor, to: EventCursor) -> Result<bool, StoreError> {
+    tx.exec(Q::AddRelayCursor, &[name.into()]).await?;
+    advance(tx, name, from, to).await
+}
+
+/// Deletes what is older than `before` and no longer needed: finished deliveries, and events every
+/// consumer has passed that no pending delivery refers to. Says how many rows went.
+pub(crate) async fn prune<T: Tx>(tx: &T, before: Timestamp) -> Result<u64, StoreError> {
+    let deliveries = tx.exec(Q::PruneDeliveries, &[before.millis().into()]).await?;
+    let events = tx.exec(Q::PruneEvents, &[before.millis().into()]).await?;
+    Ok(deliveries + events)
+}
