@@ -25,6 +25,7 @@ mod service;
 pub mod sqlite;
 mod statements;
 mod store;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -44,6 +45,7 @@ pub use background::Background;
 pub use error::StoreError;
 pub use service::{Coupons, Strategy};
 pub use store::SqlStore;
+pub use telemetry::Connections;
 
 /// Per-request answers of a batch: each request succeeds or is refused on its own.
 pub type BatchResult<T> = Result<Vec<Result<T, CouponError>>, StoreError>;
@@ -308,6 +310,10 @@ pub trait Store: Send + Sync + 'static {
     async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// How busy the store's connections are now, where it has a pool to tell of.
+    fn connections(&self) -> Option<Connections> {
+        None
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -156,4 +156,8 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn ping(&self) -> Result<(), StoreError> {
         self.backend.read(Ping {}).await
     }
+
+    fn connections(&self) -> Option<crate::Connections> {
+        Some(self.backend.connections())
+    }
 }
