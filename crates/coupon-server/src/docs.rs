@@ -34,7 +34,7 @@ use crate::routes;
         routes::webhooks::deliveries, routes::webhooks::retry,
     ),
     components(schemas(crate::error::Problem, crate::wire::DiscountType)),
-    modifiers(&BearerAuth, &Answers, &Links, &BookRules),
+    modifiers(&BearerAuth, &Answers, &Links, &BookRules, &RequestIds),
     tags((name = "books", description = "Coupon books (campaigns) and their codes; admin only, search for anyone signed in"),
          (name = "codes", description = "Claim, lock, unlock, redeem and validate codes"),
          (name = "users", description = "What a user holds"),
@@ -264,6 +264,53 @@ impl Modify for BookRules {
             .item(crate::wire::NewBook::mode_rules())
             .description(Some("`POST /coupons`: a book as an admin describes it."));
         schemas.insert("NewBook".into(), whole.into());
+    }
+}
+
+/// `X-Request-Id` on every answer: `telemetry::observe`, the outermost layer, sets it on each.
+struct RequestIds;
+
+impl Modify for RequestIds {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let header = HeaderBuilder::new()
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(crate::telemetry::MAX_REQUEST_ID)),
+            )
+            .description(Some(
+                "The request's id, as in the server's log: the request's own X-Request-Id if it \
+                 was printable ASCII of at most 200 characters, else a new UUID.",
+            ))
+            .build();
+        let operations = doc.paths.paths.values_mut().flat_map(|item| {
+            [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+        });
+        let inline = operations
+            .flatten()
+            .flat_map(|op| op.responses.responses.values_mut())
+            .filter_map(|r| match r {
+                RefOr::T(response) => Some(response),
+                RefOr::Ref(_) => None,
+            });
+        let shared = doc
+            .components
+            .iter_mut()
+            .flat_map(|c| c.responses.values_mut())
+            .filter_map(|r| match r {
+                RefOr::T(response) => Some(response),
+                RefOr::Ref(_) => None,
+            });
+        for response in inline.chain(shared) {
+            response.headers.insert("X-Request-Id".into(), header.clone());
+        }
     }
 }
 

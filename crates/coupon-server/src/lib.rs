@@ -8,27 +8,27 @@ pub mod error;
 mod extract;
 pub mod limits;
 mod routes;
+pub mod telemetry;
 pub mod throttle;
 pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
-use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use coupon_core::Clock;
 use coupon_store::{Background, Coupons};
 use tokio::net::TcpListener;
-use tracing::Instrument;
 
 pub use auth::{Claims, JwtSecret, KeyError, Role, RoleNames, TokenAlgorithm, TokenKeys, TokenRules, Tokens};
 pub use docs::ApiDoc;
 pub use limits::Limits;
+pub use telemetry::Metrics;
 pub use throttle::{Throttle, ThrottleConfig};
 
 /// What every request may use. axum clones it for each extractor and layer that takes it, so it is
@@ -46,6 +46,8 @@ pub struct Services {
     /// The owner of every background task; `serve` shuts it down last.
     pub background: Background,
     pub limits: Limits,
+    /// How `/metrics` is served; not at all without a recorder.
+    pub metrics: Option<Metrics>,
 }
 
 impl From<Services> for AppState {
@@ -66,7 +68,7 @@ pub fn router(state: AppState) -> Router {
     use routes::{books, catalog, codes, events, health, redemptions, users, webhooks};
     let limits = Arc::new(state.limits.clone());
     let codes_body = DefaultBodyLimit::max(limits.codes_body_bytes);
-    Router::new()
+    let routes = Router::new()
         .route("/coupons", post(books::create).get(catalog::list))
         .route("/coupons/search", get(books::search))
         .route("/coupons/codes", post(books::upload).layer(codes_body))
@@ -106,13 +108,18 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/openapi.json", get(docs::openapi))
         .route("/docs", get(docs::ui))
-        .route("/docs/{file}", get(docs::asset))
+        .route("/docs/{file}", get(docs::asset));
+    let routes = match &state.metrics {
+        Some(metrics) if metrics.on_api_port() => routes.route("/metrics", get(telemetry::scrape)),
+        _ => routes,
+    };
+    routes
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             throttle::throttle_request,
         ))
         .route_layer(middleware::from_fn_with_state(limits.clone(), limits::deadline))
-        .route_layer(middleware::from_fn(trace_request))
+        .route_layer(middleware::from_fn(telemetry::note_route))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
@@ -120,15 +127,23 @@ pub fn router(state: AppState) -> Router {
             limits::InFlight::new(&limits),
             limits::shed,
         ))
+        .layer(middleware::from_fn(telemetry::observe))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for a listener of its own: no throttle, no load shedding, no other route.
+fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(telemetry::scrape))
+        .route_layer(middleware::from_fn(telemetry::note_route))
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(middleware::from_fn(telemetry::observe))
         .with_state(state)
 }
 
 /// Serves HTTP/1.1 until `shutdown` completes, then lets requests in flight finish (their batches
 /// still run, so every client is answered), and then stops the background work and waits for it.
-///
-/// A plain accept loop over hyper's HTTP/1 connection rather than `axum::serve`: an idle keep-alive
-/// connection then holds only its HTTP/1 state and buffers, which matters with tens of thousands
-/// of them open during a flash sale.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -136,8 +151,38 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let background = state.background.clone();
     state.throttle.start(&background);
+    if let Some(metrics) = &state.metrics {
+        metrics.start(&background);
+    }
     let header_read_timeout = state.limits.header_read_timeout;
-    let app = router(state);
+    accept(listener, router(state), header_read_timeout, shutdown).await;
+    background.shutdown().await;
+    Ok(())
+}
+
+/// Serves `/metrics` alone on `listener` (`--metrics-listen`), as a task of the background owner:
+/// it stops when `serve` stops the background work.
+pub fn serve_metrics(listener: TcpListener, state: AppState) {
+    let (background, header_read_timeout) = (state.background.clone(), state.limits.header_read_timeout);
+    let app = metrics_router(state);
+    background.spawn_on(
+        &tokio::runtime::Handle::current(),
+        accept(listener, app, header_read_timeout, background.stopping()),
+    );
+}
+
+/// The accept loop: each connection is hyper's HTTP/1 connection with `app` as its service, until
+/// `shutdown` completes; then the connections' requests in flight are finished.
+///
+/// A plain accept loop over hyper's HTTP/1 connection rather than `axum::serve`: an idle keep-alive
+/// connection then holds only its HTTP/1 state and buffers, which matters with tens of thousands
+/// of them open during a flash sale.
+async fn accept(
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     let mut http = hyper::server::conn::http1::Builder::new();
     // hyper times header reads only with a timer; without one a slowloris client holds its
     // connection for ever.
@@ -152,7 +197,7 @@ pub async fn serve(
                 Err(e) => {
                     // Out of file descriptors, most likely: let connections close, then go on.
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -174,25 +219,4 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
-    background.shutdown().await;
-    Ok(())
-}
-
-/// One span per request, named by the matched route (never the raw path, which holds codes).
-async fn trace_request(req: axum::extract::Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(String::new, |p| p.as_str().to_owned());
-    let span = tracing::info_span!("request", method = %req.method(), route = %route);
-    let started = Instant::now();
-    let response = next.run(req).instrument(span.clone()).await;
-    span.in_scope(|| {
-        tracing::debug!(
-            status = response.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
-            "answered"
-        )
-    });
-    response
 }

@@ -2,10 +2,10 @@
 //! flight. Past a limit the server answers at once (413, 408, 503 with `Retry-After`) instead of
 //! queueing work it cannot finish, so a flood slows nobody already being served.
 //!
-//! Two middlewares, both here: `shed` (the outermost layer) refuses a request when
+//! Two middlewares, both here: `shed` (outside the router, inside only `telemetry::observe`) refuses a request when
 //! `max_concurrent_requests` are in flight, and `deadline` (around each matched route) answers a
-//! request that outlives its timeout. Health probes are never shed: an orchestrator must still see
-//! a busy instance as alive and ready.
+//! request that outlives its timeout. Health probes and `/metrics` are never shed: an orchestrator
+//! must still see a busy instance as alive and ready, and a busy one is when its metrics matter.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,7 +73,7 @@ impl InFlight {
 /// Refuses the request with 503 `overloaded` when the server is already at its limit. A permit is
 /// held until the response is handed back (a streamed body then goes on without one).
 pub(crate) async fn shed(State(in_flight): State<InFlight>, req: Request, next: Next) -> Response {
-    if matches!(req.uri().path(), "/healthz" | "/readyz") {
+    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
         return next.run(req).await;
     }
     match in_flight.0.clone().try_acquire_owned() {

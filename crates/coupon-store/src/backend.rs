@@ -12,7 +12,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::statements::Q;
-use crate::StoreError;
+use crate::{Connections, StoreError};
 
 /// One parameter of a statement, in the form both drivers bind. Lists bind as arrays on
 /// PostgreSQL and as JSON arrays (read with `json_each`) on SQLite.
@@ -140,4 +140,6 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// Brings the planner's statistics up to date after a bulk load of codes, so a sale that starts
     /// the moment a book is published is planned for the codes it has.
     fn analyze_codes(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// How busy the backend's pool of connections is now.
+    fn connections(&self) -> Connections;
 }

@@ -26,9 +26,10 @@ mod service;
 pub mod sqlite;
 mod statements;
 mod store;
-pub mod webhooks;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,18 +37,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use coupon_core::discount::DiscountType;
 use coupon_core::rules::Holdings;
-use webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
 use coupon_core::{
     Amount, Applied, Book, BookDraft, BookPatch, BookStats, BookStatus, CodeInstance, CodePattern, CodeState, CodeText,
     CouponError, Metadata, OrderId, Redemption, Timestamp, UserId,
 };
 use uuid::Uuid;
+use webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
 
 pub use background::Background;
 pub use error::StoreError;
 pub use outbox::{Event, EventCursor, EventForm, EventPage, EventQuery, EventType};
 pub use service::{Coupons, Strategy};
 pub use store::SqlStore;
+pub use telemetry::Connections;
 
 /// Per-request answers of a batch: each request succeeds or is refused on its own.
 pub type BatchResult<T> = Result<Vec<Result<T, CouponError>>, StoreError>;
@@ -364,6 +366,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// How busy the store's connections are now, where it has a pool to tell of.
+    fn connections(&self) -> Option<Connections> {
+        None
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -3,7 +3,8 @@
 //! transaction; which is configuration ([`Strategy`]). This is the seam where cross-cutting work
 //! on every request belongs, whatever strategy runs it.
 //!
-//! A refusal comes back as `StoreError::Rejected`, so a caller maps one error type.
+//! A refusal comes back as `StoreError::Rejected`, so a caller maps one error type. Every answer of
+//! a claim, lock, unlock, redemption and rollback is counted here, by outcome, on either strategy.
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use uuid::Uuid;
 use crate::background::Background;
 use crate::engine::{Answer, Engine};
 use crate::outbox::{EventPage, EventQuery};
+use crate::telemetry::{self, counted, Connections};
 use crate::{
     AddedCodes, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, DynStore, LockRequest, Locked, RedeemRequest,
     RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, StoreError, UnlockRequest,
@@ -83,41 +85,46 @@ impl Coupons {
     }
 
     pub async fn claim(&self, req: ClaimRequest, now: Timestamp) -> Result<Claimed, StoreError> {
-        match &self.inner.engine {
+        let answer = match &self.inner.engine {
             Some(engine) => answered(engine.claim(req, now).await),
-            None => only(self.store().claim(vec![req], now).await?),
-        }
+            None => self.store().claim(vec![req], now).await.and_then(only),
+        };
+        counted(telemetry::CLAIMS, answer)
     }
 
     pub async fn lock(&self, req: LockRequest, now: Timestamp) -> Result<Locked, StoreError> {
-        match &self.inner.engine {
+        let answer = match &self.inner.engine {
             Some(engine) => answered(engine.lock(req, now).await),
-            None => only(self.store().lock(vec![req], now).await?),
-        }
+            None => self.store().lock(vec![req], now).await.and_then(only),
+        };
+        counted(telemetry::LOCKS, answer)
     }
 
     pub async fn unlock(&self, req: UnlockRequest, now: Timestamp) -> Result<(), StoreError> {
-        match &self.inner.engine {
+        let answer = match &self.inner.engine {
             Some(engine) => answered(engine.unlock(req, now).await),
-            None => only(self.store().unlock(vec![req], now).await?),
-        }
+            None => self.store().unlock(vec![req], now).await.and_then(only),
+        };
+        counted(telemetry::UNLOCKS, answer)
     }
 
     /// Repeating a redemption (same code, user and order id) answers the first one and counts once.
     pub async fn redeem(&self, req: RedeemRequest, now: Timestamp) -> Result<Redemption, StoreError> {
-        match &self.inner.engine {
+        let answer = match &self.inner.engine {
             Some(engine) => answered(engine.redeem(req, now).await),
-            None => only(self.store().redeem(vec![req], now).await?),
-        }
+            None => self.store().redeem(vec![req], now).await.and_then(only),
+        };
+        counted(telemetry::REDEMPTIONS, answer)
     }
 
     /// Repeating a rollback answers the rolled-back redemption and counts once; it runs with the
     /// redemptions (batched alike), so a rollback and a redeem of one code queue on its row.
     pub async fn rollback(&self, req: RollbackRequest, now: Timestamp) -> Result<Redemption, StoreError> {
-        match &self.inner.engine {
+        let answer = match &self.inner.engine {
             Some(engine) => answered(engine.rollback(req, now).await),
-            None => only(self.store().rollback(vec![req], now).await?),
-        }
+            None => self.store().rollback(vec![req], now).await.and_then(only),
+        };
+        counted(telemetry::ROLLBACKS, answer)
     }
 
     pub async fn redemptions(&self, query: RedemptionQuery) -> Result<RedemptionPage, StoreError> {
@@ -213,5 +220,25 @@ impl Coupons {
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store().ping().await
+    }
+
+    /// Sets the connection gauges from each pool as it is now: `requests` (reads and book changes,
+    /// and every request under the naive strategy) and, on PostgreSQL, `engine` (the claim
+    /// engine's own pool). SQLite reports its reader connections; its one writer has no pool.
+    pub fn record_connections(&self) {
+        let pools = [
+            Some(("requests", self.store())),
+            self.inner
+                .engine
+                .as_ref()
+                .map(Engine::writes)
+                .filter(|writes| !Arc::ptr_eq(writes, self.store()))
+                .map(|writes| ("engine", writes)),
+        ];
+        for (pool, store) in pools.into_iter().flatten() {
+            if let Some(connections) = store.connections() {
+                Connections::record(connections, pool);
+            }
+        }
     }
 }

@@ -368,7 +368,9 @@ pub(crate) fn shared(q: Q) -> Option<String> {
         Q::RetryDelivery => "UPDATE deliveries SET state = 'pending', next_attempt_at = ?3, leased_until = NULL \
              WHERE webhook_id = ?1 AND id = ?2"
             .into(),
-        Q::Backlog => "SELECT count(*) AS pending, min(created_at) AS oldest FROM deliveries WHERE state = 'pending'".into(),
+        Q::Backlog => {
+            "SELECT count(*) AS pending, min(created_at) AS oldest FROM deliveries WHERE state = 'pending'".into()
+        }
         Q::PruneDeliveries => "DELETE FROM deliveries WHERE state <> 'pending' AND created_at < ?1".into(),
         Q::PruneEvents => "DELETE FROM events WHERE occurred_at < ?1 \
              AND NOT EXISTS (SELECT 1 FROM relay_cursors r WHERE (events.xid, events.position) > (r.xid, r.position)) \

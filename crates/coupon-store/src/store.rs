@@ -10,14 +10,14 @@ use uuid::Uuid;
 
 use crate::backend::Backend;
 use crate::outbox::{EventForm, EventPage, EventQuery, Outboxed, Recorded};
-use crate::webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
-use crate::{Event, EventCursor};
 use crate::script::*;
+use crate::webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
 use crate::{
     AddedCodes, BatchResult, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, LockRequest, Locked, RedeemRequest,
     RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, Stock, Store, StoreError,
     UnlockRequest,
 };
+use crate::{Event, EventCursor};
 
 /// After this many codes were loaded (created, uploaded or generated) the planner's statistics are
 /// refreshed: a sale that starts the moment its book exists must not be planned as if the book
@@ -264,5 +264,9 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.backend.read(Ping {}).await
+    }
+
+    fn connections(&self) -> Option<crate::Connections> {
+        Some(self.backend.connections())
     }
 }

@@ -36,7 +36,11 @@ impl Subscription {
         if names.iter().any(|n| n == "*") {
             return Some(Subscription::All);
         }
-        names.iter().map(|n| EventType::parse(n)).collect::<Option<_>>().map(Subscription::Only)
+        names
+            .iter()
+            .map(|n| EventType::parse(n))
+            .collect::<Option<_>>()
+            .map(Subscription::Only)
     }
 }
 
@@ -60,7 +64,10 @@ pub struct Endpoint {
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint").field("webhook", &self.webhook).field("secret", &"<redacted>").finish()
+        f.debug_struct("Endpoint")
+            .field("webhook", &self.webhook)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -76,7 +83,10 @@ pub struct NewWebhook {
 
 impl std::fmt::Debug for NewWebhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewWebhook").field("id", &self.id).field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("NewWebhook")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 

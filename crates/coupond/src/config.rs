@@ -132,6 +132,19 @@ pub struct Config {
     /// How long a request waits for a database connection before it is answered 503 `unavailable`.
     #[arg(long, env = "COUPOND_DB_ACQUIRE_TIMEOUT", default_value = "2s", value_parser = parse_duration, global = true)]
     pub db_acquire_timeout: Duration,
+    /// Serve GET /metrics (Prometheus) on this address instead of the API's port, which then does
+    /// not serve it.
+    #[arg(long, env = "COUPOND_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// A bearer token scrapers must send for /metrics (Authorization: Bearer <token>); open without it.
+    #[arg(
+        long,
+        env = "COUPOND_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true,
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
+    )]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -224,7 +237,8 @@ impl Config {
              jwt_jwks_file = {}\njwt_public_key = {}\njwt_issuer = {}\njwt_audience = {}\njwt_leeway = {}s\n\
              jwt_role_claim = {}\njwt_admin_roles = {}\njwt_service_roles = {}\njwt_user_roles = {}\n\
              log_format = {:?}\nclaim_strategy = {:?}\nthrottle = {}\ntrusted_proxies = {}\nredis_url = {}\n\
-             request_timeout = {:?}\nheader_read_timeout = {:?}\nmax_concurrent_requests = {}\ndb_acquire_timeout = {:?}",
+             request_timeout = {:?}\nheader_read_timeout = {:?}\nmax_concurrent_requests = {}\ndb_acquire_timeout = {:?}\n\
+             metrics_listen = {}\nmetrics_token = {}",
             self.listen,
             self.redacted_database_url(),
             self.db_pool_size,
@@ -264,6 +278,13 @@ impl Config {
             self.header_read_timeout,
             self.max_concurrent_requests,
             self.db_acquire_timeout,
+            self.metrics_listen
+                .map_or_else(|| "<the API's listener>".to_owned(), |a| a.to_string()),
+            if self.metrics_token.is_some() {
+                "<set, redacted>"
+            } else {
+                "<none: open>"
+            },
         )
     }
 }
@@ -386,6 +407,16 @@ mod tests {
         assert!(!parsed(&["--throttle", "off"]).throttle().unwrap().enabled);
         let with_redis = parsed(&["--redis-url", "redis://:hunter2@cache:6379"]);
         assert!(!with_redis.describe().contains("hunter2"));
+    }
+
+    #[test]
+    fn the_metrics_token_is_redacted() {
+        let config = parsed(&["--metrics-token", "scrape-secret", "--metrics-listen", "127.0.0.1:9100"]);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("scrape-secret"), "{shown}");
+        assert!(shown.contains("metrics_token = <set, redacted>"), "{shown}");
+        assert!(shown.contains("metrics_listen = 127.0.0.1:9100\n"), "{shown}");
+        assert!(parsed(&[]).describe().contains("metrics_token = <none: open>"));
     }
 
     #[test]

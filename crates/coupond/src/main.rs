@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use coupon_core::{Clock, SystemClock};
-use coupon_server::{AppState, Claims, Limits, Services};
+use coupon_server::{AppState, Claims, Limits, Metrics, Services};
 use coupon_store::{Background, PoolConfig, Strategy};
 use tokio::net::TcpListener;
 
@@ -149,8 +149,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
+    // The process's one recorder: the store's and the server's series all land in it.
+    let recorder = coupon_server::telemetry::install_recorder().context("installing the metrics recorder")?;
+    let mut metrics = Metrics::new(recorder).with_token(config.metrics_token.clone());
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => {
+            metrics = metrics.apart();
+            let bound = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr} for /metrics"))?;
+            Some(bound)
+        }
+        None => None,
+    };
+    let metrics_at = match &metrics_listener {
+        Some(bound) => bound.local_addr()?,
+        None => listener.local_addr()?,
+    };
     tracing::info!(
         listen = %listener.local_addr()?,
+        metrics = %metrics_at,
         database = %config.redacted_database_url(),
         strategy = ?config.claim_strategy,
         tokens = %tokens.algorithm(),
@@ -171,7 +189,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             max_concurrent_requests: config.max_concurrent_requests as usize,
             ..Limits::default()
         },
+        metrics: Some(metrics),
     });
+    if let Some(bound) = metrics_listener {
+        coupon_server::serve_metrics(bound, state.clone());
+    }
     coupon_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("coupond stopped");
     Ok(())

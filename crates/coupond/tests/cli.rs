@@ -60,6 +60,7 @@ async fn serve_runs_on_the_embedded_default() {
 async fn secrets_never_reach_the_logs() {
     const SECRET: &str = "a-jwt-secret-nobody-may-read-in-logs";
     const REDIS_PASSWORD: &str = "redis-password-nobody-may-read";
+    const METRICS_TOKEN: &str = "a-metrics-token-nobody-may-read";
     let dir = tempfile::tempdir().unwrap();
     let redis = format!("redis://:{REDIS_PASSWORD}@127.0.0.1:6379");
     let mut server = coupond()
@@ -74,7 +75,7 @@ async fn secrets_never_reach_the_logs() {
             "--jwt-secret",
             SECRET,
         ])
-        .args(["--redis-url", &redis])
+        .args(["--redis-url", &redis, "--metrics-token", METRICS_TOKEN])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -97,6 +98,13 @@ async fn secrets_never_reach_the_logs() {
             .await
             .unwrap();
     }
+    for bearer in [METRICS_TOKEN, "a-metrics-token-nobody-may-reax"] {
+        http.get(format!("http://{listen}/metrics"))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
+    }
     let term = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
@@ -107,9 +115,94 @@ async fn secrets_never_reach_the_logs() {
     assert!(logged.len() > 3, "the server logged its requests: {logged:?}");
     let signature = token.trim().rsplit('.').next().unwrap();
     for line in &logged {
-        for secret in [SECRET, REDIS_PASSWORD, signature, "forged.token.value"] {
+        for secret in [SECRET, REDIS_PASSWORD, METRICS_TOKEN, signature, "forged.token.value"] {
             assert!(!line.contains(secret), "{line}");
         }
+    }
+}
+
+/// `--metrics-listen`: /metrics on its own port (guarded by its token) and not on the API's; and a
+/// request's id in every JSON log line of that request.
+#[tokio::test]
+async fn metrics_listen_apart_and_request_ids_in_the_logs() {
+    const TOKEN: &str = "scrape-token-for-the-cli-test";
+    const REQUEST_ID: &str = "cli-request-7f3a";
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = coupond()
+        .current_dir(dir.path())
+        .env("COUPOND_LOG", "debug")
+        .env("COUPOND_METRICS_TOKEN", TOKEN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let (listen, metrics) = loop {
+        let line = lines.next().expect("the server logs its addresses").unwrap();
+        let entry: Value = serde_json::from_str(&line).unwrap();
+        if entry["fields"]["message"] == json!("coupond serving") {
+            let address = |field: &str| entry["fields"][field].as_str().unwrap().to_owned();
+            break (address("listen"), address("metrics"));
+        }
+    };
+    assert_ne!(listen, metrics, "/metrics has a port of its own");
+
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("http://{listen}/healthz"))
+        .header("x-request-id", REQUEST_ID)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.headers()["x-request-id"], REQUEST_ID);
+    let on_api = http
+        .get(format!("http://{listen}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_api.status(), 404, "the API's port does not serve /metrics");
+    let refused = http.get(format!("http://{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let scraped = http
+        .get(format!("http://{metrics}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(
+        text.contains(r#"coupond_http_requests_total{route="/healthz",method="GET",status="200"} 1"#),
+        "{text}"
+    );
+    let other = http.get(format!("http://{metrics}/healthz")).send().await.unwrap();
+    assert_eq!(other.status(), 404, "the metrics port serves nothing else");
+
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let logged: Vec<Value> = lines
+        .map_while(Result::ok)
+        .map(|line| serde_json::from_str(&line).unwrap())
+        .collect();
+    assert!(server.wait().unwrap().success(), "SIGTERM stops both listeners cleanly");
+    let of_request: Vec<&Value> = logged
+        .iter()
+        .filter(|entry| entry["span"]["request_id"] == json!(REQUEST_ID))
+        .collect();
+    assert!(
+        of_request
+            .iter()
+            .any(|entry| entry["fields"]["message"] == json!("answered") && entry["span"]["route"] == json!("/healthz")),
+        "{logged:?}"
+    );
+    // Every line logged inside a request names its request.
+    for entry in logged.iter().filter(|entry| entry["span"]["name"] == json!("request")) {
+        assert!(entry["span"]["request_id"].is_string(), "{entry}");
     }
 }
 
@@ -130,7 +223,11 @@ fn config_redacts_secrets() {
         "postgres://coupond:hunter2@db/coupond",
         "--jwt-secret",
         "a-very-secret-value-that-is-long-enough",
+        "--metrics-token",
+        "a-scrape-token-nobody-reads",
     ]));
+    assert!(shown.contains("metrics_token = <set, redacted>"), "{shown}");
+    assert!(!shown.contains("a-scrape-token"), "{shown}");
     assert!(shown.contains("postgres://coupond:<redacted>@db/coupond"), "{shown}");
     assert!(shown.contains("jwt_algorithm = Hs256\n"), "{shown}");
     assert!(shown.contains("jwt_leeway = 30s\n"), "{shown}");

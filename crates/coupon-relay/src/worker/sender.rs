@@ -18,7 +18,11 @@ pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint, stop: Cancellat
     loop {
         let now = shared.now();
         let until = now.plus_seconds(lease.as_secs() as i64);
-        let due = match shared.store.lease_deliveries(id, shared.config.per_endpoint, until, now).await {
+        let due = match shared
+            .store
+            .lease_deliveries(id, shared.config.per_endpoint, until, now)
+            .await
+        {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(webhook = %id, error = %e, "leasing webhook deliveries failed; retrying");

@@ -13,6 +13,8 @@ pub mod redemptions;
 pub mod users;
 pub mod webhooks;
 
+use axum::extract::MatchedPath;
+use axum::response::{IntoResponse, Response};
 use coupon_core::CouponError;
 
 use crate::error::ApiError;
@@ -21,8 +23,9 @@ pub async fn not_found() -> ApiError {
     ApiError::Coupon(CouponError::NotFound("route"))
 }
 
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+/// Axum runs this fallback outside the route layers: it names its route for the request metrics.
+pub async fn method_not_allowed(route: Option<MatchedPath>) -> Response {
+    crate::telemetry::routed(route, ApiError::MethodNotAllowed.into_response())
 }
 
 /// The codes of an upload or a removal: 1 to `max`, each parsed as `CodeText` (canonical case),

@@ -237,8 +237,15 @@ pub async fn deliveries(
 pub async fn retry(
     _: Admin,
     State(s): State<AppState>,
-    Path(DeliveryPath { webhook_id, delivery_id }): Path<DeliveryPath>,
+    Path(DeliveryPath {
+        webhook_id,
+        delivery_id,
+    }): Path<DeliveryPath>,
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
-    let delivery = s.coupons.store().retry_delivery(webhook_id, delivery_id, s.clock.now()).await?;
+    let delivery = s
+        .coupons
+        .store()
+        .retry_delivery(webhook_id, delivery_id, s.clock.now())
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(delivery.into())))
 }

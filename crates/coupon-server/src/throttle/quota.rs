@@ -56,10 +56,11 @@ const KINDS: [(&str, Kind); 4] = [
     ("admin", Kind::Admin),
 ];
 
-/// The group of a matched route; `None` for probes and documentation, which are never throttled.
+/// The group of a matched route; `None` for probes, metrics and documentation, which are never
+/// throttled.
 pub fn group_of(method: &Method, route: &str) -> Option<Group> {
     match route {
-        "" | "/healthz" | "/readyz" | "/openapi.json" | "/docs" | "/docs/{file}" => None,
+        "" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/docs" | "/docs/{file}" => None,
         "/coupons/assign" | "/coupons/assign/{code}" => Some(Group::Claims),
         "/coupons/lock/{code}" | "/coupons/unlock/{code}" | "/coupons/redeem/{code}" | "/coupons/validate/{code}" => {
             Some(Group::Checkout)
@@ -294,6 +295,7 @@ mod tests {
         assert_eq!(group_of(&Method::GET, "/coupons/{book_id}"), Some(Group::Reads));
         assert_eq!(group_of(&Method::PATCH, "/coupons/{book_id}"), Some(Group::Admin));
         assert_eq!(group_of(&Method::GET, "/healthz"), None);
+        assert_eq!(group_of(&Method::GET, "/metrics"), None);
     }
 
     /// The arithmetic SECURITY.md quotes: with the defaults, a year of failed look-ups against the

@@ -117,7 +117,8 @@ pub async fn requests_past_the_limit_are_shed_at_once(backend: Backend) {
 
     let r = Raw::of(app.http.get(format!("{}/coupons/search", app.base)).bearer_auth(&user)).await;
     assert_retry_later(503, "overloaded", &r);
-    for probe in ["/healthz", "/readyz"] {
+    assert!(r.header("x-request-id").is_some(), "a shed request has an id too");
+    for probe in ["/healthz", "/readyz", "/metrics"] {
         let r = app.http.get(format!("{}{probe}", app.base)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{probe} answers while the server is full");
     }

@@ -14,12 +14,13 @@ mod pool;
 mod races;
 mod supply;
 mod surface;
+mod telemetry;
 mod throttle;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use coupon_core::{ManualClock, Timestamp};
-use coupon_server::{AppState, Claims, JwtSecret, Limits, Role, Services, Throttle, Tokens};
+use coupon_server::{AppState, Claims, JwtSecret, Limits, Metrics, Role, Services, Throttle, Tokens};
 use coupon_store::testing::{Backend, TestDb};
 use coupon_store::PoolConfig;
 use reqwest::{Method, StatusCode};
@@ -86,6 +87,15 @@ impl Reply {
     }
 }
 
+/// `/metrics` open on the API's port, from the test process's one recorder: every server of the
+/// process records into it, so a test asserts that counters rose by at least its own requests.
+pub fn open_metrics() -> Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS
+        .get_or_init(|| Metrics::new(coupon_server::telemetry::install_recorder().expect("the one recorder")))
+        .clone()
+}
+
 impl App {
     pub async fn spawn(backend: Backend) -> App {
         App::start(
@@ -94,6 +104,19 @@ impl App {
             Throttle::default(),
             Limits::default(),
             PoolConfig::sized(16),
+        )
+        .await
+    }
+
+    /// The server with `/metrics` served as `metrics` says.
+    pub async fn spawn_with_metrics(backend: Backend, metrics: Metrics) -> App {
+        App::serving(
+            backend,
+            None,
+            Throttle::default(),
+            Limits::default(),
+            PoolConfig::sized(16),
+            metrics,
         )
         .await
     }
@@ -127,6 +150,17 @@ impl App {
         limits: Limits,
         pool: PoolConfig,
     ) -> App {
+        App::serving(backend, tokens, throttle, limits, pool, open_metrics()).await
+    }
+
+    async fn serving(
+        backend: Backend,
+        tokens: Option<Tokens>,
+        throttle: Throttle,
+        limits: Limits,
+        pool: PoolConfig,
+        metrics: Metrics,
+    ) -> App {
         let db = TestDb::new(backend).await;
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
@@ -140,6 +174,7 @@ impl App {
             throttle,
             background,
             limits,
+            metrics: Some(metrics),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -318,6 +353,8 @@ suite!(
     surface::health_and_readiness,
     surface::openapi_and_docs_are_served,
     surface::search_over_http,
+    telemetry::requests_and_outcomes_are_counted,
+    telemetry::request_ids_are_echoed_generated_or_replaced,
     operations::a_rollback_gives_the_use_back,
     operations::concurrent_rollbacks_count_once,
     operations::a_rollback_racing_redeems_keeps_counts_exact,
@@ -369,6 +406,7 @@ suite_by_backend!(
     matrix::matrix_bodies_cannot_set_what_the_server_owns,
     races::fifty_redemptions_of_one_code_win_once,
     races::fifty_claims_by_one_user_win_once,
+    telemetry::a_metrics_token_guards_the_scrape,
     throttle::requests_beyond_the_bucket_are_refused_with_429,
     throttle::guessing_codes_is_stopped_without_slowing_others,
     throttle::failed_lookups_count_per_ip_and_for_whom_a_service_acts,

@@ -43,7 +43,7 @@ type Row = (&'static str, &'static str, &'static str, Sent, [u16; 5]);
 
 /// The policy. Admins manage books and their codes; a service (a checkout backend) and an admin act
 /// for any user they name and roll redemptions back; a user acts only for itself (403 naming
-/// another, 403 `not_assigned_to_user` on another's code); health and docs are public.
+/// another, 403 `not_assigned_to_user` on another's code); health, metrics and docs are public.
 #[rustfmt::skip]
 const MATRIX: &[Row] = &[
     // method  route                                          path sent                                      body                                                          anon  A    B    svc  admin
@@ -88,6 +88,8 @@ const MATRIX: &[Row] = &[
     ("GET",   "/events",                                      "/events?limit=5",                             N,                                                            [401, 403, 403, 403, 200]),
     ("GET",   "/healthz",                                     "/healthz",                                    N,                                                            [200, 200, 200, 200, 200]),
     ("GET",   "/readyz",                                      "/readyz",                                     N,                                                            [200, 200, 200, 200, 200]),
+    // Prometheus' scrape: open unless a metrics token is configured (a test of its own).
+    ("GET",   "/metrics",                                     "/metrics",                                    N,                                                            [200, 200, 200, 200, 200]),
     ("GET",   "/openapi.json",                                "/openapi.json",                               N,                                                            [200, 200, 200, 200, 200]),
     ("GET",   "/docs",                                        "/docs",                                       N,                                                            [200, 200, 200, 200, 200]),
     ("GET",   "/docs/{file}",                                 "/docs/swagger-ui.css",                        N,                                                            [200, 200, 200, 200, 200]),

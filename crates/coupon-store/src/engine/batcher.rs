@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::Lane;
-use crate::{BatchResult, StoreError};
+use crate::{telemetry, BatchResult, StoreError};
 
 /// One request's answer: its own outcome, or the failure of the store.
 pub type Answer<T> = Result<Result<T, CouponError>, StoreError>;
@@ -53,8 +53,10 @@ where
     /// Starts the worker on the engine's lane, with at most `in_flight` batches running at once; it
     /// stops when the batcher is dropped, after `idle` without work, or once shutdown has begun
     /// and the requests it had taken are answered.
-    pub(super) fn start(lane: &Lane, shape: Shape, run: RunBatch<R, T>) -> Self {
+    /// `op` names the operation in the batch metrics.
+    pub(super) fn start(lane: &Lane, shape: Shape, op: &'static str, run: RunBatch<R, T>) -> Self {
         let (jobs, queue) = mpsc::unbounded_channel();
+        let run = Timed { op, run };
         lane.spawn(work(queue, shape, run, lane.background.stopping()));
         Batcher { jobs }
     }
@@ -71,7 +73,7 @@ where
 async fn work<R, T>(
     mut queue: mpsc::UnboundedReceiver<Job<R, T>>,
     shape: Shape,
-    run: RunBatch<R, T>,
+    run: Timed<R, T>,
     stopping: WaitForCancellationFutureOwned,
 ) where
     R: Clone + Send + 'static,
@@ -131,19 +133,41 @@ async fn next<R, T>(queue: &mut mpsc::UnboundedReceiver<Job<R, T>>, idle: Option
     }
 }
 
+/// A batch runner that measures each batch it writes: the one place the engine awaits the store's
+/// batch call.
+struct Timed<R, T> {
+    op: &'static str,
+    run: RunBatch<R, T>,
+}
+
+impl<R, T> Clone for Timed<R, T> {
+    fn clone(&self) -> Self {
+        Timed {
+            op: self.op,
+            run: self.run.clone(),
+        }
+    }
+}
+
+impl<R, T> Timed<R, T> {
+    async fn run(&self, batch: Vec<R>, now: Timestamp) -> BatchResult<T> {
+        let size = batch.len();
+        let started = std::time::Instant::now();
+        let outcome = (self.run)(batch, now).await;
+        let took = started.elapsed();
+        tracing::debug!(op = self.op, size, micros = took.as_micros() as u64, "batch ran");
+        telemetry::batch_written(self.op, size, took);
+        outcome
+    }
+}
+
 /// Runs the batch; if the store fails it, runs each request alone so that one bad request (or a
 /// conflict with another instance) does not fail the others.
-async fn settle<R: Clone, T>(run: &RunBatch<R, T>, batch: Vec<Job<R, T>>) {
+async fn settle<R: Clone, T>(run: &Timed<R, T>, batch: Vec<Job<R, T>>) {
     // Time only moves forward: the batch runs at the latest of its requests' clocks.
     let now = batch.iter().map(|j| j.now).max().expect("a batch is never empty");
     let reqs = batch.iter().map(|j| j.req.clone()).collect();
-    let started = std::time::Instant::now();
-    let outcome = run(reqs, now).await;
-    tracing::debug!(
-        size = batch.len(),
-        micros = started.elapsed().as_micros() as u64,
-        "batch ran"
-    );
+    let outcome = run.run(reqs, now).await;
     match outcome {
         Ok(answers) => {
             for (job, answer) in batch.into_iter().zip(answers) {
@@ -163,7 +187,7 @@ async fn settle<R: Clone, T>(run: &RunBatch<R, T>, batch: Vec<Job<R, T>>) {
         Err(e) => {
             tracing::debug!(error = %e, size = batch.len(), "batch failed; running its requests one by one");
             for job in batch {
-                let answer = run(vec![job.req], job.now).await.map(|mut a| a.remove(0));
+                let answer = run.run(vec![job.req], job.now).await.map(|mut a| a.remove(0));
                 let _ = job.reply.send(answer);
             }
         }

@@ -167,21 +167,26 @@ impl Engine {
     pub(crate) fn start(writes: DynStore, background: &Background) -> Result<Self, StoreError> {
         let lane = Lane::start(background)?;
         Ok(Engine {
-            locks: Batcher::start(&lane, CODE_OPS, runner!(writes, lock)),
-            unlocks: Batcher::start(&lane, CODE_OPS, runner!(writes, unlock)),
-            redeems: Batcher::start(&lane, CODE_OPS, runner!(writes, redeem)),
-            rollbacks: Batcher::start(&lane, CODE_OPS, runner!(writes, rollback)),
+            locks: Batcher::start(&lane, CODE_OPS, "lock", runner!(writes, lock)),
+            unlocks: Batcher::start(&lane, CODE_OPS, "unlock", runner!(writes, unlock)),
+            redeems: Batcher::start(&lane, CODE_OPS, "redeem", runner!(writes, redeem)),
+            rollbacks: Batcher::start(&lane, CODE_OPS, "rollback", runner!(writes, rollback)),
             books: Mutex::new(HashMap::new()),
             writes,
             lane,
         })
     }
 
+    /// The store the engine's batches go to.
+    pub(crate) fn writes(&self) -> &DynStore {
+        &self.writes
+    }
+
     fn line(&self, book_id: Uuid) -> Arc<BookLine> {
         let mut books = self.books.lock().unwrap_or_else(PoisonError::into_inner);
         let line = books.entry(book_id).or_insert_with(|| {
             Arc::new(BookLine {
-                claims: Batcher::start(&self.lane, CLAIMS, runner!(self.writes, claim)),
+                claims: Batcher::start(&self.lane, CLAIMS, "claim", runner!(self.writes, claim)),
                 sold_out: Mutex::new(None),
                 restocks: AtomicU64::new(0),
                 checking: AtomicBool::new(false),

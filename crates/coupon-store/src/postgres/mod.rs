@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::backend::{Arg, Backend, Fields, Script, Tx};
 use crate::statements::Q;
 use crate::store::SqlStore;
-use crate::{EventForm, PoolConfig, StoreError};
+use crate::{Connections, EventForm, PoolConfig, StoreError};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
@@ -143,6 +143,15 @@ impl Backend for PgBackend {
         let client = self.pool.get().await?;
         client.batch_execute("ANALYZE codes").await?;
         Ok(())
+    }
+
+    fn connections(&self) -> Connections {
+        let status = self.pool.status();
+        Connections {
+            in_use: status.size.saturating_sub(status.available),
+            idle: status.available,
+            waiting: status.waiting,
+        }
     }
 }
 

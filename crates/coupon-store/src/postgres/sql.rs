@@ -124,12 +124,14 @@ fn own(q: Q) -> Option<String> {
              ON CONFLICT (webhook_id, event_xid, event_position) DO NOTHING"
             .into(),
         // Another instance's leased rows are skipped, not waited for.
-        Q::LeaseDeliveries => "UPDATE deliveries d SET leased_until = $3, attempts = d.attempts + 1, last_attempt_at = $2 \
+        Q::LeaseDeliveries => {
+            "UPDATE deliveries d SET leased_until = $3, attempts = d.attempts + 1, last_attempt_at = $2 \
              FROM (SELECT id FROM deliveries WHERE webhook_id = $1 AND state = 'pending' AND next_attempt_at <= $2 \
                      AND (leased_until IS NULL OR leased_until <= $2) \
                    ORDER BY webhook_id, event_xid, event_position LIMIT $4 FOR UPDATE SKIP LOCKED) AS due \
              WHERE d.id = due.id RETURNING d.id, d.attempts, d.event_xid, d.event_position"
-            .into(),
+                .into()
+        }
         Q::EventsAt => format!(
             "SELECT e.xid, e.position, {} FROM unnest($1::bigint[], $2::bigint[]) AS k(xid, position) \
              JOIN events e ON e.xid = k.xid AND e.position = k.position",

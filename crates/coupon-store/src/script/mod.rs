@@ -20,12 +20,12 @@ use uuid::Uuid;
 use crate::backend::{Script, Tx};
 use crate::outbox::{self, EventPage, EventQuery, Journal, Recorded};
 use crate::webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
-use crate::{Event, EventCursor};
 use crate::{
     AddedCodes, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, LockRequest, Locked, RedeemRequest,
     RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, Stock, StoreError,
     UnlockRequest,
 };
+use crate::{Event, EventCursor};
 
 /// Declares an operation's script: its inputs as fields, and the body that runs them on `tx`.
 macro_rules! script {

@@ -196,7 +196,10 @@ pub(crate) async fn lease<T: Tx>(
     let mut due: Vec<Due> = keys
         .into_iter()
         .map(|(delivery_id, attempt, key)| {
-            let event = events.get(&key).cloned().ok_or_else(|| corrupt("a delivery's event is gone"))?;
+            let event = events
+                .get(&key)
+                .cloned()
+                .ok_or_else(|| corrupt("a delivery's event is gone"))?;
             Ok(Due {
                 delivery_id,
                 attempt,
@@ -219,7 +222,12 @@ pub(crate) async fn settle<T: Tx>(tx: &T, attempts: &[Attempted]) -> Result<(), 
             }
             Some((error, next)) => {
                 let next = next.map(Timestamp::millis);
-                let args = [a.delivery_id.into(), a.status.into(), error.as_str().into(), next.into()];
+                let args = [
+                    a.delivery_id.into(),
+                    a.status.into(),
+                    error.as_str().into(),
+                    next.into(),
+                ];
                 tx.exec(Q::SettleFailed, &args).await
             }
         }

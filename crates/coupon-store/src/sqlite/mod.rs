@@ -10,6 +10,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -22,7 +23,7 @@ use uuid::Uuid;
 use crate::backend::{Arg, Backend, Fields, Script, Tx};
 use crate::statements::Q;
 use crate::store::SqlStore;
-use crate::{EventForm, StoreError};
+use crate::{Connections, EventForm, StoreError};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
@@ -121,6 +122,8 @@ struct Readers {
     // A std Mutex: it is only held to push or pop, never across an await.
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
+    /// Reads waiting for a permit, for the connection gauges (tokio's semaphore does not say).
+    waiting: AtomicUsize,
     acquire_timeout: Duration,
 }
 
@@ -130,14 +133,17 @@ impl Readers {
             path,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(READERS),
+            waiting: AtomicUsize::new(0),
             acquire_timeout,
         }
     }
 
     /// Runs the script on a reader connection, in one read transaction so it sees one snapshot.
     async fn run<S: Script>(self: &Arc<Self>, script: S) -> Result<S::Out, StoreError> {
-        let _permit = tokio::time::timeout(self.acquire_timeout, self.permits.acquire())
-            .await
+        let waiting = Waiting::new(&self.waiting);
+        let permit = tokio::time::timeout(self.acquire_timeout, self.permits.acquire()).await;
+        drop(waiting);
+        let _permit = permit
             .map_err(|_| StoreError::Unavailable("every SQLite reader is busy".into()))?
             .map_err(|e| StoreError::Task(e.to_string()))?;
         let pool = self.clone();
@@ -154,6 +160,32 @@ impl Readers {
             out
         })
         .await
+    }
+
+    /// Readers in use (permits taken), connections open and idle, and reads waiting for a permit.
+    fn connections(&self) -> Connections {
+        Connections {
+            in_use: READERS - self.permits.available_permits(),
+            idle: self.idle.lock().unwrap_or_else(PoisonError::into_inner).len(),
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counts one read waiting for a permit while it lives: a read whose request goes away mid-wait
+/// is uncounted too.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -221,6 +253,11 @@ impl Backend for SqliteBackend {
     /// SQLite's planner picks the indexes without statistics: nothing to refresh.
     fn analyze_codes(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(Ok(()))
+    }
+
+    /// The reader connections: the one writer is a queue, not a pool.
+    fn connections(&self) -> Connections {
+        self.readers.connections()
     }
 }
 

@@ -9,12 +9,12 @@ use async_trait::async_trait;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError};
 use coupon_core::{Redemption, Timestamp};
 use coupon_store::testing::{Backend, TestDb};
+use coupon_store::webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
 use coupon_store::{
     AddedCodes, Background, BatchResult, ClaimRequest, ClaimTarget, Claimed, CodePage, CodeQuery, CodeView, Coupons,
     DynStore, EventPage, EventQuery, LockRequest, Locked, RedeemRequest, RedemptionPage, RedemptionQuery, RemovedCodes,
     RollbackRequest, SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
 };
-use coupon_store::webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
 use coupon_store::{Event, EventCursor};
 use serde_json::json;
 use uuid::Uuid;
@@ -124,13 +124,24 @@ impl Store for Counted {
     async fn fan_out(&self, limit: u32, now: Timestamp) -> Result<usize, StoreError> {
         self.inner.fan_out(limit, now).await
     }
-    async fn lease_deliveries(&self, id: Uuid, limit: u32, until: Timestamp, now: Timestamp) -> Result<Vec<Due>, StoreError> {
+    async fn lease_deliveries(
+        &self,
+        id: Uuid,
+        limit: u32,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Due>, StoreError> {
         self.inner.lease_deliveries(id, limit, until, now).await
     }
     async fn settle_deliveries(&self, attempts: Vec<Attempted>) -> Result<(), StoreError> {
         self.inner.settle_deliveries(attempts).await
     }
-    async fn deliveries(&self, id: Uuid, limit: u32, after: Option<(Timestamp, Uuid)>) -> Result<DeliveryPage, StoreError> {
+    async fn deliveries(
+        &self,
+        id: Uuid,
+        limit: u32,
+        after: Option<(Timestamp, Uuid)>,
+    ) -> Result<DeliveryPage, StoreError> {
         self.inner.deliveries(id, limit, after).await
     }
     async fn retry_delivery(&self, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {

@@ -28,7 +28,10 @@ async fn fan_out_all(cx: &Ctx, expected: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut passed = 0;
     while passed < expected {
-        assert!(std::time::Instant::now() < deadline, "{passed} of {expected} events fanned out");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{passed} of {expected} events fanned out"
+        );
         let n = cx.backend.fan_out(3, at(5)).await.unwrap();
         if n == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -40,19 +43,30 @@ async fn fan_out_all(cx: &Ctx, expected: usize) {
 
 pub async fn events_fan_out_once_to_subscribed_endpoints(cx: Ctx) {
     let every = cx.backend.create_webhook(endpoint(Subscription::All)).await.unwrap();
-    let claims = cx.backend.create_webhook(endpoint(Subscription::Only(vec![EventType::CodeClaimed]))).await.unwrap();
+    let claims = cx
+        .backend
+        .create_webhook(endpoint(Subscription::Only(vec![EventType::CodeClaimed])))
+        .await
+        .unwrap();
     let book = cx.book(json!({"code_pattern": "HOOK-*****", "total_codes": 10})).await;
     for u in 0..4 {
         cx.claim(&book, &format!("u{u}"), at(1)).await.unwrap();
     }
     fan_out_all(&cx, 5).await;
-    assert_eq!(cx.backend.fan_out(100, at(6)).await.unwrap(), 0, "nothing fans out twice");
+    assert_eq!(
+        cx.backend.fan_out(100, at(6)).await.unwrap(),
+        0,
+        "nothing fans out twice"
+    );
 
     let page = cx.backend.deliveries(every.id, 100, None).await.unwrap();
     assert_eq!(page.items.len(), 5);
     let page = cx.backend.deliveries(claims.id, 2, None).await.unwrap();
     assert_eq!(page.items.len(), 2);
-    assert!(page.items.iter().all(|d| d.event_type == EventType::CodeClaimed && d.state == DeliveryState::Pending));
+    assert!(page
+        .items
+        .iter()
+        .all(|d| d.event_type == EventType::CodeClaimed && d.state == DeliveryState::Pending));
     let rest = cx.backend.deliveries(claims.id, 10, page.next).await.unwrap();
     assert_eq!(rest.items.len(), 2);
 
@@ -67,35 +81,89 @@ pub async fn events_fan_out_once_to_subscribed_endpoints(cx: Ctx) {
     assert_eq!(ids.len(), 5, "no delivery leased twice");
     assert!(a.iter().chain(&b).all(|d| d.attempt == 1));
     assert!(a.windows(2).all(|w| w[0].event.cursor < w[1].event.cursor));
-    assert!(cx.backend.lease_deliveries(every.id, 10, at(60), at(20)).await.unwrap().is_empty(), "leased");
+    assert!(
+        cx.backend
+            .lease_deliveries(every.id, 10, at(60), at(20))
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
 
     // One delivered, one failed for a retry at 100 s, one given up; the lease of the others ends.
     let settled = vec![
-        Attempted { delivery_id: a[0].delivery_id, status: Some(204), failure: None, at: at(21) },
-        Attempted { delivery_id: a[1].delivery_id, status: Some(500), failure: Some(("500".into(), Some(at(100)))), at: at(21) },
-        Attempted { delivery_id: a[2].delivery_id, status: None, failure: Some(("refused".into(), None)), at: at(21) },
+        Attempted {
+            delivery_id: a[0].delivery_id,
+            status: Some(204),
+            failure: None,
+            at: at(21),
+        },
+        Attempted {
+            delivery_id: a[1].delivery_id,
+            status: Some(500),
+            failure: Some(("500".into(), Some(at(100)))),
+            at: at(21),
+        },
+        Attempted {
+            delivery_id: a[2].delivery_id,
+            status: None,
+            failure: Some(("refused".into(), None)),
+            at: at(21),
+        },
     ];
     cx.backend.settle_deliveries(settled).await.unwrap();
-    let again = cx.backend.lease_deliveries(every.id, 10, at(200), at(61)).await.unwrap();
+    let again = cx
+        .backend
+        .lease_deliveries(every.id, 10, at(200), at(61))
+        .await
+        .unwrap();
     assert_eq!(again.len(), b.len(), "the unsettled ones, once their lease ran out");
-    let later = cx.backend.lease_deliveries(every.id, 10, at(300), at(100)).await.unwrap();
-    assert_eq!(later.iter().map(|d| (d.delivery_id, d.attempt)).collect::<Vec<_>>(), [(a[1].delivery_id, 2)]);
+    let later = cx
+        .backend
+        .lease_deliveries(every.id, 10, at(300), at(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|d| (d.delivery_id, d.attempt)).collect::<Vec<_>>(),
+        [(a[1].delivery_id, 2)]
+    );
 
     let all = cx.backend.deliveries(every.id, 100, None).await.unwrap().items;
     let by_id = |id| all.iter().find(|d| d.id == id).unwrap();
-    assert_eq!((by_id(a[0].delivery_id).state, by_id(a[0].delivery_id).last_status), (DeliveryState::Delivered, Some(204)));
+    assert_eq!(
+        (by_id(a[0].delivery_id).state, by_id(a[0].delivery_id).last_status),
+        (DeliveryState::Delivered, Some(204))
+    );
     assert_eq!(by_id(a[2].delivery_id).state, DeliveryState::Failed);
     assert_eq!(by_id(a[2].delivery_id).last_error.as_deref(), Some("refused"));
 
     // An admin sends a failed one again.
-    let retried = cx.backend.retry_delivery(every.id, a[2].delivery_id, at(400)).await.unwrap();
+    let retried = cx
+        .backend
+        .retry_delivery(every.id, a[2].delivery_id, at(400))
+        .await
+        .unwrap();
     assert_eq!(retried.state, DeliveryState::Pending);
-    let due = cx.backend.lease_deliveries(every.id, 10, at(500), at(400)).await.unwrap();
+    let due = cx
+        .backend
+        .lease_deliveries(every.id, 10, at(500), at(400))
+        .await
+        .unwrap();
     assert!(due.iter().any(|d| d.delivery_id == a[2].delivery_id && d.attempt == 2));
-    assert!(cx.backend.retry_delivery(claims.id, a[2].delivery_id, at(400)).await.is_err(), "not that endpoint's");
+    assert!(
+        cx.backend
+            .retry_delivery(claims.id, a[2].delivery_id, at(400))
+            .await
+            .is_err(),
+        "not that endpoint's"
+    );
 
     let backlog = cx.backend.backlog().await.unwrap();
-    assert_eq!(backlog.pending_deliveries, 4 + 4, "all but the delivered one, and the claims endpoint's four");
+    assert_eq!(
+        backlog.pending_deliveries,
+        4 + 4,
+        "all but the delivered one, and the claims endpoint's four"
+    );
 
     // Deleting an endpoint takes its deliveries with it.
     cx.backend.delete_webhook(claims.id).await.unwrap();
@@ -108,7 +176,10 @@ pub async fn events_fan_out_once_to_subscribed_endpoints(cx: Ctx) {
     let before = cx.db.scalar("SELECT CAST(count(*) AS BIGINT) FROM events").await;
     cx.backend.prune(at(10_000)).await.unwrap();
     let after = cx.db.scalar("SELECT CAST(count(*) AS BIGINT) FROM events").await;
-    assert_eq!(after, 4, "the four events pending deliveries refer to stay (of {before})");
+    assert_eq!(
+        after, 4,
+        "the four events pending deliveries refer to stay (of {before})"
+    );
     assert_eq!(cx.db.scalar("SELECT CAST(count(*) AS BIGINT) FROM deliveries").await, 4);
 }
 

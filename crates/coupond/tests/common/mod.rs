@@ -35,6 +35,8 @@ pub fn coupond() -> Command {
         "COUPOND_HEADER_READ_TIMEOUT",
         "COUPOND_MAX_CONCURRENT_REQUESTS",
         "COUPOND_DB_ACQUIRE_TIMEOUT",
+        "COUPOND_METRICS_LISTEN",
+        "COUPOND_METRICS_TOKEN",
         "COUPOND_LOG",
         "COUPOND_SERVER",
         "COUPOND_TOKEN",

@@ -1,0 +1,277 @@
+//! What the server tells its operators: an id on every request (in its log span and on its
+//! response), request counts and durations by route, and `/metrics` in Prometheus' text format.
+//!
+//! `observe` is the outermost layer, so a request shed for load or sent to no route still gets an
+//! id, a span and a count. Which route matched is known only inside the router: `note_route` (a
+//! route layer) records it in the span and hands it out on the response for `observe` to count.
+//!
+//! The recorder is installed once per process (`install_recorder`, by `coupond serve`); the store
+//! records through the same `metrics` facade, and `/metrics` renders whatever was recorded.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use coupon_store::telemetry as store;
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+use subtle::ConstantTimeEq;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The longest request id taken from a client; a longer one is replaced.
+pub const MAX_REQUEST_ID: usize = 200;
+
+pub const HTTP_REQUESTS: &str = "coupond_http_requests_total";
+pub const HTTP_REQUEST_SECONDS: &str = "coupond_http_request_duration_seconds";
+
+/// From half a millisecond (a sold-out claim answered from memory) to ten seconds (a request
+/// stuck behind a saturated database, near its timeout).
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// How often the recorder's histograms are folded, so that they do not grow between scrapes.
+const UPKEEP: Duration = Duration::from_secs(5);
+
+/// A request's id: the client's `X-Request-Id` if it is sane, else a new UUID v7. It is in the
+/// request's extensions for any handler that wants it.
+#[derive(Debug, Clone)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    fn of(req: &Request) -> RequestId {
+        let sent = req.headers().get(&REQUEST_ID).filter(|id| is_sane(id.as_bytes()));
+        RequestId(match sent {
+            Some(id) => id.clone(),
+            None => HeaderValue::try_from(Uuid::now_v7().to_string()).expect("a UUID is a header value"),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Checked or generated as printable ASCII.
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+/// Printable ASCII of at most `MAX_REQUEST_ID` characters: safe to log and to echo.
+fn is_sane(id: &[u8]) -> bool {
+    !id.is_empty() && id.len() <= MAX_REQUEST_ID && id.iter().all(|b| (b' '..=b'~').contains(b))
+}
+
+/// The outermost layer: gives the request its id and span, answers with the id, counts and times
+/// the answer by route, method and status. The time is until the answer's head: a streamed export
+/// goes on after it.
+pub(crate) async fn observe(mut req: Request, next: Next) -> Response {
+    let id = RequestId::of(&req);
+    let method = method_label(req.method());
+    // `route` is filled in by `note_route` once the router has matched one.
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        request_id = id.as_str(),
+        route = tracing::field::Empty
+    );
+    req.extensions_mut().insert(id.clone());
+    let started = Instant::now();
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let took = started.elapsed();
+    let status = response.status();
+    let route = response
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let labels = [
+        ("route", route),
+        ("method", method.to_owned()),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(HTTP_REQUEST_SECONDS, &labels).record(took.as_secs_f64());
+    span.in_scope(|| tracing::debug!(status = status.as_u16(), micros = took.as_micros() as u64, "answered"));
+    response.headers_mut().insert(REQUEST_ID, id.0);
+    response
+}
+
+/// A method as a label: the standard ones by name, any other as `other`, so that invented methods
+/// add no series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Around each matched route: its template goes into the request's span (never the raw path,
+/// which holds codes) before the handler runs, so the handler's log lines name it too, and onto
+/// the response, for `observe`.
+pub(crate) async fn note_route(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    if let Some(route) = &route {
+        in_span(route);
+    }
+    let mut response = next.run(req).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
+    response
+}
+
+/// An answer of the method-not-allowed fallback, which axum runs outside the route layers, with
+/// its route noted as `note_route` would.
+pub(crate) fn routed(route: Option<MatchedPath>, mut response: Response) -> Response {
+    if let Some(route) = route {
+        in_span(&route);
+        response.extensions_mut().insert(route);
+    }
+    response
+}
+
+fn in_span(route: &MatchedPath) {
+    tracing::Span::current().record("route", tracing::field::display(route.as_str()));
+}
+
+/// How `/metrics` is served: the recorder's handle, and the bearer token a scraper must send.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+    token: Option<Arc<str>>,
+    apart: bool,
+}
+
+impl Metrics {
+    /// Open to anyone, on the API's port.
+    pub fn new(handle: PrometheusHandle) -> Self {
+        Metrics {
+            handle,
+            token: None,
+            apart: false,
+        }
+    }
+
+    /// Scrapers must send `Authorization: Bearer <token>`.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.map(Arc::from);
+        self
+    }
+
+    /// Served on a listener of its own (`serve_metrics`), not on the API's port.
+    pub fn apart(mut self) -> Self {
+        self.apart = true;
+        self
+    }
+
+    /// Whether the API's router serves `/metrics`.
+    pub(crate) fn on_api_port(&self) -> bool {
+        !self.apart
+    }
+
+    /// The bearer token, compared in constant time; the refusal never says what was expected.
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(expected) = &self.token else {
+            return Ok(());
+        };
+        let sent = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized(crate::auth::NO_TOKEN))?;
+        if bool::from(sent.trim().as_bytes().ct_eq(expected.as_bytes())) {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized("the metrics token is not the one configured"))
+        }
+    }
+
+    /// Folds the histograms now and then under the service's background owner.
+    pub(crate) fn start(&self, background: &coupon_store::Background) {
+        let (handle, stopping) = (self.handle.clone(), background.stopping());
+        background.spawn_on(&tokio::runtime::Handle::current(), async move {
+            tokio::pin!(stopping);
+            loop {
+                tokio::select! {
+                    () = &mut stopping => return,
+                    () = tokio::time::sleep(UPKEEP) => handle.run_upkeep(),
+                }
+            }
+        });
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("apart", &self.apart)
+            .finish()
+    }
+}
+
+/// `GET /metrics`: every series in Prometheus' text format, with the connection gauges sampled
+/// now. Not throttled, not shed, and not in the OpenAPI document (it is not JSON).
+pub(crate) async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(metrics) = &state.metrics else {
+        return crate::routes::not_found().await.into_response();
+    };
+    if let Err(refused) = metrics.authorize(&headers) {
+        return refused.into_response();
+    }
+    state.coupons.record_connections();
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        metrics.handle.render(),
+    )
+        .into_response()
+}
+
+/// Installs the process's one Prometheus recorder, with explicit histogram buckets and every
+/// series' help text, and returns its handle. A second call fails: there is one global recorder.
+pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_SECONDS.into()), SECONDS_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(store::BATCH_COMMIT_SECONDS.into()), SECONDS_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(store::BATCH_SIZE.into()), store::BATCH_SIZE_BUCKETS)?
+        .install_recorder()?;
+    metrics::describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route, method and status.");
+    metrics::describe_histogram!(
+        HTTP_REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Time until an HTTP answer's head, by route, method and status."
+    );
+    store::describe();
+    Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_printable_ascii_of_bounded_length() {
+        assert!(is_sane(b"req-123 from the gateway"));
+        assert!(is_sane("a".repeat(MAX_REQUEST_ID).as_bytes()));
+        assert!(!is_sane("a".repeat(MAX_REQUEST_ID + 1).as_bytes()));
+        assert!(!is_sane(b""));
+        assert!(!is_sane(b"tab\there"));
+        assert!(!is_sane("caf\u{e9}".as_bytes()));
+    }
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+    }
+}
