@@ -82,13 +82,16 @@ impl TestDb {
     /// Every row of coupond's tables as text, sorted: two snapshots are equal when nothing was
     /// written between them.
     pub async fn snapshot(&self) -> Vec<String> {
-        const TABLES: [&str; 6] = [
+        const TABLES: [&str; 9] = [
             "books",
             "codes",
             "user_books",
             "redemptions",
             "returned_codes",
             "events",
+            "webhooks",
+            "deliveries",
+            "relay_cursors",
         ];
         let mut rows = Vec::new();
         match crate::sqlite::path_from_url(&self.url) {

@@ -145,6 +145,22 @@ pub struct Config {
         value_parser = clap::builder::NonEmptyStringValueParser::new()
     )]
     pub metrics_token: Option<String>,
+    /// Also publish every event to NATS JetStream (subject `coupond.events.<type>`, stream
+    /// COUPOND_EVENTS, created if missing). May carry `user:password@`; never logged.
+    #[arg(long, env = "COUPOND_NATS_URL", global = true, hide_env_values = true)]
+    pub nats_url: Option<String>,
+    /// How long a webhook receiver has to answer an attempt.
+    #[arg(long, env = "COUPOND_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub webhook_timeout: Duration,
+    /// Attempts per webhook delivery before it is marked failed (retried with exponential backoff
+    /// and jitter, 1 s doubling up to an hour).
+    #[arg(long, env = "COUPOND_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_max_attempts: u32,
+    /// Delivered and failed webhook deliveries, and events every consumer has passed, are deleted
+    /// once this old.
+    #[arg(long, env = "COUPOND_EVENT_RETENTION", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub event_retention: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -238,7 +254,8 @@ impl Config {
              jwt_role_claim = {}\njwt_admin_roles = {}\njwt_service_roles = {}\njwt_user_roles = {}\n\
              log_format = {:?}\nclaim_strategy = {:?}\nthrottle = {}\ntrusted_proxies = {}\nredis_url = {}\n\
              request_timeout = {:?}\nheader_read_timeout = {:?}\nmax_concurrent_requests = {}\ndb_acquire_timeout = {:?}\n\
-             metrics_listen = {}\nmetrics_token = {}",
+             metrics_listen = {}\nmetrics_token = {}\nnats_url = {}\nwebhook_timeout = {:?}\n\
+             webhook_max_attempts = {}\nevent_retention = {:?}",
             self.listen,
             self.redacted_database_url(),
             self.db_pool_size,
@@ -285,6 +302,12 @@ impl Config {
             } else {
                 "<none: open>"
             },
+            self.nats_url
+                .as_deref()
+                .map_or_else(|| "<none>".to_owned(), coupon_relay::redact_url),
+            self.webhook_timeout,
+            self.webhook_max_attempts,
+            self.event_retention,
         )
     }
 }

@@ -125,6 +125,32 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// The relay that carries events out: webhooks, and NATS when configured. Bodies are the API's
+/// JSON form of each event.
+fn relay(config: &Config, state: &AppState) -> anyhow::Result<coupon_relay::Relay> {
+    let render: coupon_relay::Render = Arc::new(|event: &coupon_store::Event| {
+        serde_json::to_vec(&coupon_server::wire::Event::from(event.clone())).unwrap_or_default()
+    });
+    let relay = coupon_relay::RelayConfig {
+        webhook: coupon_relay::WebhookOptions {
+            timeout: config.webhook_timeout,
+            ..Default::default()
+        },
+        backoff: coupon_relay::Backoff {
+            max_attempts: config.webhook_max_attempts,
+            ..Default::default()
+        },
+        retention: config.event_retention,
+        ..Default::default()
+    };
+    let nats = config
+        .nats_url
+        .clone()
+        .map(|url| (url, coupon_relay::StreamConfig::default()));
+    let store = state.coupons.store().clone();
+    coupon_relay::Relay::new(store, state.clock.clone(), render, relay, nats).context("starting the event relay")
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing(config.log_format);
     let tokens = tokens::load(&config)?;
@@ -194,6 +220,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(bound) = metrics_listener {
         coupon_server::serve_metrics(bound, state.clone());
     }
+    relay(&config, &state)?.start(&state.background);
     coupon_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("coupond stopped");
     Ok(())

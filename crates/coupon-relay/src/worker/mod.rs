@@ -13,17 +13,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use coupon_core::{Clock, Timestamp};
 use coupon_store::{Background, DynStore, Event};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{Backoff, Jetstream, WebhookOptions, Webhooks};
+use crate::{Backoff, StreamConfig, WebhookOptions, Webhooks};
 
 /// How an event's body is written: the API's JSON form of the event, supplied by the binary.
-pub type Render = Arc<dyn Fn(&Event) -> Bytes + Send + Sync>;
+pub type Render = Arc<dyn Fn(&Event) -> Vec<u8> + Send + Sync>;
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -79,7 +78,8 @@ impl Shared {
 
 pub struct Relay {
     shared: Arc<Shared>,
-    nats: Option<Jetstream>,
+    /// Where to publish, connected to (and reconnected to) by the publishing loop.
+    nats: Option<(String, StreamConfig)>,
 }
 
 impl Relay {
@@ -88,7 +88,7 @@ impl Relay {
         clock: Arc<dyn Clock>,
         render: Render,
         config: RelayConfig,
-        nats: Option<Jetstream>,
+        nats: Option<(String, StreamConfig)>,
     ) -> Result<Self, crate::BuildError> {
         let webhooks = Webhooks::new(config.webhook.clone())?;
         let shared = Arc::new(Shared {
@@ -116,8 +116,8 @@ impl Relay {
         background.spawn_on(&runtime, fan_out(self.shared.clone(), stop.clone()));
         background.spawn_on(&runtime, prune(self.shared.clone(), stop.clone()));
         background.spawn_on(&runtime, senders(self.shared.clone(), background.clone(), stop.clone()));
-        if let Some(js) = self.nats {
-            background.spawn_on(&runtime, nats::publish(self.shared.clone(), js, stop));
+        if let Some((url, config)) = self.nats {
+            background.spawn_on(&runtime, nats::publish(self.shared.clone(), url, config, stop));
         }
     }
 }

@@ -8,14 +8,31 @@ use coupon_store::EventCursor;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::{Jetstream, Outgoing};
+use crate::{Jetstream, Outgoing, StreamConfig};
 
 const PLACE: &str = "nats";
 const BATCH: u32 = 500;
 
-pub(crate) async fn publish(shared: Arc<Shared>, js: Jetstream, stop: CancellationToken) {
+/// Publishes until stopped. NATS may be down when coupond starts or later: events wait in the
+/// outbox, and the loop connects again.
+pub(crate) async fn publish(shared: Arc<Shared>, url: String, config: StreamConfig, stop: CancellationToken) {
+    let mut connected: Option<Jetstream> = None;
     loop {
-        match once(&shared, &js).await {
+        if connected.is_none() {
+            match Jetstream::connect(&url, config.clone()).await {
+                Ok(js) => connected = Some(js),
+                Err(e) => tracing::warn!(error = %e, "NATS is unreachable; events wait in the outbox"),
+            }
+        }
+        let Some(js) = &connected else {
+            for _ in 0..10 {
+                if !shared.idle(&stop).await {
+                    return;
+                }
+            }
+            continue;
+        };
+        match once(&shared, js).await {
             Ok(n) if n as u32 == BATCH => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "publishing events to NATS failed; retrying"),
@@ -36,7 +53,7 @@ async fn once(shared: &Shared, js: &Jetstream) -> Result<usize, Box<dyn std::err
         .map(|e| Outgoing {
             id: e.id,
             event_type: e.event_type.as_str(),
-            body: (shared.render)(e),
+            body: (shared.render)(e).into(),
         })
         .collect();
     js.publish(&outgoing).await?;

@@ -48,7 +48,7 @@ pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint, stop: Cancellat
 }
 
 async fn send(shared: &Shared, url: &str, secret: &Secret, due: &Due) -> Attempted {
-    let body = (shared.render)(&due.event);
+    let body = (shared.render)(&due.event).into();
     let outgoing = Outgoing {
         id: due.event.id,
         event_type: due.event.event_type.as_str(),

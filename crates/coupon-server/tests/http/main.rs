@@ -16,6 +16,7 @@ mod supply;
 mod surface;
 mod telemetry;
 mod throttle;
+mod webhooks;
 
 use std::sync::{Arc, OnceLock};
 
@@ -372,6 +373,8 @@ suite!(
     supply::removing_codes_takes_only_never_held_ones,
     events::events_show_what_the_answers_showed,
     events::bad_feed_parameters_are_400s,
+    webhooks::endpoints_are_registered_listed_and_deleted,
+    webhooks::bad_endpoints_are_400s_and_write_nothing,
 );
 
 /// Generates one test per case and backend, for cases that start their own servers.

@@ -86,6 +86,15 @@ const MATRIX: &[Row] = &[
     ("GET",   "/users/{user_id}/redemptions",                 "/users/me/redemptions",                       N,                                                            [401, 200, 200, 200, 200]),
     // Every user's claims and redemptions are in the feed: admins only.
     ("GET",   "/events",                                      "/events?limit=5",                             N,                                                            [401, 403, 403, 403, 200]),
+    // Webhook endpoints and their deliveries, with their secrets: admins only (unknown ids are 404s).
+    ("POST",  "/webhooks",                                    "/webhooks",                                   J(r#"{"url": "http://127.0.0.1:9/m{n}", "events": ["*"]}"#), [401, 403, 403, 403, 201]),
+    ("GET",   "/webhooks",                                    "/webhooks",                                   N,                                                            [401, 403, 403, 403, 200]),
+    ("GET",   "/webhooks/{webhook_id}",                       "/webhooks/018f0000-0000-7000-8000-000000000000", N,                                                         [401, 403, 403, 403, 404]),
+    ("DELETE", "/webhooks/{webhook_id}",                      "/webhooks/018f0000-0000-7000-8000-000000000000", N,                                                         [401, 403, 403, 403, 404]),
+    ("GET",   "/webhooks/{webhook_id}/deliveries",            "/webhooks/018f0000-0000-7000-8000-000000000000/deliveries", N,                                              [401, 403, 403, 403, 404]),
+    ("POST",  "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+                                                              "/webhooks/018f0000-0000-7000-8000-000000000000/deliveries/018f0000-0000-7000-8000-000000000001/retry", N,
+                                                                                                                                                                           [401, 403, 403, 403, 404]),
     ("GET",   "/healthz",                                     "/healthz",                                    N,                                                            [200, 200, 200, 200, 200]),
     ("GET",   "/readyz",                                      "/readyz",                                     N,                                                            [200, 200, 200, 200, 200]),
     // Prometheus' scrape: open unless a metrics token is configured (a test of its own).
