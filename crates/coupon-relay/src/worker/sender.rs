@@ -15,6 +15,9 @@ pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint, stop: Cancellat
     let secret = Secret::new(endpoint.secret.clone());
     let id = endpoint.webhook.id;
     let lease = shared.config.webhook.timeout * 2 + Duration::from_secs(5);
+    // Leasing is a write: an idle endpoint looks less and less often (up to every 2 s), so many
+    // quiet endpoints do not keep SQLite's one writer busy; new work brings it back to the poll.
+    let mut idle = 0u32;
     loop {
         let now = shared.now();
         let until = now.plus_seconds(lease.as_secs() as i64);
@@ -30,11 +33,15 @@ pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint, stop: Cancellat
             }
         };
         if due.is_empty() {
-            if !shared.idle(&stop).await {
-                return;
+            idle = (idle + 1).min(5);
+            let wait = (shared.config.poll * (1 << idle)).min(Duration::from_secs(2));
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
             }
             continue;
         }
+        idle = 0;
         let sends = due.iter().map(|d| send(&shared, &endpoint.webhook.url, &secret, d));
         let attempted = futures::future::join_all(sends).await;
         // Recorded even when stopping: the attempts were made.

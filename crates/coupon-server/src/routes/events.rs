@@ -37,7 +37,7 @@ pub struct Events {
     /// Where to continue: pass it as `after`. When nothing new has committed, it is the place
     /// asked for, so a consumer polls with it until there is. Null only on an empty feed read
     /// from its start.
-    #[schema(schema_with = text::event_cursor)]
+    #[schema(schema_with = text::next_event_cursor)]
     pub next_cursor: Option<String>,
 }
 
@@ -71,7 +71,7 @@ pub fn event_types(list: Option<&str>) -> Result<Vec<EventType>, ApiError> {
 
 /// Events in the order they committed, a page at a time. A consumer that passes each page's
 /// `next_cursor` back as `after` sees every event once, however late its transaction committed.
-#[utoipa::path(get, path = "/events", tag = "events", security(("bearer" = [])),
+#[utoipa::path(get, path = "/events", operation_id = "events", tag = "events", security(("bearer" = [])),
     params(EventParams),
     responses((status = 200, body = Events), Problems))]
 pub async fn list(_: Admin, State(s): State<AppState>, Query(p): Query<EventParams>) -> Result<Json<Events>, ApiError> {

@@ -142,11 +142,9 @@ fn subscription(events: &[String]) -> Result<Subscription, ApiError> {
     if events.is_empty() || events.len() > EventType::ALL.len() {
         return Err(invalid("name 1 to 12 event types, or [\"*\"]".into()));
     }
+    // "*" is every type, whatever else is named beside it.
     if events.iter().any(|e| e == "*") {
-        return match events.len() {
-            1 => Ok(Subscription::All),
-            _ => Err(invalid("\"*\" stands alone".into())),
-        };
+        return Ok(Subscription::All);
     }
     let mut types = events
         .iter()
@@ -159,7 +157,7 @@ fn subscription(events: &[String]) -> Result<Subscription, ApiError> {
 
 /// Registers an endpoint. Every event of the types it names, from now on, is POSTed to it,
 /// signed with the secret in the answer (shown only here), until it is deleted.
-#[utoipa::path(post, path = "/webhooks", tag = "events", request_body = NewEndpoint, security(("bearer" = [])),
+#[utoipa::path(post, path = "/webhooks", operation_id = "create_webhook", tag = "events", request_body = NewEndpoint, security(("bearer" = [])),
     responses((status = 201, body = CreatedEndpoint), Problems))]
 pub async fn create(
     _: Admin,
@@ -191,7 +189,7 @@ pub async fn create(
 }
 
 /// Every endpoint, oldest first. Secrets are not shown.
-#[utoipa::path(get, path = "/webhooks", tag = "events", security(("bearer" = [])),
+#[utoipa::path(get, path = "/webhooks", operation_id = "list_webhooks", tag = "events", security(("bearer" = [])),
     responses((status = 200, body = Endpoints), Problems))]
 pub async fn list(_: Admin, State(s): State<AppState>) -> Result<Json<Endpoints>, ApiError> {
     let endpoints = s.coupons.store().endpoints().await?;
@@ -199,14 +197,14 @@ pub async fn list(_: Admin, State(s): State<AppState>) -> Result<Json<Endpoints>
     Ok(Json(Endpoints { webhooks }))
 }
 
-#[utoipa::path(get, path = "/webhooks/{webhook_id}", tag = "events", security(("bearer" = [])),
+#[utoipa::path(get, path = "/webhooks/{webhook_id}", operation_id = "show_webhook", tag = "events", security(("bearer" = [])),
     params(("webhook_id" = Uuid, Path)), responses((status = 200, body = Endpoint), Problems))]
 pub async fn show(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> Result<Json<Endpoint>, ApiError> {
     Ok(Json(s.coupons.store().webhook(id).await?.into()))
 }
 
 /// Deletes the endpoint and its deliveries; nothing more is sent to it.
-#[utoipa::path(delete, path = "/webhooks/{webhook_id}", tag = "events", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/webhooks/{webhook_id}", operation_id = "delete_webhook", tag = "events", security(("bearer" = [])),
     params(("webhook_id" = Uuid, Path)), responses((status = 204, description = "Deleted"), Problems))]
 pub async fn delete(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> Result<StatusCode, ApiError> {
     s.coupons.store().delete_webhook(id).await?;
@@ -214,7 +212,7 @@ pub async fn delete(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -
 }
 
 /// The endpoint's deliveries, newest first: each event sent to it, its attempts and outcome.
-#[utoipa::path(get, path = "/webhooks/{webhook_id}/deliveries", tag = "events", security(("bearer" = [])),
+#[utoipa::path(get, path = "/webhooks/{webhook_id}/deliveries", operation_id = "webhook_deliveries", tag = "events", security(("bearer" = [])),
     params(("webhook_id" = Uuid, Path), PageParams), responses((status = 200, body = Deliveries), Problems))]
 pub async fn deliveries(
     _: Admin,
@@ -231,7 +229,7 @@ pub async fn deliveries(
 }
 
 /// Sends a delivery again now, whatever became of it (a failed one gets one more attempt).
-#[utoipa::path(post, path = "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", tag = "events",
+#[utoipa::path(post, path = "/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", operation_id = "retry_delivery", tag = "events",
     security(("bearer" = [])), params(DeliveryPath),
     responses((status = 202, body = DeliveryView), Problems))]
 pub async fn retry(

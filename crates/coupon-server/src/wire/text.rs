@@ -170,16 +170,28 @@ pub fn page_cursor() -> Object {
 
 /// A place in the event feed: the `next_cursor` of a page of events.
 pub fn event_cursor() -> Object {
-    string(false)
+    event_cursor_builder(false).build()
+}
+
+/// A page's `next_cursor`, null on an empty feed read from its start.
+pub fn next_event_cursor() -> Object {
+    event_cursor_builder(true).build()
+}
+
+fn event_cursor_builder(nullable: bool) -> ObjectBuilder {
+    string(nullable)
         .pattern(Some("^[0-9]{1,18}-[0-9]{1,18}$".to_owned()))
         .description(Some("`next_cursor` of the previous page of events."))
-        .build()
 }
 
 /// A webhook endpoint's URL.
 pub fn webhook_url() -> Object {
     string(false)
-        .pattern(Some("^https?://[^\\s/?#@]+([/?#][^\\s]*)?$".to_owned()))
+        // Stricter than the server, which takes any host the URL standard does (IP addresses too):
+        // a name whose last label starts with a letter, an optional port, printable ASCII after.
+        .pattern(Some(
+            "^https?://([A-Za-z0-9-]+[.])*[A-Za-z][A-Za-z0-9-]*(:[0-9]{1,4})?([/?#][!-~]*)?$".to_owned(),
+        ))
         .max_length(Some(2000))
         .build()
 }
