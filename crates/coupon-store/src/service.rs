@@ -15,6 +15,7 @@ use crate::background::Background;
 use crate::engine::{Answer, Engine};
 use crate::outbox::{EventPage, EventQuery};
 use crate::telemetry::{self, counted, Connections};
+use crate::webhooks::{Delivery, DeliveryPage, NewWebhook, Webhook};
 use crate::{
     AddedCodes, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, DynStore, LockRequest, Locked, RedeemRequest,
     RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, StoreError, UnlockRequest,
@@ -216,6 +217,37 @@ impl Coupons {
 
     pub async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
         self.store().events(query).await
+    }
+
+    pub async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook, StoreError> {
+        self.store().create_webhook(new).await
+    }
+
+    pub async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError> {
+        self.store().webhook(id).await
+    }
+
+    /// Every endpoint, oldest first, without its secret.
+    pub async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        let endpoints = self.store().endpoints().await?;
+        Ok(endpoints.into_iter().map(|e| e.webhook).collect())
+    }
+
+    pub async fn delete_webhook(&self, id: Uuid) -> Result<(), StoreError> {
+        self.store().delete_webhook(id).await
+    }
+
+    pub async fn deliveries(
+        &self,
+        webhook_id: Uuid,
+        limit: u32,
+        after: Option<(Timestamp, Uuid)>,
+    ) -> Result<DeliveryPage, StoreError> {
+        self.store().deliveries(webhook_id, limit, after).await
+    }
+
+    pub async fn retry_delivery(&self, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {
+        self.store().retry_delivery(webhook_id, id, now).await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

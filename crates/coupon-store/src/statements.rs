@@ -65,7 +65,7 @@ macro_rules! statements {
 statements! {
     /// A new book's row.
     BookInsert,
-    /// A book with its supply counter and deal cursor.
+    /// A book with its supply counter, deal cursor, pool counter and the stock level last announced.
     BookRead,
     /// `BookRead`, the row locked until the transaction ends.
     BookLock,
@@ -153,8 +153,6 @@ statements! {
     UserCodes,
     /// Moves a book's pool counter by the codes a claim batch took and gave back.
     MovePool,
-    /// A book's pool counter and the stock level last announced.
-    PoolLevel,
     /// Records the stock level announced.
     SetStockLevel,
     /// Writes a transaction's events, given as one JSON array of rows.
@@ -169,7 +167,9 @@ statements! {
     WebhookRead,
     /// Deletes an endpoint and its deliveries.
     WebhookDelete,
-    /// How far a consumer inside coupond has read the feed, locked.
+    /// How far a consumer inside coupond has read the feed.
+    RelayPlace,
+    /// `RelayPlace`, the row locked.
     RelayCursor,
     /// Moves a consumer's place in the feed, if it is still where it was read.
     MoveRelayCursor,
@@ -221,7 +221,9 @@ pub(crate) fn shared(q: Q) -> Option<String> {
     let values = |n: usize| (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
     Some(match q {
         Q::BookInsert => format!("INSERT INTO books ({BOOK_COLUMNS}) VALUES ({})", values(27)),
-        Q::BookRead => format!("SELECT {BOOK_COLUMNS}, generated, deal_cursor FROM books WHERE id = ?1"),
+        Q::BookRead => {
+            format!("SELECT {BOOK_COLUMNS}, generated, deal_cursor, pool, stock_level FROM books WHERE id = ?1")
+        }
         Q::BumpSupply => "UPDATE books SET generated = generated + ?2, pool = pool + ?2 \
              WHERE id = ?1 AND (total_codes IS NULL OR generated + ?2 <= total_codes)"
             .into(),
@@ -335,7 +337,6 @@ pub(crate) fn shared(q: Q) -> Option<String> {
             after = after_redemption("?2", "?3")
         ),
         Q::MovePool => "UPDATE books SET pool = pool + ?2 WHERE id = ?1".into(),
-        Q::PoolLevel => "SELECT pool, stock_level FROM books WHERE id = ?1".into(),
         Q::SetStockLevel => "UPDATE books SET stock_level = ?2 WHERE id = ?1".into(),
         Q::WebhookInsert => "INSERT INTO webhooks (id, url, events, description, secret, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
@@ -377,6 +378,7 @@ pub(crate) fn shared(q: Q) -> Option<String> {
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.state = 'pending' \
                AND d.event_xid = events.xid AND d.event_position = events.position)"
             .into(),
+        Q::RelayPlace => "SELECT xid, position FROM relay_cursors WHERE name = ?1".into(),
         Q::Ping => "SELECT 1 AS one".into(),
         Q::BookLock
         | Q::SharedInstances
@@ -443,7 +445,7 @@ pub(crate) fn unlocked(q: Q) -> Option<String> {
         Q::Holdings => format!("SELECT {HOLDINGS_COLUMNS} FROM user_books WHERE book_id = ?1 AND user_id = ?2"),
         Q::RedemptionLock => shared(Q::RedemptionRead)?,
         Q::CodeLock => format!("SELECT {CODE_COLUMNS} FROM codes WHERE id = ?1"),
-        Q::RelayCursor => "SELECT xid, position FROM relay_cursors WHERE name = ?1".into(),
+        Q::RelayCursor => shared(Q::RelayPlace)?,
         _ => return None,
     })
 }

@@ -22,25 +22,36 @@ impl Subscription {
         }
     }
 
-    /// The stored form: a JSON array of type names, or `["*"]`.
-    pub(crate) fn to_json(&self) -> String {
-        let names: Vec<&str> = match self {
+    /// The subscription named by type names: `"*"` anywhere is every type; duplicates count once.
+    /// A name that is no type is the error.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Self, String> {
+        if names.iter().any(|n| n.as_ref() == "*") {
+            return Ok(Subscription::All);
+        }
+        let mut types = names
+            .iter()
+            .map(|n| EventType::parse(n.as_ref()).ok_or_else(|| n.as_ref().to_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
+        types.sort_unstable();
+        types.dedup();
+        Ok(Subscription::Only(types))
+    }
+
+    /// Its type names, or `["*"]`: as stored and as the API shows it.
+    pub fn names(&self) -> Vec<&'static str> {
+        match self {
             Subscription::All => vec!["*"],
             Subscription::Only(types) => types.iter().map(|t| t.as_str()).collect(),
-        };
-        serde_json::Value::from(names).to_string()
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> String {
+        serde_json::Value::from(self.names()).to_string()
     }
 
     pub(crate) fn from_json(s: &str) -> Option<Self> {
         let names: Vec<String> = serde_json::from_str(s).ok()?;
-        if names.iter().any(|n| n == "*") {
-            return Some(Subscription::All);
-        }
-        names
-            .iter()
-            .map(|n| EventType::parse(n))
-            .collect::<Option<_>>()
-            .map(Subscription::Only)
+        Subscription::parse(&names).ok()
     }
 }
 

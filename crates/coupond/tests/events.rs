@@ -127,6 +127,23 @@ struct Server {
     base: String,
 }
 
+impl Server {
+    async fn get(&self, http: &reqwest::Client, path: &str, token: &str) -> Value {
+        let answer = http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        answer.json().await.unwrap()
+    }
+
+    async fn post(&self, http: &reqwest::Client, path: &str, token: &str, body: Value) -> Value {
+        let request = http.post(format!("{}{path}", self.base)).bearer_auth(token).json(&body);
+        request.send().await.unwrap().json().await.unwrap()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -190,19 +207,11 @@ async fn sale(
 async fn feed(http: &reqwest::Client, server: &Server, admin: &str) -> Vec<Value> {
     let (mut all, mut after) = (Vec::new(), None::<String>);
     loop {
-        let url = match &after {
-            Some(a) => format!("{}/events?limit=1000&after={a}", server.base),
-            None => format!("{}/events?limit=1000", server.base),
+        let path = match &after {
+            Some(a) => format!("/events?limit=1000&after={a}"),
+            None => "/events?limit=1000".to_owned(),
         };
-        let page: Value = http
-            .get(url)
-            .bearer_auth(admin)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = server.get(http, &path, admin).await;
         let events = page["events"].as_array().unwrap();
         if events.is_empty() {
             return all;
@@ -222,41 +231,15 @@ async fn a_flash_sale_reaches_webhooks_and_nats_across_a_restart() {
     let (admin, service) = (token("admin"), token("service"));
 
     let server = start(dir.path(), &db.url, &nats.url);
-    let created: Value = http
-        .post(format!("{}/webhooks", server.base))
-        .bearer_auth(&admin)
-        .json(&json!({"url": hook, "events": ["*"], "description": "the CRM"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let endpoint = json!({"url": hook, "events": ["*"], "description": "the CRM"});
+    let created = server.post(&http, "/webhooks", &admin, endpoint).await;
     let secret = created["secret"].as_str().expect("the secret is shown at creation");
     *received.secret.lock().unwrap() = Some(Secret::new(secret));
-    let listed: Value = http
-        .get(format!("{}/webhooks", server.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = server.get(&http, "/webhooks", &admin).await;
     assert!(!listed.to_string().contains(secret), "the secret is shown once");
-    let book: Value = http
-        .post(format!("{}/coupons", server.base))
-        .bearer_auth(&admin)
-        .json(
-            &json!({"name": "Flash", "discount": {"type": "percentage", "value": 20},
-                      "code_pattern": "FLASH-********", "total_codes": 300, "low_stock_threshold": 30}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = json!({"name": "Flash", "discount": {"type": "percentage", "value": 20},
+                      "code_pattern": "FLASH-********", "total_codes": 300, "low_stock_threshold": 30});
+    let book = server.post(&http, "/coupons", &admin, spec).await;
     let book = book["coupon_book_id"].as_str().unwrap().to_owned();
 
     // The first half of the sale, then the server dies with deliveries in flight.
@@ -311,15 +294,9 @@ async fn a_flash_sale_reaches_webhooks_and_nats_across_a_restart() {
 
     // The endpoint's deliveries say so too.
     let webhook = created["id"].as_str().unwrap();
-    let page: Value = http
-        .get(format!("{}/webhooks/{webhook}/deliveries?limit=100", server.base))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = server
+        .get(&http, &format!("/webhooks/{webhook}/deliveries?limit=100"), &admin)
+        .await;
     let deliveries = page["deliveries"].as_array().unwrap();
     assert!(deliveries
         .iter()

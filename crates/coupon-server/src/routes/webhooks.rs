@@ -94,10 +94,7 @@ pub struct DeliveryPath {
 
 impl From<Webhook> for Endpoint {
     fn from(w: Webhook) -> Self {
-        let events = match w.events {
-            Subscription::All => vec!["*".to_owned()],
-            Subscription::Only(types) => types.iter().map(|t| t.as_str().to_owned()).collect(),
-        };
+        let events = w.events.names().into_iter().map(str::to_owned).collect();
         Endpoint {
             id: w.id,
             url: w.url,
@@ -138,21 +135,10 @@ fn check_url(url: &str) -> Result<String, ApiError> {
 }
 
 fn subscription(events: &[String]) -> Result<Subscription, ApiError> {
-    let invalid = |m: String| ApiError::invalid("events", m);
     if events.is_empty() || events.len() > EventType::ALL.len() {
-        return Err(invalid("name 1 to 12 event types, or [\"*\"]".into()));
+        return Err(ApiError::invalid("events", "name 1 to 12 event types, or [\"*\"]"));
     }
-    // "*" is every type, whatever else is named beside it.
-    if events.iter().any(|e| e == "*") {
-        return Ok(Subscription::All);
-    }
-    let mut types = events
-        .iter()
-        .map(|e| EventType::parse(e).ok_or_else(|| invalid(format!("no event type {e:?}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    types.sort_unstable();
-    types.dedup();
-    Ok(Subscription::Only(types))
+    Subscription::parse(events).map_err(|name| ApiError::invalid("events", format!("no event type {name:?}")))
 }
 
 /// Registers an endpoint. Every event of the types it names, from now on, is POSTed to it,
@@ -180,7 +166,7 @@ pub async fn create(
         secret: secret.expose().to_owned(),
         created_at: s.clock.now(),
     };
-    let webhook = s.coupons.store().create_webhook(new).await?;
+    let webhook = s.coupons.create_webhook(new).await?;
     let created = CreatedEndpoint {
         endpoint: webhook.into(),
         secret: secret.expose().to_owned(),
@@ -192,22 +178,21 @@ pub async fn create(
 #[utoipa::path(get, path = "/webhooks", operation_id = "list_webhooks", tag = "events", security(("bearer" = [])),
     responses((status = 200, body = Endpoints), Problems))]
 pub async fn list(_: Admin, State(s): State<AppState>) -> Result<Json<Endpoints>, ApiError> {
-    let endpoints = s.coupons.store().endpoints().await?;
-    let webhooks = endpoints.into_iter().map(|e| Endpoint::from(e.webhook)).collect();
+    let webhooks = s.coupons.webhooks().await?.into_iter().map(Endpoint::from).collect();
     Ok(Json(Endpoints { webhooks }))
 }
 
 #[utoipa::path(get, path = "/webhooks/{webhook_id}", operation_id = "show_webhook", tag = "events", security(("bearer" = [])),
     params(("webhook_id" = Uuid, Path)), responses((status = 200, body = Endpoint), Problems))]
 pub async fn show(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> Result<Json<Endpoint>, ApiError> {
-    Ok(Json(s.coupons.store().webhook(id).await?.into()))
+    Ok(Json(s.coupons.webhook(id).await?.into()))
 }
 
 /// Deletes the endpoint and its deliveries; nothing more is sent to it.
 #[utoipa::path(delete, path = "/webhooks/{webhook_id}", operation_id = "delete_webhook", tag = "events", security(("bearer" = [])),
     params(("webhook_id" = Uuid, Path)), responses((status = 204, description = "Deleted"), Problems))]
 pub async fn delete(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> Result<StatusCode, ApiError> {
-    s.coupons.store().delete_webhook(id).await?;
+    s.coupons.delete_webhook(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -221,7 +206,7 @@ pub async fn deliveries(
     Query(p): Query<PageParams>,
 ) -> Result<Json<Deliveries>, ApiError> {
     let at = p.page()?;
-    let page = s.coupons.store().deliveries(id, at.limit, at.after).await?;
+    let page = s.coupons.deliveries(id, at.limit, at.after).await?;
     Ok(Json(Deliveries {
         deliveries: page.items.into_iter().map(DeliveryView::from).collect(),
         next_cursor: page.next.map(page::cursor),
@@ -240,10 +225,6 @@ pub async fn retry(
         delivery_id,
     }): Path<DeliveryPath>,
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
-    let delivery = s
-        .coupons
-        .store()
-        .retry_delivery(webhook_id, delivery_id, s.clock.now())
-        .await?;
+    let delivery = s.coupons.retry_delivery(webhook_id, delivery_id, s.clock.now()).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery.into())))
 }

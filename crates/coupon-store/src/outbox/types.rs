@@ -83,9 +83,10 @@ impl FromStr for EventCursor {
 
     fn from_str(s: &str) -> Result<Self, ()> {
         let (xid, position) = s.split_once('-').ok_or(())?;
-        let number = |t: &str| match t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty() && t.len() <= 18 {
-            true => t.parse::<i64>().map_err(drop),
-            false => Err(()),
+        // Digits only (no sign), and few enough to fit.
+        let number = |t: &str| {
+            let digits = !t.is_empty() && t.len() <= 18 && t.bytes().all(|b| b.is_ascii_digit());
+            digits.then(|| t.parse::<i64>().ok()).flatten().ok_or(())
         };
         Ok(EventCursor {
             xid: number(xid)?,

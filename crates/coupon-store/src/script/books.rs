@@ -7,7 +7,7 @@ use coupon_core::discount::DiscountType;
 use coupon_core::{Book, BookDraft, BookPatch, BookStats, BookStatus, CodeMode, CodePattern, CouponError, Timestamp};
 use uuid::Uuid;
 
-use super::stock::{self, Announce};
+use super::stock::{self, Announce, Pool};
 use crate::backend::{Fields, Tx};
 use crate::outbox::{Change, Journal};
 use crate::rows;
@@ -20,17 +20,29 @@ const DRAW_ATTEMPTS: usize = 20;
 /// Codes drawn and inserted per round, so a large generation never holds them all in memory.
 const DRAW_CHUNK: u64 = 50_000;
 
-/// The book, its supply counter and its deal cursor, locked for changes to it or its supply.
-pub(crate) async fn lock<T: Tx>(tx: &T, id: Uuid) -> Result<Option<(Book, i64, i64)>, StoreError> {
+/// A book's row as locked for a change to it or its supply.
+pub(crate) struct LockedBook {
+    pub book: Book,
+    /// Its supply counter: the codes (or shared instances) it holds.
+    pub generated: i64,
+    pub cursor: i64,
+    pub pool: Pool,
+}
+
+pub(crate) async fn lock<T: Tx>(tx: &T, id: Uuid) -> Result<Option<LockedBook>, StoreError> {
     match tx.first(Q::BookLock, &[id.into()]).await? {
         None => Ok(None),
-        Some(r) => Ok(Some((rows::book(&r, "")?, r.i64("generated")?, r.i64("deal_cursor")?))),
+        Some(r) => Ok(Some(LockedBook {
+            book: rows::book(&r, "")?,
+            generated: r.i64("generated")?,
+            cursor: r.i64("deal_cursor")?,
+            pool: Pool::read(&r)?,
+        })),
     }
 }
 
-async fn lock_existing<T: Tx>(tx: &T, id: Uuid) -> Result<(Book, i64), StoreError> {
-    let (book, generated, _) = lock(tx, id).await?.ok_or(StoreError::not_found("coupon book"))?;
-    Ok((book, generated))
+async fn lock_existing<T: Tx>(tx: &T, id: Uuid) -> Result<LockedBook, StoreError> {
+    lock(tx, id).await?.ok_or(StoreError::not_found("coupon book"))
 }
 
 pub(crate) async fn load<T: Tx>(tx: &T, id: Uuid) -> Result<Book, StoreError> {
@@ -103,7 +115,7 @@ pub(crate) async fn create<T: Tx>(tx: &T, events: &Journal, draft: &BookDraft) -
         bump_supply(tx, b.id, created).await?;
     }
     events.note(b.created_at, Change::BookCreated(b.clone()));
-    stock::settle(tx, events, b, Announce::Quietly, b.created_at).await?;
+    stock::settle(tx, events, b, (Pool::NEW, created), Announce::Quietly, b.created_at).await?;
     Ok((draft.book.clone(), created as u64))
 }
 
@@ -143,7 +155,12 @@ pub(crate) async fn add_codes<T: Tx>(
     codes: &[String],
     now: Timestamp,
 ) -> Result<AddedCodes, StoreError> {
-    let (book, before) = lock_existing(tx, book_id).await?;
+    let LockedBook {
+        book,
+        generated: before,
+        pool,
+        ..
+    } = lock_existing(tx, book_id).await?;
     book.check_room(before, 0)?;
     let (codes, mut duplicates) = dedup_codes(codes);
     let rows = tx
@@ -158,7 +175,7 @@ pub(crate) async fn add_codes<T: Tx>(
     // Refusing here rolls the inserts back: an upload past the cap writes nothing.
     book.check_room(before, added.inserted as i64)?;
     bump_supply(tx, book_id, added.inserted as i64).await?;
-    added_codes(tx, events, &book, added.inserted, now).await?;
+    added_codes(tx, events, &book, pool, added.inserted, now).await?;
     Ok(added)
 }
 
@@ -186,7 +203,7 @@ pub(crate) async fn remove_codes<T: Tx>(
     codes: &[String],
     now: Timestamp,
 ) -> Result<RemovedCodes, StoreError> {
-    let (book, _) = lock_existing(tx, book_id).await?;
+    let LockedBook { book, pool, .. } = lock_existing(tx, book_id).await?;
     book.check_pool_editable()?;
     let (codes, _) = dedup_codes(codes);
     let rows = tx
@@ -232,7 +249,8 @@ pub(crate) async fn remove_codes<T: Tx>(
                 codes: removed,
             },
         );
-        stock::settle(tx, events, &book, Announce::Yes, now).await?;
+        let after = pool.count - deleted as i64;
+        stock::settle(tx, events, &book, (pool, after), Announce::Yes, now).await?;
     }
     Ok(RemovedCodes {
         removed: removable.len() as u64,
@@ -248,12 +266,17 @@ pub(crate) async fn generate_codes<T: Tx>(
     count: u64,
     now: Timestamp,
 ) -> Result<u64, StoreError> {
-    let (book, before) = lock_existing(tx, book_id).await?;
+    let LockedBook {
+        book,
+        generated: before,
+        pool,
+        ..
+    } = lock_existing(tx, book_id).await?;
     let pattern = book.generation_pattern(pattern, count)?;
     book.check_room(before, count as i64)?;
     fill(tx, book_id, &pattern, count).await?;
     bump_supply(tx, book_id, count as i64).await?;
-    added_codes(tx, events, &book, count, now).await?;
+    added_codes(tx, events, &book, pool, count, now).await?;
     Ok(count)
 }
 
@@ -263,6 +286,7 @@ async fn added_codes<T: Tx>(
     tx: &T,
     events: &Journal,
     book: &Book,
+    pool: Pool,
     count: u64,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -274,7 +298,8 @@ async fn added_codes<T: Tx>(
                 count,
             },
         );
-        stock::settle(tx, events, book, Announce::Yes, now).await?;
+        let after = pool.count + count as i64;
+        stock::settle(tx, events, book, (pool, after), Announce::Yes, now).await?;
     }
     Ok(())
 }
@@ -286,7 +311,7 @@ pub(crate) async fn update<T: Tx>(
     patch: BookPatch,
     now: Timestamp,
 ) -> Result<Book, StoreError> {
-    let (mut book, _) = lock_existing(tx, id).await?;
+    let LockedBook { mut book, pool, .. } = lock_existing(tx, id).await?;
     book.apply_patch(patch, now)?;
     tx.exec(
         Q::BookUpdate,
@@ -304,7 +329,7 @@ pub(crate) async fn update<T: Tx>(
     .await?;
     // A new threshold may put the pool under it.
     events.note(now, Change::BookUpdated(book.clone()));
-    stock::settle(tx, events, &book, Announce::Yes, now).await?;
+    stock::settle(tx, events, &book, (pool, pool.count), Announce::Yes, now).await?;
     Ok(book)
 }
 

@@ -11,7 +11,7 @@ use coupon_core::{Book, CodeInstance, CodeMode, CouponError, Timestamp};
 use uuid::Uuid;
 
 use super::books;
-use super::stock::{self, Announce};
+use super::stock::{self, Announce, Pool};
 use crate::backend::{Fields, Tx};
 use crate::outbox::{Change, Journal};
 use crate::rows;
@@ -73,7 +73,7 @@ async fn claim_in_book<T: Tx>(
     batch: &[ClaimRequest],
     now: Timestamp,
 ) -> Result<Vec<Result<Claimed, CouponError>>, StoreError> {
-    let Some((book, _, cursor)) = books::lock(tx, book_id).await? else {
+    let Some(books::LockedBook { book, cursor, pool, .. }) = books::lock(tx, book_id).await? else {
         return Ok(vec![Err(CouponError::NotFound("coupon book")); group.len()]);
     };
     if let Err(e) = book.check_claimable(now) {
@@ -152,7 +152,7 @@ async fn claim_in_book<T: Tx>(
         return Err(StoreError::Conflict("a dealt code was not free"));
     }
     claimed.extend(taken);
-    settle_pool(tx, events, &book, returned, &claimed, now).await?;
+    settle_pool(tx, events, &book, pool, returned, &claimed, now).await?;
     answers
         .into_iter()
         .map(|a| match a {
@@ -174,6 +174,7 @@ async fn settle_pool<T: Tx>(
     tx: &T,
     events: &Journal,
     book: &Book,
+    pool: Pool,
     returned: usize,
     claimed: &HashMap<i64, CodeInstance>,
     now: Timestamp,
@@ -189,7 +190,7 @@ async fn settle_pool<T: Tx>(
         let (code, book) = (code.clone(), shared.clone());
         events.note(now, Change::Claimed { code, book });
     }
-    stock::settle(tx, events, book, Announce::Yes, now).await
+    stock::settle(tx, events, book, (pool, pool.count + moved), Announce::Yes, now).await
 }
 
 /// Puts the book's lapsed claims back in the pool, queued to be dealt first, and takes them off

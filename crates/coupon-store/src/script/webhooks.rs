@@ -90,10 +90,10 @@ pub(crate) async fn delete<T: Tx>(tx: &T, id: Uuid) -> Result<(), StoreError> {
     }
 }
 
-/// A consumer's place in the feed, locked until the transaction ends; a consumer without one
-/// starts from the beginning.
-async fn cursor<T: Tx>(tx: &T, name: &str) -> Result<EventCursor, StoreError> {
-    Ok(match tx.first(Q::RelayCursor, &[name.into()]).await? {
+/// A consumer's place in the feed (`Q::RelayCursor` locks it until the transaction ends,
+/// `Q::RelayPlace` only reads it); a consumer without one starts from the beginning.
+async fn cursor<T: Tx>(tx: &T, q: Q, name: &str) -> Result<EventCursor, StoreError> {
+    Ok(match tx.first(q, &[name.into()]).await? {
         Some(r) => EventCursor {
             xid: r.i64("xid")?,
             position: r.i64("position")?,
@@ -119,7 +119,7 @@ async fn advance<T: Tx>(tx: &T, name: &str, from: EventCursor, to: EventCursor) 
 /// in one transaction: the place is locked, so instances take turns and each event fans out once.
 /// Says how many events it passed.
 pub(crate) async fn fan_out<T: Tx>(tx: &T, limit: u32, now: Timestamp) -> Result<usize, StoreError> {
-    let from = cursor(tx, FAN_OUT).await?;
+    let from = cursor(tx, Q::RelayCursor, FAN_OUT).await?;
     let query = EventQuery {
         after: Some(from),
         limit,
@@ -271,13 +271,14 @@ pub(crate) async fn backlog<T: Tx>(tx: &T) -> Result<Backlog, StoreError> {
     })
 }
 
-/// The next `limit` events after a consumer's place, and the place (for [`moved`]).
+/// The next `limit` events after a consumer's place, and the place (for [`moved`], which moves it
+/// only from there: the read needs no lock).
 pub(crate) async fn next_for<T: Tx>(
     tx: &T,
     name: &str,
     limit: u32,
 ) -> Result<(EventCursor, Vec<crate::Event>), StoreError> {
-    let from = cursor(tx, name).await?;
+    let from = cursor(tx, Q::RelayPlace, name).await?;
     let query = EventQuery {
         after: Some(from),
         limit,
