@@ -11,6 +11,7 @@ mod claim;
 mod client;
 mod cold;
 mod database;
+mod events;
 mod progress;
 mod reads;
 mod redeem;
@@ -98,6 +99,10 @@ pub struct FlashSale {
     /// many users over every connection: first on the fresh database, then after ANALYZE (0: skip).
     #[arg(long, default_value_t = 100_000)]
     pub cold_codes: u64,
+    /// During the flash sale, a webhook receiver on 127.0.0.1 subscribed to every event: the delay
+    /// from each claim's event to its receipt, and the outbox backlog at its peak.
+    #[arg(long)]
+    pub webhook: bool,
 }
 
 pub async fn run(bench: Bench) -> anyhow::Result<()> {
@@ -251,8 +256,17 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
     bar.finish_and_clear();
     baseline.stop().await?;
 
+    let receiver = if args.webhook {
+        progress::note("starting the webhook receiver");
+        Some(events::Receiver::start(&admin).await?)
+    } else {
+        None
+    };
     progress::note(&format!("creating the flash-sale book of {} codes", args.codes));
     let book = claim::create_book(&admin, "Flash sale", "FS", args.codes).await?;
+    if let Some(receiver) = &receiver {
+        receiver.time_claims_of(&book);
+    }
     let bar = progress::bar(report::CLAIM, Some(args.users));
     let flash = claim::run(ClaimLoad {
         target: service.clone(),
@@ -269,6 +283,13 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
     bar.finish_and_clear();
     phases.extend(sale_phases(&flash));
     let claims = Arc::new(flash.claims);
+    let events = match receiver {
+        Some(receiver) => {
+            progress::note("waiting for the last claim events");
+            Some(receiver.drain(claims.len() as u64, secs(300)).await?)
+        }
+        None => None,
+    };
 
     let bar = progress::bar(report::READ, None);
     let started = server.process().begin();
@@ -376,6 +397,7 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
         naive_redeems_acknowledged: naive_redeems.answers(),
         errors,
         idle_connections: idle,
+        events,
         generation,
         cold_sale: cold.as_ref().map(|c| report::ColdSale {
             codes: args.cold_codes,

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::client::Tally;
+use crate::events::Events;
 use crate::reads::IdleConnections;
 use crate::server::Usage;
 use crate::verify::Check;
@@ -110,6 +111,8 @@ pub struct Report {
     /// Every phase's errors, idle connections that failed included.
     pub errors: u64,
     pub idle_connections: Option<IdleConnections>,
+    /// What a webhook receiver saw of the flash sale (`--webhook`).
+    pub events: Option<Events>,
     /// Creating a book whose codes are drawn from a pattern and stored before the answer.
     pub generation: Option<Generation>,
     pub cold_sale: Option<ColdSale>,
@@ -211,6 +214,21 @@ impl Report {
                 out,
                 "cold and warm claim: books of {} pattern codes claimed as created, ANALYZE between them took {:.2} s",
                 c.codes, c.analyze_seconds
+            );
+        }
+        if let Some(e) = &self.events {
+            let d = &e.claim_delay_ms;
+            let _ = writeln!(
+                out,
+                "webhook: {} events received ({} again), {} claims; claim event to receipt p50 {:.1} ms, \
+                 p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms; last claim event {:.2} s after the sale's last request",
+                e.received, e.duplicates, e.claims_received, d.p50, d.p99, d.p99_9, d.max, e.drain_seconds
+            );
+            let _ = writeln!(
+                out,
+                "outbox backlog at its peak: {:.0} events unread by the fan-out, {:.0} deliveries pending, \
+                 oldest {:.1} s",
+                e.peak_unread_events, e.peak_pending_deliveries, e.peak_oldest_seconds
             );
         }
         if let Some(idle) = &self.idle_connections {

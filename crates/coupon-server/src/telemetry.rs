@@ -220,8 +220,8 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-/// `GET /metrics`: every series in Prometheus' text format, with the connection gauges sampled
-/// now. Not throttled, not shed, and not in the OpenAPI document (it is not JSON).
+/// `GET /metrics`: every series in Prometheus' text format, with the connection and outbox gauges
+/// sampled now. Not throttled, not shed, and not in the OpenAPI document (it is not JSON).
 pub(crate) async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(metrics) = &state.metrics else {
         return crate::routes::not_found().await.into_response();
@@ -230,6 +230,7 @@ pub(crate) async fn scrape(State(state): State<AppState>, headers: HeaderMap) ->
         return refused.into_response();
     }
     state.coupons.record_connections();
+    state.coupons.record_backlog(state.clock.now()).await;
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         metrics.handle.render(),

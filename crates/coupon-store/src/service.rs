@@ -254,6 +254,15 @@ impl Coupons {
         self.store().ping().await
     }
 
+    /// Sets the outbox backlog gauges from the database as it is at `now`; a failed read is
+    /// logged and leaves them as they were.
+    pub async fn record_backlog(&self, now: Timestamp) {
+        match self.store().backlog().await {
+            Ok(backlog) => backlog.record(now),
+            Err(e) => tracing::warn!(error = %e, "reading the outbox backlog for the metrics failed"),
+        }
+    }
+
     /// Sets the connection gauges from each pool as it is now: `requests` (reads and book changes,
     /// and every request under the naive strategy) and, on PostgreSQL, `engine` (the claim
     /// engine's own pool). SQLite reports its reader connections; its one writer has no pool.

@@ -191,8 +191,10 @@ statements! {
     DeliveryRead,
     /// Makes a delivery due again now.
     RetryDelivery,
-    /// Pending deliveries and the oldest one's creation.
+    /// Pending deliveries and when the oldest one's event occurred.
     Backlog,
+    /// For each consumer's place in the feed, the events after it and when the oldest occurred.
+    Unread,
     /// Deletes finished deliveries written before a time.
     PruneDeliveries,
     /// Deletes events before a time that the relay has passed and no pending delivery needs.
@@ -369,9 +371,14 @@ pub(crate) fn shared(q: Q) -> Option<String> {
         Q::RetryDelivery => "UPDATE deliveries SET state = 'pending', next_attempt_at = ?3, leased_until = NULL \
              WHERE webhook_id = ?1 AND id = ?2"
             .into(),
-        Q::Backlog => {
-            "SELECT count(*) AS pending, min(created_at) AS oldest FROM deliveries WHERE state = 'pending'".into()
-        }
+        // Pruning keeps every event a pending delivery refers to, so the join loses none.
+        Q::Backlog => "SELECT count(*) AS pending, min(e.occurred_at) AS oldest FROM deliveries d \
+             JOIN events e ON e.xid = d.event_xid AND e.position = d.event_position WHERE d.state = 'pending'"
+            .into(),
+        Q::Unread => "SELECT r.name, count(e.position) AS unread, min(e.occurred_at) AS oldest \
+             FROM relay_cursors r LEFT JOIN events e ON (e.xid, e.position) > (r.xid, r.position) \
+             GROUP BY r.name ORDER BY r.name"
+            .into(),
         Q::PruneDeliveries => "DELETE FROM deliveries WHERE state <> 'pending' AND created_at < ?1".into(),
         Q::PruneEvents => "DELETE FROM events WHERE occurred_at < ?1 \
              AND NOT EXISTS (SELECT 1 FROM relay_cursors r WHERE (events.xid, events.position) > (r.xid, r.position)) \

@@ -223,7 +223,10 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn settle_deliveries(&self, attempts: Vec<Attempted>) -> Result<(), StoreError> {
-        self.backend.write(SettleDeliveries { attempts }).await
+        let outcomes: Vec<_> = attempts.iter().map(crate::telemetry::attempt_outcome).collect();
+        self.backend.write(SettleDeliveries { attempts }).await?;
+        crate::telemetry::attempts_settled(&outcomes);
+        Ok(())
     }
 
     async fn deliveries(

@@ -4,8 +4,9 @@
 //!
 //! Outcomes are `ok` or a stable code (`out_of_stock`, `unavailable`, ...), so the series stay few.
 
-use coupon_core::CouponError;
+use coupon_core::{CouponError, Timestamp};
 
+use crate::webhooks::{Attempted, Backlog};
 use crate::StoreError;
 
 /// Claims, locks, unlocks, redemptions and rollbacks, by outcome.
@@ -21,6 +22,13 @@ pub const BATCH_COMMIT_SECONDS: &str = "coupond_batch_commit_seconds";
 /// Database connections by pool and state (`in_use`, `idle`), and requests waiting for one.
 pub const DB_CONNECTIONS: &str = "coupond_db_connections";
 pub const DB_WAITING: &str = "coupond_db_waiting";
+/// Events a consumer of the feed has not read yet (`consumer`: `webhooks`, the fan-out to the
+/// endpoints, or `nats`), and pending webhook deliveries (`consumer="deliveries"`).
+pub const OUTBOX_BACKLOG: &str = "coupond_outbox_backlog";
+/// Age of the oldest event in each backlog, 0 when it is empty.
+pub const OUTBOX_OLDEST_SECONDS: &str = "coupond_outbox_oldest_seconds";
+/// Webhook attempts recorded, by outcome: `delivered`, `retrying`, or `failed` (given up).
+pub const WEBHOOK_DELIVERIES: &str = "coupond_webhook_deliveries_total";
 
 /// Batch sizes the histogram tells apart: a lone request up to the claim batch's cap of 1000.
 pub const BATCH_SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
@@ -33,6 +41,10 @@ pub fn describe() {
         (UNLOCKS, "Unlocks answered, by outcome."),
         (REDEMPTIONS, "Redemptions answered, by outcome."),
         (ROLLBACKS, "Rollbacks answered, by outcome."),
+        (
+            WEBHOOK_DELIVERIES,
+            "Webhook attempts recorded, by outcome: delivered, retrying, failed (given up).",
+        ),
     ] {
         metrics::describe_counter!(name, what);
     }
@@ -45,6 +57,16 @@ pub fn describe() {
     metrics::describe_gauge!(
         DB_CONNECTIONS,
         "Database connections by pool and state (in_use, idle), sampled when scraped."
+    );
+    metrics::describe_gauge!(
+        OUTBOX_BACKLOG,
+        "Events not yet read by each consumer of the feed (webhooks, nats), and pending webhook \
+         deliveries (deliveries), sampled when scraped."
+    );
+    metrics::describe_gauge!(
+        OUTBOX_OLDEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Age of the oldest event in each backlog (0 when empty), sampled when scraped."
     );
     metrics::describe_gauge!(
         DB_WAITING,
@@ -90,4 +112,34 @@ impl Connections {
 pub(crate) fn batch_written(op: &'static str, size: usize, took: std::time::Duration) {
     metrics::histogram!(BATCH_SIZE, "op" => op).record(size as f64);
     metrics::histogram!(BATCH_COMMIT_SECONDS, "op" => op).record(took.as_secs_f64());
+}
+
+impl Backlog {
+    /// Sets the backlog gauges as of `now`.
+    pub(crate) fn record(&self, now: Timestamp) {
+        let age =
+            |oldest: Option<Timestamp>| oldest.map_or(0.0, |t| (now.millis() - t.millis()).max(0) as f64 / 1000.0);
+        let backlogs = self.unread.iter().map(|u| (u.consumer.clone(), u.events, u.oldest));
+        let deliveries = ("deliveries".to_owned(), self.pending_deliveries, self.oldest_pending);
+        for (consumer, size, oldest) in backlogs.chain([deliveries]) {
+            metrics::gauge!(OUTBOX_OLDEST_SECONDS, "consumer" => consumer.clone()).set(age(oldest));
+            metrics::gauge!(OUTBOX_BACKLOG, "consumer" => consumer).set(size as f64);
+        }
+    }
+}
+
+/// A webhook attempt's outcome label.
+pub(crate) fn attempt_outcome(attempt: &Attempted) -> &'static str {
+    match &attempt.failure {
+        None => "delivered",
+        Some((_, Some(_))) => "retrying",
+        Some((_, None)) => "failed",
+    }
+}
+
+/// Counts recorded webhook attempts, by their outcome labels.
+pub(crate) fn attempts_settled(outcomes: &[&'static str]) {
+    for outcome in outcomes {
+        metrics::counter!(WEBHOOK_DELIVERIES, "outcome" => *outcome).increment(1);
+    }
 }

@@ -6,6 +6,9 @@ use uuid::Uuid;
 
 use crate::{Event, EventType};
 
+/// The name of the fan-out's place in the feed, among the relay's consumers.
+pub const FAN_OUT: &str = "webhooks";
+
 /// The events an endpoint is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subscription {
@@ -170,10 +173,21 @@ pub struct Attempted {
 /// A page of an endpoint's deliveries, newest first.
 pub type DeliveryPage = crate::Page<Delivery, (Timestamp, Uuid)>;
 
-/// What the relay has yet to send: events not yet fanned out to the endpoints, deliveries pending,
-/// and when the oldest of those was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What the relay has yet to send, for the metrics: for each consumer of the feed (the webhooks'
+/// fan-out, NATS once configured) the events it has not read yet, and the deliveries pending.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Backlog {
+    pub unread: Vec<Unread>,
     pub pending_deliveries: i64,
+    /// When the event of the oldest pending delivery occurred.
     pub oldest_pending: Option<Timestamp>,
+}
+
+/// The events after one consumer's place in the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    pub consumer: String,
+    pub events: i64,
+    /// When the oldest of them occurred.
+    pub oldest: Option<Timestamp>,
 }

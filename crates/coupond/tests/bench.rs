@@ -112,9 +112,14 @@ fn unique_db_name() -> String {
 
 #[test]
 fn flash_sale_on_sqlite() {
-    let report = flash_sale("sqlite", &[]);
+    let report = flash_sale("sqlite", &["--webhook"]);
     assert_eq!(report["backend"], "sqlite");
     assert_sold_right(&report);
+    // The receiver got every claim of the sale, besides the book's other events.
+    let events = &report["events"];
+    assert_eq!(events["claims_received"], CODES, "{events}");
+    assert!(events["received"].as_u64().unwrap() > CODES, "{events}");
+    assert!(events["claim_delay_ms"]["max"].as_f64().unwrap() > 0.0, "{events}");
 }
 
 #[test]
@@ -136,4 +141,5 @@ fn flash_sale_on_postgres() {
     assert_eq!(report["backend"], "postgres");
     assert_sold_right(&report);
     assert_eq!(report["idle_connections"]["opened"], 100);
+    assert!(report["events"].is_null(), "no receiver without --webhook");
 }

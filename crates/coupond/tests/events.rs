@@ -138,6 +138,16 @@ impl Server {
         answer.json().await.unwrap()
     }
 
+    /// One series of `/metrics`, as `name{labels}` is written there, if it is.
+    async fn metric(&self, http: &reqwest::Client, series: &str) -> Option<f64> {
+        let text = http.get(format!("{}/metrics", self.base)).send().await.unwrap();
+        let text = text.text().await.unwrap();
+        let value = text
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '));
+        value.map(|v| v.parse().unwrap())
+    }
+
     async fn post(&self, http: &reqwest::Client, path: &str, token: &str, body: Value) -> Value {
         let request = http.post(format!("{}{path}", self.base)).bearer_auth(token).json(&body);
         request.send().await.unwrap().json().await.unwrap()
@@ -333,6 +343,26 @@ async fn a_flash_sale_reaches_webhooks_and_nats_across_a_restart() {
     }
     assert_eq!(published.len(), ids.len(), "each event stored once");
     assert_eq!(published.into_iter().collect::<HashSet<_>>(), ids);
+
+    // The metrics tell the same: every backlog drained (the relay settles and moves its places just
+    // after the receipts above), and this run's attempts counted by outcome.
+    let backlog = |consumer: &str| format!("coupond_outbox_backlog{{consumer=\"{consumer}\"}}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for consumer in ["webhooks", "nats", "deliveries"] {
+        while server.metric(&http, &backlog(consumer)).await != Some(0.0) {
+            assert!(Instant::now() < deadline, "the {consumer} backlog did not drain");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let oldest = "coupond_outbox_oldest_seconds{consumer=\"deliveries\"}";
+    assert_eq!(server.metric(&http, oldest).await, Some(0.0));
+    let attempts = |outcome: &str| format!("coupond_webhook_deliveries_total{{outcome=\"{outcome}\"}}");
+    assert!(
+        server.metric(&http, &attempts("delivered")).await >= Some(150.0),
+        "at least the claims after the restart"
+    );
+    assert!(server.metric(&http, &attempts("retrying")).await >= Some(1.0));
+    assert_eq!(server.metric(&http, &attempts("failed")).await, None, "none given up");
 
     let term = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])

@@ -10,12 +10,10 @@ use crate::backend::{Fields, Tx};
 use crate::outbox::{self, EventCursor, EventQuery};
 use crate::statements::Q;
 use crate::webhooks::{
-    Attempted, Backlog, Delivery, DeliveryPage, DeliveryState, Due, Endpoint, NewWebhook, Subscription, Webhook,
+    Attempted, Backlog, Delivery, DeliveryPage, DeliveryState, Due, Endpoint, NewWebhook, Subscription, Unread,
+    Webhook, FAN_OUT,
 };
 use crate::{EventType, Page, StoreError};
-
-/// The fan-out's place in the feed.
-const FAN_OUT: &str = "webhooks";
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
@@ -264,10 +262,22 @@ pub(crate) async fn retry<T: Tx>(tx: &T, webhook_id: Uuid, id: Uuid, now: Timest
 }
 
 pub(crate) async fn backlog<T: Tx>(tx: &T) -> Result<Backlog, StoreError> {
-    let row = tx.first(Q::Backlog, &[]).await?.ok_or_else(|| corrupt("backlog"))?;
+    let (pending, unread) = futures::try_join!(tx.first(Q::Backlog, &[]), tx.query(Q::Unread, &[]))?;
+    let pending = pending.ok_or_else(|| corrupt("backlog"))?;
+    let unread = unread
+        .iter()
+        .map(|row| {
+            Ok(Unread {
+                consumer: row.string("name")?,
+                events: row.i64("unread")?,
+                oldest: row.opt_i64("oldest")?.map(Timestamp::from_millis),
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
     Ok(Backlog {
-        pending_deliveries: row.i64("pending")?,
-        oldest_pending: row.opt_i64("oldest")?.map(Timestamp::from_millis),
+        unread,
+        pending_deliveries: pending.i64("pending")?,
+        oldest_pending: pending.opt_i64("oldest")?.map(Timestamp::from_millis),
     })
 }
 

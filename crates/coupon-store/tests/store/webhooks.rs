@@ -52,7 +52,20 @@ pub async fn events_fan_out_once_to_subscribed_endpoints(cx: Ctx) {
     for u in 0..4 {
         cx.claim(&book, &format!("u{u}"), at(1)).await.unwrap();
     }
+    let unread = |backlog: coupon_store::webhooks::Backlog| {
+        let unread = backlog.unread.into_iter();
+        unread.map(|u| (u.consumer, u.events)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        unread(cx.backend.backlog().await.unwrap()),
+        [("webhooks".to_owned(), 5)],
+        "the book's creation and four claims, before the fan-out read them"
+    );
     fan_out_all(&cx, 5).await;
+    assert_eq!(
+        unread(cx.backend.backlog().await.unwrap()),
+        [("webhooks".to_owned(), 0)]
+    );
     assert_eq!(
         cx.backend.fan_out(100, at(6)).await.unwrap(),
         0,
@@ -163,6 +176,11 @@ pub async fn events_fan_out_once_to_subscribed_endpoints(cx: Ctx) {
         backlog.pending_deliveries,
         4 + 4,
         "all but the delivered one, and the claims endpoint's four"
+    );
+    assert_eq!(
+        backlog.oldest_pending,
+        Some(at(1)),
+        "the book's creation was delivered: the claims are the oldest"
     );
 
     // Deleting an endpoint takes its deliveries with it.
