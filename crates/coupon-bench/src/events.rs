@@ -23,8 +23,9 @@ use tokio::task::JoinHandle;
 use crate::client::{Connection, Target};
 use crate::report::Latency;
 
-/// How often the backlog is read from `/metrics`.
-const SAMPLE_EVERY: Duration = Duration::from_millis(200);
+/// How often the backlog is read from `/metrics`: more often than a Prometheus server would, and
+/// seldom enough that the reads cost the sale little.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
 /// What the receiver saw, and the backlog at its peaks.
 #[derive(Debug, Clone, Serialize)]
@@ -73,7 +74,6 @@ struct Peaks {
 /// A receiver subscribed to every event, and a sampler of the server's backlog.
 pub struct Receiver {
     seen: Arc<Mutex<Seen>>,
-    server: JoinHandle<()>,
     stop_sampling: watch::Sender<bool>,
     sampler: JoinHandle<Peaks>,
 }
@@ -88,13 +88,22 @@ impl Receiver {
             claims: 0,
             delay: Histogram::new_with_max(600_000_000, 3).expect("valid histogram bounds"),
         }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        // A receiver is another process in production: here it gets a thread and runtime of its
+        // own, so that its answers do not queue behind the load's own tasks.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
         let url = format!("http://{}/events", listener.local_addr()?);
         let app = axum::Router::new()
             .route("/events", axum::routing::post(receive))
             .with_state(seen.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        // It answers until the bench exits: the server goes on sending the redemptions' events.
+        std::thread::spawn(move || {
+            runtime.block_on(async move {
+                if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                    let _ = axum::serve(listener, app).await;
+                }
+            });
         });
         let body = json!({"url": url, "events": ["*"], "description": "coupond bench receiver"});
         let answer = Connection::new(admin.clone()).post("/webhooks", &body).await?;
@@ -109,7 +118,6 @@ impl Receiver {
         let sampler = tokio::spawn(sample(Connection::new(admin.clone()), stopped));
         Ok(Receiver {
             seen,
-            server,
             stop_sampling,
             sampler,
         })
@@ -133,7 +141,6 @@ impl Receiver {
         let drain_seconds = started.elapsed().as_secs_f64();
         let _ = self.stop_sampling.send(true);
         let peaks = self.sampler.await.context("the backlog sampler")?;
-        self.server.abort();
         let seen = self.seen.lock().expect("receiver state");
         let ms = |micros: u64| micros as f64 / 1000.0;
         let h = &seen.delay;

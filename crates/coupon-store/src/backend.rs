@@ -129,6 +129,12 @@ pub(crate) trait Script: Send + 'static {
     /// when the tables were small would cost it far more. Per-request statements keep their plans.
     const FRESH_PLANS: bool = false;
 
+    /// Whether the script's statements must walk their index in order rather than gather rows
+    /// and sort them: for a queue read `ORDER BY ... LIMIT` from a table that grows by thousands
+    /// of rows a second during a sale, where a plan made from statistics of when it was small
+    /// sorts every queued row to take the first few (autovacuum may not run within a sale).
+    const INDEX_ORDER: bool = false;
+
     fn run<T: Tx>(&self, tx: &T) -> impl Future<Output = Result<Self::Out, StoreError>> + Send;
 }
 

@@ -33,6 +33,9 @@ pub struct RelayConfig {
     pub fan_out_batch: u32,
     /// Deliveries one endpoint has in flight at once.
     pub per_endpoint: u32,
+    /// Deliveries an endpoint's sender leases, and settles, per transaction: sent
+    /// `per_endpoint` at a time, so a sale's thousands of events a second cost few transactions.
+    pub lease_batch: u32,
     pub webhook: WebhookOptions,
     pub backoff: Backoff,
     /// Delivered and failed deliveries, and passed events, are deleted once this old.
@@ -45,7 +48,8 @@ impl Default for RelayConfig {
         RelayConfig {
             poll: Duration::from_millis(100),
             fan_out_batch: 1000,
-            per_endpoint: 32,
+            per_endpoint: 64,
+            lease_batch: 256,
             webhook: WebhookOptions::default(),
             backoff: Backoff::default(),
             retention: Duration::from_secs(7 * 86_400),

@@ -1,55 +1,130 @@
-//! One endpoint's sender: leases its due deliveries, sends them at once (up to `per_endpoint`),
-//! and records every outcome in one transaction. A lease outlasts an attempt's timeout, so a
-//! sender that dies mid-attempt leaves the delivery due again to whoever comes next.
+//! One endpoint's sender: leases a batch of its due deliveries, sends them `per_endpoint` at a
+//! time, and records every outcome in one transaction. While a batch is sent, the last one's
+//! outcomes are recorded and the next one is leased, so the database's work and the network's
+//! overlap instead of taking turns. A lease outlasts the attempts of its batch and of the one
+//! ahead of it at their timeout, so no other instance sends them meanwhile, and a sender that dies
+//! leaves them due again to whoever comes next.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use coupon_store::webhooks::{Attempted, Due, Endpoint};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::Shared;
 use crate::{Outcome, Outgoing, Secret};
 
 pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint, stop: CancellationToken) {
-    let secret = Secret::new(endpoint.secret.clone());
-    let id = endpoint.webhook.id;
-    let lease = shared.config.webhook.timeout * 2 + Duration::from_secs(5);
+    let sender = Sender::new(&shared, &endpoint);
     // Leasing is a write: an idle endpoint looks less and less often (up to every 2 s), so many
     // quiet endpoints do not keep SQLite's one writer busy; new work brings it back to the poll.
     let mut idle = 0u32;
+    let (mut due, mut unsettled) = (Vec::new(), Vec::new());
     loop {
-        let now = shared.now();
-        let until = now.plus_seconds(lease.as_secs() as i64);
-        let due = match shared
+        if due.is_empty() {
+            sender.settle(std::mem::take(&mut unsettled)).await;
+            if stop.is_cancelled() {
+                return;
+            }
+            due = sender.lease().await;
+            if due.is_empty() {
+                idle = (idle + 1).min(5);
+                let wait = (shared.config.poll * (1 << idle)).min(Duration::from_secs(2));
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+        }
+        idle = 0;
+        let started = Instant::now();
+        let leasing = async {
+            // Once stopping, nothing more is leased: what is in hand is sent and recorded.
+            if stop.is_cancelled() {
+                Vec::new()
+            } else {
+                sender.lease().await
+            }
+        };
+        let (attempted, next, ()) = futures::join!(
+            sender.send_all(&due),
+            leasing,
+            sender.settle(std::mem::take(&mut unsettled))
+        );
+        tracing::debug!(
+            webhook = %sender.id,
+            sent = attempted.len(),
+            millis = started.elapsed().as_millis() as u64,
+            "sent a batch of deliveries"
+        );
+        (due, unsettled) = (next, attempted);
+    }
+}
+
+/// What one endpoint's sender keeps between batches.
+struct Sender<'a> {
+    shared: &'a Shared,
+    id: Uuid,
+    url: &'a str,
+    secret: Secret,
+    batch: u32,
+    at_once: usize,
+    lease: Duration,
+}
+
+impl<'a> Sender<'a> {
+    fn new(shared: &'a Shared, endpoint: &'a Endpoint) -> Self {
+        let (batch, at_once) = (shared.config.lease_batch.max(1), shared.config.per_endpoint.max(1));
+        // A batch waits for the one ahead of it, then is sent a round of `at_once` at a time.
+        let rounds = 2 * batch.div_ceil(at_once);
+        Sender {
+            shared,
+            id: endpoint.webhook.id,
+            url: &endpoint.webhook.url,
+            secret: Secret::new(endpoint.secret.clone()),
+            batch,
+            at_once: at_once as usize,
+            lease: shared.config.webhook.timeout * (rounds + 1) + Duration::from_secs(5),
+        }
+    }
+
+    async fn lease(&self) -> Vec<Due> {
+        let now = self.shared.now();
+        let until = now.plus_millis(self.lease.as_millis() as i64);
+        match self
+            .shared
             .store
-            .lease_deliveries(id, shared.config.per_endpoint, until, now)
+            .lease_deliveries(self.id, self.batch, until, now)
             .await
         {
             Ok(due) => due,
             Err(e) => {
-                tracing::warn!(webhook = %id, error = %e, "leasing webhook deliveries failed; retrying");
+                tracing::warn!(webhook = %self.id, error = %e, "leasing webhook deliveries failed; retrying");
                 Vec::new()
             }
-        };
-        if due.is_empty() {
-            idle = (idle + 1).min(5);
-            let wait = (shared.config.poll * (1 << idle)).min(Duration::from_secs(2));
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
-            }
-            continue;
         }
-        idle = 0;
-        let sends = due.iter().map(|d| send(&shared, &endpoint.webhook.url, &secret, d));
-        let attempted = futures::future::join_all(sends).await;
-        // Recorded even when stopping: the attempts were made.
-        if let Err(e) = shared.store.settle_deliveries(attempted).await {
-            tracing::warn!(webhook = %id, error = %e, "recording webhook attempts failed; they will be sent again");
-        }
-        if stop.is_cancelled() {
+    }
+
+    async fn send_all(&self, due: &[Due]) -> Vec<Attempted> {
+        let in_flight = Semaphore::new(self.at_once);
+        let sends = due.iter().map(|d| async {
+            // Never closed: the permit comes once one of the sends ahead is done.
+            let _permit = in_flight.acquire().await.ok();
+            send(self.shared, self.url, &self.secret, d).await
+        });
+        futures::future::join_all(sends).await
+    }
+
+    /// Records attempts that were made, even when stopping.
+    async fn settle(&self, attempted: Vec<Attempted>) {
+        if attempted.is_empty() {
             return;
+        }
+        if let Err(e) = self.shared.store.settle_deliveries(attempted).await {
+            tracing::warn!(webhook = %self.id, error = %e, "recording webhook attempts failed; they will be sent again");
         }
     }
 }

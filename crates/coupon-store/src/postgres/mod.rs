@@ -121,6 +121,11 @@ impl Backend for PgBackend {
                 tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")
                     .await?;
             }
+            if S::INDEX_ORDER {
+                // Without bitmaps or sorts, the ordered index scan is the one plan left.
+                tx.batch_execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
+                    .await?;
+            }
             let outcome = match script.run(&PgTx::Tx(&tx)).await {
                 Ok(v) => tx.commit().await.map(|_| v).map_err(StoreError::from),
                 // Dropping the transaction rolls it back.

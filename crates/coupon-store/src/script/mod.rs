@@ -126,8 +126,23 @@ script!(LoadWebhook { id: Uuid } -> Webhook = |tx, s| webhooks::get(tx, s.id).aw
 script!(Endpoints {} -> Vec<Endpoint> = |tx, _s| webhooks::endpoints(tx).await);
 script!(DeleteWebhook { id: Uuid } -> () = |tx, s| webhooks::delete(tx, s.id).await);
 script!(FanOut { limit: u32, now: Timestamp } -> usize = |tx, s| webhooks::fan_out(tx, s.limit, s.now).await);
-script!(LeaseDeliveries { webhook_id: Uuid, limit: u32, until: Timestamp, now: Timestamp } -> Vec<Due> =
-    |tx, s| webhooks::lease(tx, s.webhook_id, s.limit, s.until, s.now).await);
+/// Takes the endpoint's first due deliveries from the due index, in feed order, however many are
+/// queued behind them.
+pub(crate) struct LeaseDeliveries {
+    pub webhook_id: Uuid,
+    pub limit: u32,
+    pub until: Timestamp,
+    pub now: Timestamp,
+}
+
+impl Script for LeaseDeliveries {
+    type Out = Vec<Due>;
+    const INDEX_ORDER: bool = true;
+
+    fn run<T: Tx>(&self, tx: &T) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send {
+        webhooks::lease(tx, self.webhook_id, self.limit, self.until, self.now)
+    }
+}
 script!(SettleDeliveries { attempts: Vec<Attempted> } -> () = |tx, s| webhooks::settle(tx, &s.attempts).await);
 script!(ListDeliveries { webhook_id: Uuid, limit: u32, after: Option<(Timestamp, Uuid)> } -> DeliveryPage =
     |tx, s| webhooks::deliveries(tx, s.webhook_id, s.limit, s.after).await);
