@@ -110,6 +110,9 @@ fn retryable(e: &StoreError) -> bool {
     }
 }
 
+/// Without bitmaps or sorts, an ordered index scan is the one plan left for `ORDER BY ... LIMIT`.
+const INDEX_ORDER: &str = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off";
+
 impl Backend for PgBackend {
     async fn write<S: Script>(&self, script: S) -> Result<S::Out, StoreError> {
         let mut attempt = 1;
@@ -122,9 +125,7 @@ impl Backend for PgBackend {
                     .await?;
             }
             if S::INDEX_ORDER {
-                // Without bitmaps or sorts, the ordered index scan is the one plan left.
-                tx.batch_execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off")
-                    .await?;
+                tx.batch_execute(INDEX_ORDER).await?;
             }
             let outcome = match script.run(&PgTx::Tx(&tx)).await {
                 Ok(v) => tx.commit().await.map(|_| v).map_err(StoreError::from),
@@ -140,8 +141,16 @@ impl Backend for PgBackend {
 
     /// Outside a transaction: a read of one statement is one round trip.
     async fn read<S: Script>(&self, script: S) -> Result<S::Out, StoreError> {
-        let client = self.pool.get().await?;
-        script.run(&PgTx::Conn(&client)).await
+        let mut client = self.pool.get().await?;
+        if !S::INDEX_ORDER {
+            return script.run(&PgTx::Conn(&client)).await;
+        }
+        // Planner settings hold for a transaction: a read-only one, for them alone.
+        let tx = client.build_transaction().read_only(true).start().await?;
+        tx.batch_execute(INDEX_ORDER).await?;
+        let out = script.run(&PgTx::Tx(&tx)).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     async fn analyze_codes(&self) -> Result<(), StoreError> {
