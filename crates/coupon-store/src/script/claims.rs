@@ -142,17 +142,22 @@ async fn claim_in_book<T: Tx>(
         })
         .collect();
     let granted = granted_per_user(answers.iter().zip(&users).filter(|(a, _)| a.is_ok()).map(|(_, u)| *u));
-    let (taken, (), (), ()) = futures::try_join!(
+    // The pool moves by what the batch takes if every dealt code is taken; if one is not, the
+    // batch fails and the move is rolled back with it. So the move joins the other writes at once
+    // instead of costing the book's lock one more round trip.
+    let moved = returned as i64 - (claimed.len() + dealt_to.len()) as i64;
+    let (taken, (), (), (), ()) = futures::try_join!(
         take(tx, &book, &dealt_to, now),
         write_counters(tx, &book, &granted, now),
         queue(tx, book.id, &dealt.unused),
         move_cursor(tx, book.id, cursor, dealt.cursor),
+        move_pool(tx, book.id, moved),
     )?;
     if taken.len() != dealt_to.len() {
         return Err(StoreError::Conflict("a dealt code was not free"));
     }
     claimed.extend(taken);
-    settle_pool(tx, events, &book, pool, returned, &claimed, now).await?;
+    settle_pool(tx, events, &book, pool, moved, &claimed, now).await?;
     answers
         .into_iter()
         .map(|a| match a {
@@ -168,21 +173,24 @@ async fn claim_in_book<T: Tx>(
         .collect()
 }
 
-/// Moves the book's pool counter by what the batch gave back and took, notes the claims, and
-/// looks at the book's stock level.
+/// Moves the book's pool counter by `moved` (what the batch gave back, less what it took).
+async fn move_pool<T: Tx>(tx: &T, book_id: Uuid, moved: i64) -> Result<(), StoreError> {
+    if moved != 0 {
+        tx.exec(Q::MovePool, &[book_id.into(), moved.into()]).await?;
+    }
+    Ok(())
+}
+
+/// Notes the claims, and looks at the book's stock level now that its pool moved by `moved`.
 async fn settle_pool<T: Tx>(
     tx: &T,
     events: &Journal,
     book: &Book,
     pool: Pool,
-    returned: usize,
+    moved: i64,
     claimed: &HashMap<i64, CodeInstance>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let moved = returned as i64 - claimed.len() as i64;
-    if moved != 0 {
-        tx.exec(Q::MovePool, &[book.id.into(), moved.into()]).await?;
-    }
     let shared = std::sync::Arc::new(book.clone());
     let mut codes: Vec<&CodeInstance> = claimed.values().collect();
     codes.sort_unstable_by_key(|c| c.id);
