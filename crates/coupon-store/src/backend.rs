@@ -119,21 +119,27 @@ pub(crate) trait Tx: Sync {
     }
 }
 
+/// How the planner treats a script's statements, whatever its statistics say: autovacuum may not
+/// run within a sale, so the statistics may be of when the tables were small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Planning {
+    /// The plans kept with the prepared statements: per-request statements.
+    Cached,
+    /// Planned afresh each time, for their parameters and the tables' current size: a set-based
+    /// batch affords the planning, and a plan kept from when the tables were small costs it more.
+    Fresh,
+    /// Walked in index order rather than gathered and sorted: a queue read `ORDER BY ... LIMIT`
+    /// from a table that grows by thousands of rows a second, where a plan from statistics of
+    /// when it was small sorts every queued row to take the first few.
+    IndexOrder,
+}
+
 /// One operation's work inside one transaction, written once in `crate::script`. A backend may
 /// run it more than once (PostgreSQL, after a deadlock), so it reads its inputs by reference.
 pub(crate) trait Script: Send + 'static {
     type Out: Send + 'static;
 
-    /// Whether the script's statements should be planned afresh each time, for their parameters
-    /// and the tables' current size: a set-based batch affords the planning, and a plan kept from
-    /// when the tables were small would cost it far more. Per-request statements keep their plans.
-    const FRESH_PLANS: bool = false;
-
-    /// Whether the script's statements must walk their index in order rather than gather rows
-    /// and sort them: for a queue read `ORDER BY ... LIMIT` from a table that grows by thousands
-    /// of rows a second during a sale, where a plan made from statistics of when it was small
-    /// sorts every queued row to take the first few (autovacuum may not run within a sale).
-    const INDEX_ORDER: bool = false;
+    const PLANNING: Planning = Planning::Cached;
 
     fn run<T: Tx>(&self, tx: &T) -> impl Future<Output = Result<Self::Out, StoreError>> + Send;
 }

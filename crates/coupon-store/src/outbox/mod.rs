@@ -16,7 +16,7 @@ use coupon_core::{Book, CodeInstance, Redemption, StockAlert, Timestamp};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::backend::{Script, Tx};
+use crate::backend::{Planning, Script, Tx};
 use crate::statements::Q;
 use crate::{Locked, StoreError};
 
@@ -94,7 +94,7 @@ impl Journal {
 /// A write whose changes are noted in a journal: run by [`Outboxed`], which writes its events.
 pub(crate) trait Recorded: Send + Sync + 'static {
     type Out: Send + 'static;
-    const FRESH_PLANS: bool = false;
+    const PLANNING: Planning = Planning::Cached;
 
     fn run<T: Tx>(
         &self,
@@ -112,7 +112,7 @@ pub(crate) struct Outboxed<S> {
 
 impl<S: Recorded> Script for Outboxed<S> {
     type Out = S::Out;
-    const FRESH_PLANS: bool = S::FRESH_PLANS;
+    const PLANNING: Planning = S::PLANNING;
 
     async fn run<T: Tx>(&self, tx: &T) -> Result<S::Out, StoreError> {
         let journal = Journal::default();

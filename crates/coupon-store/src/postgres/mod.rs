@@ -15,7 +15,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::{NoTls, Row, Statement};
 use uuid::Uuid;
 
-use crate::backend::{Arg, Backend, Fields, Script, Tx};
+use crate::backend::{Arg, Backend, Fields, Planning, Script, Tx};
 use crate::statements::Q;
 use crate::store::SqlStore;
 use crate::{Connections, EventForm, PoolConfig, StoreError};
@@ -110,8 +110,16 @@ fn retryable(e: &StoreError) -> bool {
     }
 }
 
-/// Without bitmaps or sorts, an ordered index scan is the one plan left for `ORDER BY ... LIMIT`.
-const INDEX_ORDER: &str = "SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off";
+/// The settings that give a transaction's statements a script's planning.
+fn planner_settings(planning: Planning) -> Option<&'static str> {
+    match planning {
+        Planning::Cached => None,
+        // The cached statements keep their parsed text; only their plans are made anew.
+        Planning::Fresh => Some("SET LOCAL plan_cache_mode = force_custom_plan"),
+        // Without bitmaps or sorts, an ordered index scan is the one plan left for `ORDER BY ... LIMIT`.
+        Planning::IndexOrder => Some("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"),
+    }
+}
 
 impl Backend for PgBackend {
     async fn write<S: Script>(&self, script: S) -> Result<S::Out, StoreError> {
@@ -119,13 +127,8 @@ impl Backend for PgBackend {
         loop {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
-            if S::FRESH_PLANS {
-                // The cached statements keep their parsed text; only their plans are made anew.
-                tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan")
-                    .await?;
-            }
-            if S::INDEX_ORDER {
-                tx.batch_execute(INDEX_ORDER).await?;
+            if let Some(settings) = planner_settings(S::PLANNING) {
+                tx.batch_execute(settings).await?;
             }
             let outcome = match script.run(&PgTx::Tx(&tx)).await {
                 Ok(v) => tx.commit().await.map(|_| v).map_err(StoreError::from),
@@ -142,12 +145,12 @@ impl Backend for PgBackend {
     /// Outside a transaction: a read of one statement is one round trip.
     async fn read<S: Script>(&self, script: S) -> Result<S::Out, StoreError> {
         let mut client = self.pool.get().await?;
-        if !S::INDEX_ORDER {
+        let Some(settings) = planner_settings(S::PLANNING) else {
             return script.run(&PgTx::Conn(&client)).await;
-        }
+        };
         // Planner settings hold for a transaction: a read-only one, for them alone.
         let tx = client.build_transaction().read_only(true).start().await?;
-        tx.batch_execute(INDEX_ORDER).await?;
+        tx.batch_execute(settings).await?;
         let out = script.run(&PgTx::Tx(&tx)).await?;
         tx.commit().await?;
         Ok(out)

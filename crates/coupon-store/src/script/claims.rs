@@ -157,7 +157,7 @@ async fn claim_in_book<T: Tx>(
         return Err(StoreError::Conflict("a dealt code was not free"));
     }
     claimed.extend(taken);
-    settle_pool(tx, events, &book, pool, moved, &claimed, now).await?;
+    note_claims(tx, events, &book, pool, moved, &claimed, now).await?;
     answers
         .into_iter()
         .map(|a| match a {
@@ -182,7 +182,7 @@ async fn move_pool<T: Tx>(tx: &T, book_id: Uuid, moved: i64) -> Result<(), Store
 }
 
 /// Notes the claims, and looks at the book's stock level now that its pool moved by `moved`.
-async fn settle_pool<T: Tx>(
+async fn note_claims<T: Tx>(
     tx: &T,
     events: &Journal,
     book: &Book,

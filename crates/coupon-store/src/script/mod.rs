@@ -17,7 +17,7 @@ use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePatte
 use coupon_core::{Redemption, Timestamp};
 use uuid::Uuid;
 
-use crate::backend::{Script, Tx};
+use crate::backend::{Planning, Script, Tx};
 use crate::outbox::{self, EventPage, EventQuery, Journal, Recorded};
 use crate::webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
 use crate::{
@@ -30,28 +30,16 @@ use crate::{Event, EventCursor};
 /// Declares an operation's script: its inputs as fields, and the body that runs them on `tx`.
 macro_rules! script {
     ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty = |$tx:ident, $s:ident| $body:expr) => {
-        script!($(#[$doc])* $name { $($field: $ty),* } -> $out = |$tx, $s| $body;
-            fresh_plans = false, index_order = false);
+        script!($(#[$doc])* $name { $($field: $ty),* } -> $out = |$tx, $s| $body; planning = Planning::Cached);
     };
     ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty = |$tx:ident, $s:ident| $body:expr;
-        fresh_plans = $fresh:expr) => {
-        script!($(#[$doc])* $name { $($field: $ty),* } -> $out = |$tx, $s| $body;
-            fresh_plans = $fresh, index_order = false);
-    };
-    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty = |$tx:ident, $s:ident| $body:expr;
-        index_order) => {
-        script!($(#[$doc])* $name { $($field: $ty),* } -> $out = |$tx, $s| $body;
-            fresh_plans = false, index_order = true);
-    };
-    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty = |$tx:ident, $s:ident| $body:expr;
-        fresh_plans = $fresh:expr, index_order = $ordered:expr) => {
+        planning = $planning:expr) => {
         $(#[$doc])*
         pub(crate) struct $name { $(pub $field: $ty),* }
 
         impl Script for $name {
             type Out = $out;
-            const FRESH_PLANS: bool = $fresh;
-            const INDEX_ORDER: bool = $ordered;
+            const PLANNING: Planning = $planning;
 
             fn run<T: Tx>(&self, $tx: &T) -> impl Future<Output = Result<$out, StoreError>> + Send {
                 let $s = self;
@@ -66,16 +54,16 @@ macro_rules! script {
 macro_rules! write {
     ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty =
         |$tx:ident, $s:ident, $events:ident| $body:expr) => {
-        write!($(#[$doc])* $name { $($field: $ty),* } -> $out = |$tx, $s, $events| $body; fresh_plans = false);
+        write!($(#[$doc])* $name { $($field: $ty),* } -> $out = |$tx, $s, $events| $body; planning = Planning::Cached);
     };
     ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty =
-        |$tx:ident, $s:ident, $events:ident| $body:expr; fresh_plans = $fresh:expr) => {
+        |$tx:ident, $s:ident, $events:ident| $body:expr; planning = $planning:expr) => {
         $(#[$doc])*
         pub(crate) struct $name { $(pub $field: $ty),* }
 
         impl Recorded for $name {
             type Out = $out;
-            const FRESH_PLANS: bool = $fresh;
+            const PLANNING: Planning = $planning;
 
             fn run<T: Tx>(&self, $tx: &T, $events: &Journal) -> impl Future<Output = Result<$out, StoreError>> + Send {
                 let $s = self;
@@ -110,7 +98,7 @@ write!(
     /// statements over the whole batch.
     Claim { batch: Vec<ClaimRequest>, now: Timestamp } -> Vec<Result<Claimed, CouponError>> =
     |tx, s, events| claims::claim(tx, events, &s.batch, s.now).await;
-    fresh_plans = true
+    planning = Planning::Fresh
 );
 script!(CheckStock { book_id: Uuid, now: Timestamp } -> (Book, Stock) =
     |tx, s| claims::stock(tx, s.book_id, s.now).await);
@@ -131,19 +119,17 @@ script!(ViewCode { code: CodeText, user_id: String, lock_id: Option<Uuid> } -> C
     |tx, s| codes::view(tx, &s.code, &s.user_id, s.lock_id).await);
 script!(UserCodes { user_id: String } -> Vec<(CodeInstance, Book)> =
     |tx, s| codes::of_user(tx, &s.user_id).await);
-script!(ListEvents { query: EventQuery } -> EventPage = |tx, s| outbox::read(tx, &s.query).await; index_order);
+script!(ListEvents { query: EventQuery } -> EventPage =
+    |tx, s| outbox::read(tx, &s.query).await; planning = Planning::IndexOrder);
 
 script!(CreateWebhook { new: NewWebhook } -> Webhook = |tx, s| webhooks::create(tx, &s.new).await);
 script!(LoadWebhook { id: Uuid } -> Webhook = |tx, s| webhooks::get(tx, s.id).await);
 script!(Endpoints {} -> Vec<Endpoint> = |tx, _s| webhooks::endpoints(tx).await);
 script!(DeleteWebhook { id: Uuid } -> () = |tx, s| webhooks::delete(tx, s.id).await);
 script!(FanOut { limit: u32, now: Timestamp } -> usize =
-    |tx, s| webhooks::fan_out(tx, s.limit, s.now).await; index_order);
-// The feed (here, and in `ListEvents`, `FanOut` and `RelayNext`) and the delivery queue are read
-// `ORDER BY ... LIMIT` from tables that grow by thousands of rows a second in a sale: they are
-// walked in index order (`Script::INDEX_ORDER`).
+    |tx, s| webhooks::fan_out(tx, s.limit, s.now).await; planning = Planning::IndexOrder);
 script!(LeaseDeliveries { webhook_id: Uuid, limit: u32, until: Timestamp, now: Timestamp } -> Vec<Due> =
-    |tx, s| webhooks::lease(tx, s.webhook_id, s.limit, s.until, s.now).await; index_order);
+    |tx, s| webhooks::lease(tx, s.webhook_id, s.limit, s.until, s.now).await; planning = Planning::IndexOrder);
 script!(SettleDeliveries { attempts: Vec<Attempted> } -> () = |tx, s| webhooks::settle(tx, &s.attempts).await);
 script!(ListDeliveries { webhook_id: Uuid, limit: u32, after: Option<(Timestamp, Uuid)> } -> DeliveryPage =
     |tx, s| webhooks::deliveries(tx, s.webhook_id, s.limit, s.after).await);
@@ -151,7 +137,7 @@ script!(RetryDelivery { webhook_id: Uuid, id: Uuid, now: Timestamp } -> Delivery
     |tx, s| webhooks::retry(tx, s.webhook_id, s.id, s.now).await);
 script!(ReadBacklog {} -> Backlog = |tx, _s| webhooks::backlog(tx).await);
 script!(RelayNext { name: String, limit: u32 } -> (EventCursor, Vec<Event>) =
-    |tx, s| webhooks::next_for(tx, &s.name, s.limit).await; index_order);
+    |tx, s| webhooks::next_for(tx, &s.name, s.limit).await; planning = Planning::IndexOrder);
 script!(RelayMoved { name: String, from: EventCursor, to: EventCursor } -> bool =
     |tx, s| webhooks::moved(tx, &s.name, s.from, s.to).await);
 script!(Prune { before: Timestamp } -> u64 = |tx, s| webhooks::prune(tx, s.before).await);
