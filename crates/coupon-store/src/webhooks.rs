@@ -28,13 +28,14 @@ impl Subscription {
     /// The subscription named by type names: `"*"` anywhere is every type; duplicates count once.
     /// A name that is no type is the error.
     pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Self, String> {
+        let mut types = names
+            .iter()
+            .filter(|n| n.as_ref() != "*")
+            .map(|n| EventType::parse(n.as_ref()).ok_or_else(|| n.as_ref().to_owned()))
+            .collect::<Result<Vec<_>, _>>()?;
         if names.iter().any(|n| n.as_ref() == "*") {
             return Ok(Subscription::All);
         }
-        let mut types = names
-            .iter()
-            .map(|n| EventType::parse(n.as_ref()).ok_or_else(|| n.as_ref().to_owned()))
-            .collect::<Result<Vec<_>, _>>()?;
         types.sort_unstable();
         types.dedup();
         Ok(Subscription::Only(types))

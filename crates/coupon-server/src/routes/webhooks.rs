@@ -17,12 +17,10 @@ use crate::routes::page::{self, PageParams};
 use crate::wire::{text, Timestamp};
 use crate::AppState;
 
-const MAX_URL: usize = 2000;
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
-    /// An `http://` or `https://` URL, up to 2000 characters.
+    /// An `http://` or `https://` URL whose host is an IPv4 address or a name, up to 2000 characters.
     #[schema(schema_with = text::webhook_url)]
     pub url: String,
     /// Event types, or `["*"]` for every type (those added later included).
@@ -125,12 +123,16 @@ impl From<Delivery> for DeliveryView {
 }
 
 fn check_url(url: &str) -> Result<String, ApiError> {
-    let invalid = || ApiError::invalid("url", "an http:// or https:// URL with a host, up to 2000 characters");
-    let parsed = url::Url::parse(url).map_err(|_| invalid())?;
-    let host = parsed.host_str().is_some_and(|h| !h.is_empty());
-    if url.chars().count() > MAX_URL || !matches!(parsed.scheme(), "http" | "https") || !host {
+    let invalid = || {
+        ApiError::invalid(
+            "url",
+            "an http:// or https:// URL whose host is an IPv4 address or a name, up to 2000 printable ASCII characters",
+        )
+    };
+    if !text::is_webhook_url(url) {
         return Err(invalid());
     }
+    let parsed = url::Url::parse(url).map_err(|_| invalid())?;
     Ok(parsed.to_string())
 }
 
