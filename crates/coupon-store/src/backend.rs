@@ -23,7 +23,10 @@ pub(crate) enum Arg<'a> {
     Uuid(Option<Uuid>),
     I64s(&'a [i64]),
     Strs(&'a [&'a str]),
+    /// Texts some of which are NULL.
+    MaybeStrs(&'a [Option<&'a str>]),
     Strings(&'a [String]),
+    Uuids(&'a [Uuid]),
 }
 
 impl From<i64> for Arg<'_> {
@@ -83,6 +86,18 @@ impl<'a> From<&'a [i64]> for Arg<'a> {
 impl<'a> From<&'a [&'a str]> for Arg<'a> {
     fn from(v: &'a [&'a str]) -> Self {
         Arg::Strs(v)
+    }
+}
+
+impl<'a> From<&'a [Option<&'a str>]> for Arg<'a> {
+    fn from(v: &'a [Option<&'a str>]) -> Self {
+        Arg::MaybeStrs(v)
+    }
+}
+
+impl<'a> From<&'a [Uuid]> for Arg<'a> {
+    fn from(v: &'a [Uuid]) -> Self {
+        Arg::Uuids(v)
     }
 }
 

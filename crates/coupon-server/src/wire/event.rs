@@ -48,25 +48,25 @@ impl From<coupon_store::Event> for Event {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiForm;
 
-fn json(value: impl Serialize) -> Value {
+fn json(value: impl Serialize) -> String {
     // These forms are plain structs of strings, numbers and maps: they always serialize.
-    serde_json::to_value(value).unwrap_or(Value::Null)
+    serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned())
 }
 
 impl EventForm for ApiForm {
-    fn book(&self, book: &domain::Book) -> Value {
+    fn book(&self, book: &domain::Book) -> String {
         json(Book::from(book.clone()))
     }
 
-    fn claim(&self, code: &domain::CodeInstance, book: &domain::Book, now: domain::Timestamp) -> Value {
+    fn claim(&self, code: &domain::CodeInstance, book: &domain::Book, now: domain::Timestamp) -> String {
         json(ClaimedCode::new(code.clone(), book, now))
     }
 
-    fn lock(&self, locked: &Locked) -> Value {
+    fn lock(&self, locked: &Locked) -> String {
         json(LockAnswer::from(locked.clone()))
     }
 
-    fn redemption(&self, redemption: &domain::Redemption) -> Value {
+    fn redemption(&self, redemption: &domain::Redemption) -> String {
         json(Redemption::from(redemption.clone()))
     }
 }

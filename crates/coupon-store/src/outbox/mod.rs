@@ -13,7 +13,7 @@ mod types;
 use std::sync::{Arc, Mutex};
 
 use coupon_core::{Book, CodeInstance, Redemption, StockAlert, Timestamp};
-use serde_json::{json, Value};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::backend::{Planning, Script, Tx};
@@ -24,13 +24,14 @@ pub(crate) use feed::{event, read};
 pub use types::{Event, EventCursor, EventPage, EventQuery, EventType};
 
 /// How an event's `data` shows the object it is about: the API's JSON form of it, so an event and
-/// the answer to the request that caused it show the same thing. The HTTP layer supplies it.
+/// the answer to the request that caused it show the same thing. The HTTP layer supplies it. Each
+/// returns the JSON text, as it is stored.
 pub trait EventForm: Send + Sync + 'static {
-    fn book(&self, book: &Book) -> Value;
+    fn book(&self, book: &Book) -> String;
     /// A code as its claim's answer shows it, at the claim's time.
-    fn claim(&self, code: &CodeInstance, book: &Book, now: Timestamp) -> Value;
-    fn lock(&self, locked: &Locked) -> Value;
-    fn redemption(&self, redemption: &Redemption) -> Value;
+    fn claim(&self, code: &CodeInstance, book: &Book, now: Timestamp) -> String;
+    fn lock(&self, locked: &Locked) -> String;
+    fn redemption(&self, redemption: &Redemption) -> String;
 }
 
 /// A change as a script notes it: what happened, in the domain's terms.
@@ -122,23 +123,46 @@ impl<S: Recorded> Script for Outboxed<S> {
     }
 }
 
-/// Writes the events of a transaction's changes in one statement: a JSON array of the rows.
+/// Writes the events of a transaction's changes in one statement, a column of each field: bound as
+/// arrays, which the database reads far faster than one JSON document of the rows (on PostgreSQL
+/// parsing that took three times as long as the insert, under the book's lock).
 async fn write<T: Tx>(tx: &T, form: &dyn EventForm, changes: Vec<(Timestamp, Change)>) -> Result<(), StoreError> {
     if changes.is_empty() {
         return Ok(());
     }
-    let rows: Vec<Value> = changes.iter().map(|(at, change)| row(form, *at, change)).collect();
-    let rows = serde_json::to_string(&rows).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let written = tx.exec(Q::RecordEvents, &[rows.as_str().into()]).await?;
-    if written != changes.len() as u64 {
+    let n = changes.len();
+    let (mut ids, mut types, mut times) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut books, mut codes, mut users) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut data = Vec::with_capacity(n);
+    for (at, change) in &changes {
+        let (kind, book_id, code, user_id) = envelope(change);
+        ids.push(Uuid::now_v7());
+        types.push(kind.as_str());
+        times.push(at.millis());
+        books.push(book_id);
+        codes.push(code);
+        users.push(user_id);
+        data.push(self::data(form, *at, change));
+    }
+    let args = [
+        ids.as_slice().into(),
+        types.as_slice().into(),
+        times.as_slice().into(),
+        books.as_slice().into(),
+        codes.as_slice().into(),
+        users.as_slice().into(),
+        data.as_slice().into(),
+    ];
+    let written = tx.exec(Q::RecordEvents, &args).await?;
+    if written != n as u64 {
         return Err(StoreError::Conflict("events not recorded"));
     }
     Ok(())
 }
 
-/// One event's row: its envelope, read off the change, and its data.
-fn row(form: &dyn EventForm, at: Timestamp, change: &Change) -> Value {
-    let (kind, book_id, code, user_id): (EventType, Uuid, Option<&str>, Option<&str>) = match change {
+/// An event's envelope, read off its change: its type, book, code and user.
+fn envelope(change: &Change) -> (EventType, Uuid, Option<&str>, Option<&str>) {
+    match change {
         Change::BookCreated(b) => (EventType::BookCreated, b.id, None, None),
         Change::BookUpdated(b) => (EventType::BookUpdated, b.id, None, None),
         Change::CodesAdded { book_id, .. } => (EventType::CodesAdded, *book_id, None, None),
@@ -169,33 +193,24 @@ fn row(form: &dyn EventForm, at: Timestamp, change: &Change) -> Value {
             Some(&r.user_id),
         ),
         Change::Stock { book_id, alert, .. } => (EventType::from(*alert), *book_id, None, None),
-    };
-    json!({
-        "id": Uuid::now_v7(),
-        "type": kind.as_str(),
-        "occurred_at": at.millis(),
-        "book_id": book_id,
-        "code": code,
-        "user_id": user_id,
-        "data": data(form, at, change),
-    })
+    }
 }
 
 /// The object an event is about: the API's form of it where the API shows one, else the facts.
-fn data(form: &dyn EventForm, at: Timestamp, change: &Change) -> Value {
-    match change {
-        Change::BookCreated(b) | Change::BookUpdated(b) => form.book(b),
+fn data(form: &dyn EventForm, at: Timestamp, change: &Change) -> String {
+    let facts = match change {
+        Change::BookCreated(b) | Change::BookUpdated(b) => return form.book(b),
         Change::CodesAdded { book_id, count } => json!({ "coupon_book_id": book_id, "count": count }),
         Change::CodesRemoved { book_id, codes } => {
             json!({ "coupon_book_id": book_id, "count": codes.len(), "codes": codes })
         }
-        Change::Claimed { code, book } => form.claim(code, book, at),
+        Change::Claimed { code, book } => return form.claim(code, book, at),
         Change::Lapsed { book_id, code, user_id } => {
             json!({ "coupon_book_id": book_id, "code": code, "user_id": user_id, "status": "available" })
         }
-        Change::Locked { locked, .. } => form.lock(locked),
+        Change::Locked { locked, .. } => return form.lock(locked),
         Change::Unlocked { code, .. } => json!({ "code": code, "status": "active" }),
-        Change::Redeemed(r) | Change::RolledBack(r) => form.redemption(r),
+        Change::Redeemed(r) | Change::RolledBack(r) => return form.redemption(r),
         Change::Stock {
             book_id,
             pool,
@@ -204,7 +219,8 @@ fn data(form: &dyn EventForm, at: Timestamp, change: &Change) -> Value {
         } => {
             json!({ "coupon_book_id": book_id, "available": pool, "low_stock_threshold": threshold })
         }
-    }
+    };
+    facts.to_string()
 }
 
 /// The identifying facts of each object, for stores opened without the API's form (`migrate`,
@@ -213,19 +229,19 @@ fn data(form: &dyn EventForm, at: Timestamp, change: &Change) -> Value {
 pub struct Facts;
 
 impl EventForm for Facts {
-    fn book(&self, book: &Book) -> Value {
-        json!({ "coupon_book_id": book.id, "name": book.name })
+    fn book(&self, book: &Book) -> String {
+        json!({ "coupon_book_id": book.id, "name": book.name }).to_string()
     }
 
-    fn claim(&self, code: &CodeInstance, _book: &Book, _now: Timestamp) -> Value {
-        json!({ "code": code.code, "user_id": code.owner })
+    fn claim(&self, code: &CodeInstance, _book: &Book, _now: Timestamp) -> String {
+        json!({ "code": code.code, "user_id": code.owner }).to_string()
     }
 
-    fn lock(&self, locked: &Locked) -> Value {
-        json!({ "code": locked.code, "lock_id": locked.lock_id })
+    fn lock(&self, locked: &Locked) -> String {
+        json!({ "code": locked.code, "lock_id": locked.lock_id }).to_string()
     }
 
-    fn redemption(&self, r: &Redemption) -> Value {
-        json!({ "redemption_id": r.redemption_id, "code": r.code, "user_id": r.user_id })
+    fn redemption(&self, r: &Redemption) -> String {
+        json!({ "redemption_id": r.redemption_id, "code": r.code, "user_id": r.user_id }).to_string()
     }
 }

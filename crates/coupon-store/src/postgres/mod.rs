@@ -224,6 +224,8 @@ impl ToSql for Arg<'_> {
             Arg::I64s(v) => v.to_sql(ty, out),
             Arg::Strs(v) => v.to_sql(ty, out),
             Arg::Strings(v) => v.to_sql(ty, out),
+            Arg::MaybeStrs(v) => v.to_sql(ty, out),
+            Arg::Uuids(v) => v.to_sql(ty, out),
         }
     }
 
@@ -240,6 +242,8 @@ impl ToSql for Arg<'_> {
             Arg::I64s(v) => v.to_sql_checked(ty, out),
             Arg::Strs(v) => v.to_sql_checked(ty, out),
             Arg::Strings(v) => v.to_sql_checked(ty, out),
+            Arg::MaybeStrs(v) => v.to_sql_checked(ty, out),
+            Arg::Uuids(v) => v.to_sql_checked(ty, out),
         }
     }
 }

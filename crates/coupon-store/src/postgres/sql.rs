@@ -104,11 +104,11 @@ fn own(q: Q) -> Option<String> {
              RETURNING user_id"
             .into(),
         // The transaction's id comes from the column's default.
-        Q::RecordEvents => "INSERT INTO events (id, type, occurred_at, book_id, code, user_id, data) \
-             SELECT e.id, e.type, e.occurred_at, e.book_id, e.code, e.user_id, e.data::text \
-             FROM json_to_recordset($1::text::json) AS e(id uuid, type text, occurred_at bigint, book_id uuid, \
-               code text, user_id text, data json)"
-            .into(),
+        Q::RecordEvents => {
+            "INSERT INTO events (id, type, occurred_at, book_id, code, user_id, data) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[])"
+                .into()
+        }
         // Only transactions older than every one still running: none of them can commit later.
         Q::Events => "SELECT xid, position, id, type, occurred_at, book_id, code, user_id, data FROM events \
              WHERE (xid, position) > ($1, $2) \

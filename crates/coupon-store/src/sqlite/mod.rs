@@ -367,6 +367,8 @@ impl rusqlite::ToSql for Arg<'_> {
             Arg::I64s(v) => json(serde_json::to_string(v)),
             Arg::Strs(v) => json(serde_json::to_string(v)),
             Arg::Strings(v) => json(serde_json::to_string(v)),
+            Arg::MaybeStrs(v) => json(serde_json::to_string(v)),
+            Arg::Uuids(v) => json(serde_json::to_string(v)),
         }
     }
 }
