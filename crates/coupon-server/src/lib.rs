@@ -119,7 +119,6 @@ pub fn router(state: AppState) -> Router {
             throttle::throttle_request,
         ))
         .route_layer(middleware::from_fn_with_state(limits.clone(), limits::deadline))
-        .route_layer(middleware::from_fn(telemetry::note_route))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_bytes))
@@ -127,7 +126,10 @@ pub fn router(state: AppState) -> Router {
             limits::InFlight::new(&limits),
             limits::shed,
         ))
-        .layer(middleware::from_fn(telemetry::observe))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            telemetry::observe,
+        ))
         .with_state(state)
 }
 
@@ -135,10 +137,12 @@ pub fn router(state: AppState) -> Router {
 fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(telemetry::scrape))
-        .route_layer(middleware::from_fn(telemetry::note_route))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(middleware::from_fn(telemetry::observe))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            telemetry::observe,
+        ))
         .with_state(state)
 }
 

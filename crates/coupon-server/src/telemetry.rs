@@ -2,21 +2,23 @@
 //! response), request counts and durations by route, and `/metrics` in Prometheus' text format.
 //!
 //! `observe` is the outermost layer, so a request shed for load or sent to no route still gets an
-//! id, a span and a count. Which route matched is known only inside the router: `note_route` (a
-//! route layer) records it in the span and hands it out on the response for `observe` to count.
+//! id, a span and a count. A router's layers run once the router has matched the path, so the
+//! route's template is already in the request there.
 //!
 //! The recorder is installed once per process (`install_recorder`, by `coupond serve`); the store
 //! records through the same `metrics` facade, and `/metrics` renders whatever was recorded.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use coupon_store::telemetry as store;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use subtle::ConstantTimeEq;
 use tracing::Instrument;
@@ -50,7 +52,11 @@ impl RequestId {
         let sent = req.headers().get(&REQUEST_ID).filter(|id| is_sane(id.as_bytes()));
         RequestId(match sent {
             Some(id) => id.clone(),
-            None => HeaderValue::try_from(Uuid::now_v7().to_string()).expect("a UUID is a header value"),
+            None => {
+                let mut text = Uuid::encode_buffer();
+                let text = Uuid::now_v7().hyphenated().encode_lower(&mut text);
+                HeaderValue::from_str(text).expect("a UUID is a header value")
+            }
         })
     }
 
@@ -66,38 +72,85 @@ fn is_sane(id: &[u8]) -> bool {
 }
 
 /// The outermost layer: gives the request its id and span, answers with the id, counts and times
-/// the answer by route, method and status. The time is until the answer's head: a streamed export
-/// goes on after it.
-pub(crate) async fn observe(mut req: Request, next: Next) -> Response {
+/// the answer by route, method and status (when `/metrics` is served). The time is until the
+/// answer's head: a streamed export goes on after it.
+pub(crate) async fn observe(State(metrics): State<Option<Metrics>>, mut req: Request, next: Next) -> Response {
     let id = RequestId::of(&req);
     let method = method_label(req.method());
-    // `route` is filled in by `note_route` once the router has matched one.
+    // The template, never the raw path, which holds codes.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let span = tracing::info_span!(
         "request",
         method = %req.method(),
         request_id = id.as_str(),
-        route = tracing::field::Empty
+        route = route.as_ref().map(MatchedPath::as_str)
     );
     req.extensions_mut().insert(id.clone());
     let started = Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
     let took = started.elapsed();
     let status = response.status();
-    let route = response
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let labels = [
-        ("route", route),
-        ("method", method.to_owned()),
-        ("status", status.as_u16().to_string()),
-    ];
-    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(HTTP_REQUEST_SECONDS, &labels).record(took.as_secs_f64());
+    if let Some(metrics) = &metrics {
+        let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        metrics.series.record(route, method, status, took);
+    }
     span.in_scope(|| tracing::debug!(status = status.as_u16(), micros = took.as_micros() as u64, "answered"));
     response.headers_mut().insert(REQUEST_ID, id.0);
     response
+}
+
+/// The request series' handles by route, method and status, each found in the recorder once
+/// rather than per request: building a key from its labels and looking it up cost about as much
+/// as answering a sold-out claim. Routes are the router's templates, so the map stays small.
+#[derive(Clone, Default)]
+struct RequestSeries(Arc<RwLock<HashMap<Box<str>, Vec<Series>>>>);
+
+struct Series {
+    method: &'static str,
+    status: u16,
+    requests: Counter,
+    seconds: Histogram,
+}
+
+impl Series {
+    fn record(&self, took: Duration) {
+        self.requests.increment(1);
+        self.seconds.record(took.as_secs_f64());
+    }
+}
+
+impl RequestSeries {
+    fn record(&self, route: &str, method: &'static str, status: StatusCode, took: Duration) {
+        let status = status.as_u16();
+        let find = |known: &HashMap<Box<str>, Vec<Series>>| {
+            known
+                .get(route)
+                .and_then(|all| all.iter().position(|s| s.method == method && s.status == status))
+        };
+        {
+            let known = self.0.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = find(&known) {
+                return known[route][i].record(took);
+            }
+        }
+        let mut known = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = find(&known) {
+            return known[route][i].record(took);
+        }
+        let labels = [
+            ("route", route.to_owned()),
+            ("method", method.to_owned()),
+            ("status", status.to_string()),
+        ];
+        let series = Series {
+            method,
+            status,
+            requests: metrics::counter!(HTTP_REQUESTS, &labels),
+            seconds: metrics::histogram!(HTTP_REQUEST_SECONDS, &labels),
+        };
+        series.record(took);
+        known.entry(route.into()).or_default().push(series);
+    }
 }
 
 /// A method as a label: the standard ones by name, any other as `other`, so that invented methods
@@ -115,41 +168,13 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Around each matched route: its template goes into the request's span (never the raw path,
-/// which holds codes) before the handler runs, so the handler's log lines name it too, and onto
-/// the response, for `observe`.
-pub(crate) async fn note_route(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    if let Some(route) = &route {
-        in_span(route);
-    }
-    let mut response = next.run(req).await;
-    if let Some(route) = route {
-        response.extensions_mut().insert(route);
-    }
-    response
-}
-
-/// An answer of the method-not-allowed fallback, which axum runs outside the route layers, with
-/// its route noted as `note_route` would.
-pub(crate) fn routed(route: Option<MatchedPath>, mut response: Response) -> Response {
-    if let Some(route) = route {
-        in_span(&route);
-        response.extensions_mut().insert(route);
-    }
-    response
-}
-
-fn in_span(route: &MatchedPath) {
-    tracing::Span::current().record("route", tracing::field::display(route.as_str()));
-}
-
 /// How `/metrics` is served: the recorder's handle, and the bearer token a scraper must send.
 #[derive(Clone)]
 pub struct Metrics {
     handle: PrometheusHandle,
     token: Option<Arc<str>>,
     apart: bool,
+    series: RequestSeries,
 }
 
 impl Metrics {
@@ -159,6 +184,7 @@ impl Metrics {
             handle,
             token: None,
             apart: false,
+            series: RequestSeries::default(),
         }
     }
 

@@ -17,6 +17,8 @@ pub(crate) const DELIVERY_COLUMNS: &str = "id, webhook_id, event_id, event_type,
     next_attempt_at, last_attempt_at, last_status, last_error, delivered_at, created_at";
 
 pub(crate) const EVENT_COLUMNS: &str = "id, type, occurred_at, book_id, code, user_id, data";
+/// An event's columns that the fan-out reads.
+pub(crate) const EVENT_KEYS: &str = "id, type, occurred_at";
 
 pub(crate) const HOLDINGS_COLUMNS: &str = "held, day, day_claims, redeemed";
 
@@ -155,10 +157,12 @@ statements! {
     MovePool,
     /// Records the stock level announced.
     SetStockLevel,
-    /// Writes a transaction's events, given as one JSON array of rows.
+    /// Writes a transaction's events, given as a list of each field.
     RecordEvents,
     /// Committed events after a cursor, in feed order, of some types (or any).
     Events,
+    /// `Events` without their objects: the keys the fan-out needs.
+    EventKeys,
     /// A new webhook endpoint.
     WebhookInsert,
     /// Every endpoint, with its secret, oldest first.
@@ -175,7 +179,7 @@ statements! {
     MoveRelayCursor,
     /// A consumer's place at the start of the feed, unless it has one.
     AddRelayCursor,
-    /// Records deliveries, given as one JSON array of rows; one per event and endpoint.
+    /// Records deliveries, given as a list of each field; one per event and endpoint.
     RecordDeliveries,
     /// Leases an endpoint's due deliveries, in feed order, skipping rows another instance holds.
     LeaseDeliveries,
@@ -409,6 +413,7 @@ pub(crate) fn shared(q: Q) -> Option<String> {
         | Q::CodeLock
         | Q::RecordEvents
         | Q::Events
+        | Q::EventKeys
         | Q::RelayCursor
         | Q::RecordDeliveries
         | Q::LeaseDeliveries

@@ -13,7 +13,6 @@ pub mod redemptions;
 pub mod users;
 pub mod webhooks;
 
-use axum::extract::MatchedPath;
 use axum::response::{IntoResponse, Response};
 use coupon_core::CouponError;
 
@@ -23,9 +22,8 @@ pub async fn not_found() -> ApiError {
     ApiError::Coupon(CouponError::NotFound("route"))
 }
 
-/// Axum runs this fallback outside the route layers: it names its route for the request metrics.
-pub async fn method_not_allowed(route: Option<MatchedPath>) -> Response {
-    crate::telemetry::routed(route, ApiError::MethodNotAllowed.into_response())
+pub async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
 }
 
 /// The codes of an upload or a removal: 1 to `max`, each parsed as `CodeText` (canonical case),

@@ -20,7 +20,7 @@ use crate::backend::{Planning, Script, Tx};
 use crate::statements::Q;
 use crate::{Locked, StoreError};
 
-pub(crate) use feed::{event, read};
+pub(crate) use feed::{event, keys, read};
 pub use types::{Event, EventCursor, EventPage, EventQuery, EventType};
 
 /// How an event's `data` shows the object it is about: the API's JSON form of it, so an event and

@@ -108,6 +108,15 @@ pub struct Event {
     pub cursor: EventCursor,
 }
 
+/// What the fan-out reads of an event: which it is and where, without its object.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct EventKey {
+    pub id: Uuid,
+    pub event_type: EventType,
+    pub occurred_at: Timestamp,
+    pub cursor: EventCursor,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     /// Continue after this place (from the start when `None`).

@@ -4,7 +4,9 @@
 
 use std::sync::LazyLock;
 
-use crate::statements::{dollar_placeholders, shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, EVENT_COLUMNS, Q};
+use crate::statements::{
+    dollar_placeholders, shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, EVENT_COLUMNS, EVENT_KEYS, Q,
+};
 
 /// The text of every statement, built once per process.
 static TEXT: LazyLock<Vec<String>> = LazyLock::new(|| Q::ALL.iter().map(|q| text(*q)).collect());
@@ -109,18 +111,13 @@ fn own(q: Q) -> Option<String> {
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::text[], $7::text[])"
                 .into()
         }
-        // Only transactions older than every one still running: none of them can commit later.
-        Q::Events => "SELECT xid, position, id, type, occurred_at, book_id, code, user_id, data FROM events \
-             WHERE (xid, position) > ($1, $2) \
-               AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
-               AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[])) \
-             ORDER BY xid, position LIMIT $4"
-            .into(),
+        Q::Events => feed(EVENT_COLUMNS),
+        Q::EventKeys => feed(EVENT_KEYS),
         Q::RecordDeliveries => "INSERT INTO deliveries (id, webhook_id, event_xid, event_position, event_id, \
                event_type, state, next_attempt_at, created_at) \
-             SELECT d.id, d.webhook_id, d.event_xid, d.event_position, d.event_id, d.event_type, 'pending', $2, $2 \
-             FROM json_to_recordset($1::text::json) AS d(id uuid, webhook_id uuid, event_xid bigint, \
-               event_position bigint, event_id uuid, event_type text) \
+             SELECT d.id, d.webhook_id, d.event_xid, d.event_position, d.event_id, d.event_type, 'pending', $7, $7 \
+             FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[]) \
+               AS d(id, webhook_id, event_xid, event_position, event_id, event_type) \
              ON CONFLICT (webhook_id, event_xid, event_position) DO NOTHING"
             .into(),
         // Another instance's leased rows are skipped, not waited for.
@@ -139,4 +136,16 @@ fn own(q: Q) -> Option<String> {
         ),
         _ => return None,
     })
+}
+
+/// The feed's page after a cursor, of `columns`: only transactions older than every one still
+/// running, none of which can commit later.
+fn feed(columns: &str) -> String {
+    format!(
+        "SELECT xid, position, {columns} FROM events \
+         WHERE (xid, position) > ($1, $2) \
+           AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+           AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[])) \
+         ORDER BY xid, position LIMIT $4"
+    )
 }

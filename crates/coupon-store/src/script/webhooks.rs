@@ -3,7 +3,6 @@
 //! went, and the relay's cursors and pruning.
 
 use coupon_core::Timestamp;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::backend::{Fields, Tx};
@@ -123,34 +122,44 @@ pub(crate) async fn fan_out<T: Tx>(tx: &T, limit: u32, now: Timestamp) -> Result
         limit,
         types: Vec::new(),
     };
-    let (page, endpoints) = futures::try_join!(outbox::read(tx, &query), endpoints(tx))?;
-    let Some(to) = page.events.last().map(|e| e.cursor) else {
+    let (events, endpoints) = futures::try_join!(outbox::keys(tx, &query), endpoints(tx))?;
+    let Some(to) = events.last().map(|e| e.cursor) else {
         return Ok(0);
     };
-    let mut rows = Vec::new();
-    for e in &page.events {
+    let mut ids = Vec::new();
+    let mut webhooks = Vec::new();
+    let mut xids = Vec::new();
+    let mut positions = Vec::new();
+    let mut event_ids = Vec::new();
+    let mut types = Vec::new();
+    for e in &events {
         for w in endpoints.iter().map(|p| &p.webhook) {
             if w.events.matches(e.event_type) && e.occurred_at >= w.created_at {
-                rows.push(json!({
-                    "id": Uuid::now_v7(),
-                    "webhook_id": w.id,
-                    "event_xid": e.cursor.xid,
-                    "event_position": e.cursor.position,
-                    "event_id": e.id,
-                    "event_type": e.event_type.as_str(),
-                }));
+                ids.push(Uuid::now_v7());
+                webhooks.push(w.id);
+                xids.push(e.cursor.xid);
+                positions.push(e.cursor.position);
+                event_ids.push(e.id);
+                types.push(e.event_type.as_str());
             }
         }
     }
-    if !rows.is_empty() {
-        let rows = serde_json::Value::from(rows).to_string();
-        tx.exec(Q::RecordDeliveries, &[rows.as_str().into(), now.millis().into()])
-            .await?;
+    if !ids.is_empty() {
+        let args = [
+            ids.as_slice().into(),
+            webhooks.as_slice().into(),
+            xids.as_slice().into(),
+            positions.as_slice().into(),
+            event_ids.as_slice().into(),
+            types.as_slice().into(),
+            now.millis().into(),
+        ];
+        tx.exec(Q::RecordDeliveries, &args).await?;
     }
     if !advance(tx, FAN_OUT, from, to).await? {
         return Err(StoreError::Conflict("the fan-out's place moved"));
     }
-    Ok(page.events.len())
+    Ok(events.len())
 }
 
 /// Leases up to `limit` of the endpoint's due deliveries until `until`, counting an attempt for

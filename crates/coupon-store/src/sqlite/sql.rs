@@ -5,7 +5,7 @@
 
 use std::sync::LazyLock;
 
-use crate::statements::{shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, EVENT_COLUMNS, Q};
+use crate::statements::{shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, EVENT_COLUMNS, EVENT_KEYS, Q};
 
 /// The text of every statement, built once per process.
 static TEXT: LazyLock<Vec<String>> = LazyLock::new(|| Q::ALL.iter().map(|q| text(*q)).collect());
@@ -146,20 +146,23 @@ fn own(q: Q) -> Option<String> {
                 ("?7", "data"),
             ])
         ),
-        // One writer commits in write order, so every position is final: `xid` is always 0.
-        Q::Events => "SELECT xid, position, id, type, occurred_at, book_id, code, user_id, data FROM events \
-             WHERE position > ?2 AND ?1 >= 0 \
-               AND (json_array_length(?3) = 0 OR type IN (SELECT value FROM json_each(?3))) \
-             ORDER BY position LIMIT ?4"
-            .into(),
-        Q::RecordDeliveries => "INSERT INTO deliveries (id, webhook_id, event_xid, event_position, event_id, \
+        Q::Events => feed(EVENT_COLUMNS),
+        Q::EventKeys => feed(EVENT_KEYS),
+        Q::RecordDeliveries => format!(
+            "INSERT INTO deliveries (id, webhook_id, event_xid, event_position, event_id, \
                event_type, state, next_attempt_at, created_at) \
-             SELECT json_extract(value, '$.id'), json_extract(value, '$.webhook_id'), \
-               json_extract(value, '$.event_xid'), json_extract(value, '$.event_position'), \
-               json_extract(value, '$.event_id'), json_extract(value, '$.event_type'), 'pending', ?2, ?2 \
-             FROM json_each(?1) WHERE true \
-             ON CONFLICT (webhook_id, event_xid, event_position) DO NOTHING"
-            .into(),
+             SELECT id, webhook_id, event_xid, event_position, event_id, event_type, 'pending', ?7, ?7 \
+             FROM {} WHERE true \
+             ON CONFLICT (webhook_id, event_xid, event_position) DO NOTHING",
+            rows_of(&[
+                ("?1", "id"),
+                ("?2", "webhook_id"),
+                ("?3", "event_xid"),
+                ("?4", "event_position"),
+                ("?5", "event_id"),
+                ("?6", "event_type"),
+            ])
+        ),
         Q::LeaseDeliveries => "UPDATE deliveries SET leased_until = ?3, attempts = attempts + 1, last_attempt_at = ?2 \
              WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = ?1 AND state = 'pending' \
                AND next_attempt_at <= ?2 AND (leased_until IS NULL OR leased_until <= ?2) \
@@ -173,4 +176,15 @@ fn own(q: Q) -> Option<String> {
         ),
         _ => return None,
     })
+}
+
+/// The feed's page after a cursor, of `columns`. One writer commits in write order, so every
+/// position is final: `xid` is always 0.
+fn feed(columns: &str) -> String {
+    format!(
+        "SELECT xid, position, {columns} FROM events \
+         WHERE position > ?2 AND ?1 >= 0 \
+           AND (json_array_length(?3) = 0 OR type IN (SELECT value FROM json_each(?3))) \
+         ORDER BY position LIMIT ?4"
+    )
 }
