@@ -83,7 +83,8 @@ pub(crate) async fn observe(State(metrics): State<Option<Metrics>>, mut req: Req
         "request",
         method = %req.method(),
         request_id = id.as_str(),
-        route = route.as_ref().map(MatchedPath::as_str)
+        // Displayed, not debugged: log lines read `route=/coupons/assign`, unquoted.
+        route = route.as_ref().map(|r| tracing::field::display(r.as_str()))
     );
     req.extensions_mut().insert(id.clone());
     let started = Instant::now();
