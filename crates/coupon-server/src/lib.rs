@@ -127,10 +127,15 @@ pub fn router(state: AppState) -> Router {
             limits::shed,
         ))
         .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
+            request_series(&state),
             telemetry::observe,
         ))
         .with_state(state)
+}
+
+/// What `observe` counts requests into: nothing unless `/metrics` is served.
+fn request_series(state: &AppState) -> Option<telemetry::RequestSeries> {
+    state.metrics.as_ref().map(Metrics::series)
 }
 
 /// `/metrics` alone, for a listener of its own: no throttle, no load shedding, no other route.
@@ -140,7 +145,7 @@ fn metrics_router(state: AppState) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
+            request_series(&state),
             telemetry::observe,
         ))
         .with_state(state)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use coupon_store::telemetry as store;
@@ -74,7 +74,7 @@ fn is_sane(id: &[u8]) -> bool {
 /// The outermost layer: gives the request its id and span, answers with the id, counts and times
 /// the answer by route, method and status (when `/metrics` is served). The time is until the
 /// answer's head: a streamed export goes on after it.
-pub(crate) async fn observe(State(metrics): State<Option<Metrics>>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn observe(State(series): State<Option<RequestSeries>>, mut req: Request, next: Next) -> Response {
     let id = RequestId::of(&req);
     let method = method_label(req.method());
     // The template, never the raw path, which holds codes.
@@ -91,9 +91,9 @@ pub(crate) async fn observe(State(metrics): State<Option<Metrics>>, mut req: Req
     let mut response = next.run(req).instrument(span.clone()).await;
     let took = started.elapsed();
     let status = response.status();
-    if let Some(metrics) = &metrics {
+    if let Some(series) = &series {
         let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-        metrics.series.record(route, method, status, took);
+        series.record(route, method, status.as_u16(), took);
     }
     span.in_scope(|| tracing::debug!(status = status.as_u16(), micros = took.as_micros() as u64, "answered"));
     response.headers_mut().insert(REQUEST_ID, id.0);
@@ -104,7 +104,7 @@ pub(crate) async fn observe(State(metrics): State<Option<Metrics>>, mut req: Req
 /// rather than per request: building a key from its labels and looking it up cost about as much
 /// as answering a sold-out claim. Routes are the router's templates, so the map stays small.
 #[derive(Clone, Default)]
-struct RequestSeries(Arc<RwLock<HashMap<Box<str>, Vec<Series>>>>);
+pub(crate) struct RequestSeries(Arc<RwLock<HashMap<Box<str>, Vec<Series>>>>);
 
 struct Series {
     method: &'static str,
@@ -120,23 +120,22 @@ impl Series {
     }
 }
 
+fn find<'a>(known: &'a HashMap<Box<str>, Vec<Series>>, route: &str, method: &str, status: u16) -> Option<&'a Series> {
+    known
+        .get(route)?
+        .iter()
+        .find(|s| s.method == method && s.status == status)
+}
+
 impl RequestSeries {
-    fn record(&self, route: &str, method: &'static str, status: StatusCode, took: Duration) {
-        let status = status.as_u16();
-        let find = |known: &HashMap<Box<str>, Vec<Series>>| {
-            known
-                .get(route)
-                .and_then(|all| all.iter().position(|s| s.method == method && s.status == status))
-        };
-        {
-            let known = self.0.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(i) = find(&known) {
-                return known[route][i].record(took);
-            }
+    fn record(&self, route: &str, method: &'static str, status: u16, took: Duration) {
+        if let Some(series) = find(&self.0.read().unwrap_or_else(|e| e.into_inner()), route, method, status) {
+            return series.record(took);
         }
+        // First of its kind: made under the write lock, unless another request made it meanwhile.
         let mut known = self.0.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = find(&known) {
-            return known[route][i].record(took);
+        if let Some(series) = find(&known, route, method, status) {
+            return series.record(took);
         }
         let labels = [
             ("route", route.to_owned()),
@@ -199,6 +198,11 @@ impl Metrics {
     pub fn apart(mut self) -> Self {
         self.apart = true;
         self
+    }
+
+    /// The handles `observe` counts requests with.
+    pub(crate) fn series(&self) -> RequestSeries {
+        self.series.clone()
     }
 
     /// Whether the API's router serves `/metrics`.

@@ -28,12 +28,14 @@ impl Subscription {
     /// The subscription named by type names: `"*"` anywhere is every type; duplicates count once.
     /// A name that is no type is the error.
     pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Self, String> {
-        let mut types = names
-            .iter()
-            .filter(|n| n.as_ref() != "*")
-            .map(|n| EventType::parse(n.as_ref()).ok_or_else(|| n.as_ref().to_owned()))
-            .collect::<Result<Vec<_>, _>>()?;
-        if names.iter().any(|n| n.as_ref() == "*") {
+        let (mut types, mut all) = (Vec::new(), false);
+        for name in names.iter().map(AsRef::as_ref) {
+            match name {
+                "*" => all = true,
+                name => types.push(EventType::parse(name).ok_or_else(|| name.to_owned())?),
+            }
+        }
+        if all {
             return Ok(Subscription::All);
         }
         types.sort_unstable();

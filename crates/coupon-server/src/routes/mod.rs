@@ -13,7 +13,6 @@ pub mod redemptions;
 pub mod users;
 pub mod webhooks;
 
-use axum::response::{IntoResponse, Response};
 use coupon_core::CouponError;
 
 use crate::error::ApiError;
@@ -22,8 +21,8 @@ pub async fn not_found() -> ApiError {
     ApiError::Coupon(CouponError::NotFound("route"))
 }
 
-pub async fn method_not_allowed() -> Response {
-    ApiError::MethodNotAllowed.into_response()
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// The codes of an upload or a removal: 1 to `max`, each parsed as `CodeText` (canonical case),

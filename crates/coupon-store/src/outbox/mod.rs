@@ -198,29 +198,26 @@ fn envelope(change: &Change) -> (EventType, Uuid, Option<&str>, Option<&str>) {
 
 /// The object an event is about: the API's form of it where the API shows one, else the facts.
 fn data(form: &dyn EventForm, at: Timestamp, change: &Change) -> String {
-    let facts = match change {
-        Change::BookCreated(b) | Change::BookUpdated(b) => return form.book(b),
-        Change::CodesAdded { book_id, count } => json!({ "coupon_book_id": book_id, "count": count }),
+    match change {
+        Change::BookCreated(b) | Change::BookUpdated(b) => form.book(b),
+        Change::CodesAdded { book_id, count } => json!({ "coupon_book_id": book_id, "count": count }).to_string(),
         Change::CodesRemoved { book_id, codes } => {
-            json!({ "coupon_book_id": book_id, "count": codes.len(), "codes": codes })
+            json!({ "coupon_book_id": book_id, "count": codes.len(), "codes": codes }).to_string()
         }
-        Change::Claimed { code, book } => return form.claim(code, book, at),
+        Change::Claimed { code, book } => form.claim(code, book, at),
         Change::Lapsed { book_id, code, user_id } => {
-            json!({ "coupon_book_id": book_id, "code": code, "user_id": user_id, "status": "available" })
+            json!({ "coupon_book_id": book_id, "code": code, "user_id": user_id, "status": "available" }).to_string()
         }
-        Change::Locked { locked, .. } => return form.lock(locked),
-        Change::Unlocked { code, .. } => json!({ "code": code, "status": "active" }),
-        Change::Redeemed(r) | Change::RolledBack(r) => return form.redemption(r),
+        Change::Locked { locked, .. } => form.lock(locked),
+        Change::Unlocked { code, .. } => json!({ "code": code, "status": "active" }).to_string(),
+        Change::Redeemed(r) | Change::RolledBack(r) => form.redemption(r),
         Change::Stock {
             book_id,
             pool,
             threshold,
             ..
-        } => {
-            json!({ "coupon_book_id": book_id, "available": pool, "low_stock_threshold": threshold })
-        }
-    };
-    facts.to_string()
+        } => json!({ "coupon_book_id": book_id, "available": pool, "low_stock_threshold": threshold }).to_string(),
+    }
 }
 
 /// The identifying facts of each object, for stores opened without the API's form (`migrate`,

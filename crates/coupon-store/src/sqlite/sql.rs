@@ -21,15 +21,18 @@ fn text(q: Q) -> String {
         .unwrap_or_else(|| panic!("no SQLite text for {q:?}"))
 }
 
+/// How many parsed JSON documents SQLite keeps per statement (`JSON_CACHE_SIZE`).
+const JSON_CACHE: usize = 4;
+
 /// JSON arrays of the same length as rows of columns, `(array, column)` each. The arrays after
 /// the first are indexed by position (their parse is cached): joining `json_each` on their keys
-/// scans one for every row of the other, 7 ms for 500 pairs against 0.2 ms. SQLite caches four
-/// parsed documents, so past four indexed arrays each would be parsed again for every row: those
-/// are read once each into a table SQLite indexes by position, and joined to the first in order.
+/// scans one for every row of the other, 7 ms for 500 pairs against 0.2 ms. Past the cache's
+/// size each indexed array would be parsed again for every row: those are read once each into a
+/// table SQLite indexes by position, and joined to the first in order.
 fn rows_of(columns: &[(&str, &str)]) -> String {
     let (first, name) = columns[0];
     let others = &columns[1..];
-    if others.len() <= 4 {
+    if others.len() <= JSON_CACHE {
         let others: String = others
             .iter()
             .map(|(array, column)| format!(", json_extract({array}, '$[' || x.key || ']') AS {column}"))
