@@ -74,6 +74,8 @@ impl Server {
             .env("COUPOND_CLAIM_STRATEGY", settings.strategy.as_env())
             .env("COUPOND_LOG", settings.log)
             .env("COUPOND_THROTTLE", settings.throttle)
+            // The receiver of `--webhook` listens on loopback, which webhooks reach only when allowed.
+            .env("COUPOND_WEBHOOK_ALLOW_NETWORKS", "127.0.0.1/32")
             .stdin(Stdio::null())
             // The server logs to stdout, which belongs to the report (--json): send it to stderr.
             .stdout(Stdio::from(io::stderr()));

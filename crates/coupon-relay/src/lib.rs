@@ -6,6 +6,7 @@
 //! publish acknowledgement). Time is passed in, never read here, so coupond's clock decides.
 
 pub mod backoff;
+pub mod destination;
 pub mod event;
 pub mod nats;
 pub mod redact;
@@ -15,6 +16,7 @@ pub mod webhook;
 pub mod worker;
 
 pub use backoff::Backoff;
+pub use destination::{Destinations, Reach};
 pub use event::Outgoing;
 pub use nats::{Jetstream, NatsError, Published, StreamConfig};
 pub use redact::redact_url;

@@ -3,13 +3,16 @@
 //! Whether and when to try again is the caller's (see [`crate::Backoff`]); this only tries once.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use reqwest::redirect;
 
 use crate::signature::{sign, SIGNATURE_HEADER};
-use crate::{Outgoing, Secret};
+use crate::{Destinations, Outgoing, Secret};
 
 /// What the receiving side sees as our name and version.
 pub const USER_AGENT: &str = concat!("coupond/", env!("CARGO_PKG_VERSION"));
@@ -26,6 +29,8 @@ pub struct WebhookOptions {
     pub max_response_bytes: usize,
     /// How long an idle keep-alive connection to a receiver is kept for the next event.
     pub pool_idle_timeout: Duration,
+    /// The addresses receivers may be at; public ones only by default.
+    pub destinations: Destinations,
 }
 
 impl Default for WebhookOptions {
@@ -34,6 +39,7 @@ impl Default for WebhookOptions {
             timeout: Duration::from_secs(10),
             max_response_bytes: 4096,
             pool_idle_timeout: Duration::from_secs(90),
+            destinations: Destinations::default(),
         }
     }
 }
@@ -83,13 +89,21 @@ pub enum Failure {
     Connect(String),
     /// The connection broke before a status line came back.
     Transport(String),
+    /// The receiver is at an address webhooks are not sent to (see [`Destinations`]): nothing was
+    /// sent.
+    Internal,
     /// The request could not even be made: a malformed URL, an event type that is not a valid header.
     Invalid(&'static str),
 }
 
 impl Webhooks {
     pub fn new(options: WebhookOptions) -> Result<Self, BuildError> {
+        // Resolved through the guard, and never through a proxy from the environment: the address
+        // checked must be the one connected to.
+        let resolver = Arc::new(Guard(Arc::new(options.destinations.clone())));
         let client = reqwest::Client::builder()
+            .dns_resolver(resolver)
+            .no_proxy()
             .redirect(redirect::Policy::none())
             .user_agent(USER_AGENT)
             .pool_idle_timeout(options.pool_idle_timeout)
@@ -129,6 +143,10 @@ impl Webhooks {
         event: &Outgoing<'_>,
         now_unix: i64,
     ) -> Result<reqwest::Response, Failure> {
+        // A literal address is connected to without resolution, so it is checked here.
+        if literal_host(url).is_some_and(|ip| !self.options.destinations.permits(ip)) {
+            return Err(Failure::Internal);
+        }
         let mut headers = HeaderMap::with_capacity(4);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         // A uuid and a signature are ASCII by construction; only the event type can be refused.
@@ -172,7 +190,9 @@ impl Webhooks {
         } else if err.is_timeout() {
             Failure::Timeout(self.options.timeout)
         } else if err.is_connect() {
-            if io_kind(&err) == Some(std::io::ErrorKind::ConnectionRefused) {
+            if causes(&err).any(|e| e.is::<Refused>()) {
+                Failure::Internal
+            } else if io_kind(&err) == Some(std::io::ErrorKind::ConnectionRefused) {
                 Failure::ConnectionRefused
             } else {
                 Failure::Connect(root_cause(&err))
@@ -214,9 +234,40 @@ impl fmt::Display for Failure {
             Self::ConnectionRefused => f.write_str("connection refused"),
             Self::Connect(cause) => write!(f, "could not connect: {cause}"),
             Self::Transport(cause) => write!(f, "connection failed: {cause}"),
+            Self::Internal => {
+                f.write_str("not sent: the receiver's address is internal, and not one this server may reach")
+            }
             Self::Invalid(why) => f.write_str(why),
         }
     }
+}
+
+/// Resolves a receiver's name and keeps only the addresses it may be reached at.
+struct Guard(Arc<Destinations>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("the receiver's name resolves only to internal addresses")]
+struct Refused;
+
+impl Resolve for Guard {
+    fn resolve(&self, name: Name) -> Resolving {
+        let destinations = self.0.clone();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let permitted: Vec<SocketAddr> = found.iter().copied().filter(|a| destinations.permits(a.ip())).collect();
+            if permitted.is_empty() && !found.is_empty() {
+                return Err(Refused.into());
+            }
+            Ok(Box::new(permitted.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The host of `url` when it is an address rather than a name.
+fn literal_host(url: &str) -> Option<IpAddr> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?;
+    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
 }
 
 fn header_value(text: &str, refusal: &'static str) -> Result<HeaderValue, Failure> {
@@ -224,25 +275,21 @@ fn header_value(text: &str, refusal: &'static str) -> Result<HeaderValue, Failur
 }
 
 fn io_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
-    let mut source = Some(err);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        source = err.source();
-    }
-    None
+    causes(err).find_map(|e| e.downcast_ref::<std::io::Error>().map(|io| io.kind()))
+}
+
+/// `err` and the errors beneath it.
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
 }
 
 /// The innermost error's message ("Connection reset by peer", "invalid peer certificate:
 /// UnknownIssuer"): the specific one, and below the layers that could mention the URL. Capped so a
 /// stored attempt row stays small.
 fn root_cause(err: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    let mut text = cause.to_string();
+    let mut text = causes(err).last().map(|cause| cause.to_string()).unwrap_or_default();
     if text.len() > 200 {
         let mut end = 200;
         while !text.is_char_boundary(end) {

@@ -13,7 +13,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
 use coupon_relay::signature::DEFAULT_TOLERANCE;
-use coupon_relay::{verify, Attempt, Failure, Outcome, Outgoing, Secret, WebhookOptions, Webhooks};
+use coupon_relay::{verify, Attempt, Destinations, Failure, Outcome, Outgoing, Secret, WebhookOptions, Webhooks};
 use uuid::Uuid;
 
 const NOW: i64 = 1_767_225_600;
@@ -91,9 +91,11 @@ fn event(id: Uuid) -> Outgoing<'static> {
     }
 }
 
+/// A client that may reach the receivers here, on loopback.
 fn client(timeout: Duration) -> Webhooks {
     Webhooks::new(WebhookOptions {
         timeout,
+        destinations: Destinations::allowing(["127.0.0.0/8".parse().unwrap()]),
         ..WebhookOptions::default()
     })
     .unwrap()
@@ -136,6 +138,30 @@ async fn a_2xx_is_delivered_with_every_header_and_the_body_as_signed() {
     assert_eq!(header(1, "coupond-event-id"), second.id.to_string());
     // The pooled keep-alive connection carried both.
     assert_eq!(received[0].peer, received[1].peer);
+}
+
+/// By default nothing internal is reached: not a loopback receiver named by its address, nor by a
+/// name that resolves to it, nor by the IPv6 form of its address. Allowing its network lets it in.
+#[tokio::test]
+async fn internal_receivers_are_sent_nothing_unless_their_network_is_allowed() {
+    let secret = Secret::generate();
+    let (base, received) = start_receiver(secret.clone()).await;
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let public_only = Webhooks::new(WebhookOptions::default()).unwrap();
+    let (by_address, by_name) = (format!("{base}/ok"), format!("http://localhost:{port}/ok"));
+    for url in [&by_address, &by_name, &format!("http://[::ffff:127.0.0.1]:{port}/ok")] {
+        let attempt = public_only.deliver(url, &secret, &event(Uuid::now_v7()), NOW).await;
+        assert_eq!(failure(&attempt), &Failure::Internal, "{url}: {attempt:?}");
+        assert!(attempt.error().unwrap().contains("internal"), "{attempt:?}");
+    }
+    assert!(received.lock().unwrap().is_empty(), "the receiver was sent nothing");
+
+    let allowed = client(Duration::from_secs(5));
+    for url in [&by_address, &by_name] {
+        let attempt = allowed.deliver(url, &secret, &event(Uuid::now_v7()), NOW).await;
+        assert!(attempt.is_delivered(), "{url}: {attempt:?}");
+    }
+    assert_eq!(received.lock().unwrap().len(), 2);
 }
 
 #[tokio::test]

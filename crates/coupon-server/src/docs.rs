@@ -1,8 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, and Swagger UI served from
 //! assets compiled into the binary (nothing is fetched at build or run time).
 
-use std::sync::OnceLock;
-
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
@@ -15,7 +14,8 @@ use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::extract::Path;
-use crate::routes;
+use crate::wire::WebhookUrls;
+use crate::{routes, AppState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -348,10 +348,17 @@ pub fn document() -> serde_json::Value {
     doc
 }
 
-pub async fn openapi() -> Response {
-    static DOC: OnceLock<String> = OnceLock::new();
-    let doc = DOC.get_or_init(|| document().to_string());
-    ([(header::CONTENT_TYPE, "application/json")], doc.as_str()).into_response()
+/// The document a server serves: the one above, with the webhook URL pattern of its own
+/// destinations (which literal addresses it accepts depends on the networks its operator allowed).
+pub fn served(urls: &WebhookUrls) -> serde_json::Value {
+    let mut doc = document();
+    doc["components"]["schemas"]["NewEndpoint"]["properties"]["url"]["pattern"] = urls.pattern().into();
+    doc
+}
+
+pub async fn openapi(State(s): State<AppState>) -> Response {
+    let doc = served(&s.webhook_urls).to_string();
+    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
 }
 
 const UI_PAGE: &str = r##"<!doctype html>

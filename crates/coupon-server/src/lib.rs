@@ -48,6 +48,8 @@ pub struct Services {
     pub limits: Limits,
     /// How `/metrics` is served; not at all without a recorder.
     pub metrics: Option<Metrics>,
+    /// Which webhook URLs are registered: the literal addresses the relay may send to.
+    pub webhook_urls: wire::WebhookUrls,
 }
 
 impl From<Services> for AppState {

@@ -161,6 +161,11 @@ pub struct Config {
     /// once this old.
     #[arg(long, env = "COUPOND_EVENT_RETENTION", default_value = "7d", value_parser = parse_duration, global = true)]
     pub event_retention: Duration,
+    /// Internal networks (addresses or CIDR blocks) webhooks may be sent to, comma-separated. By
+    /// default only public addresses are: never loopback, private, link-local (cloud metadata)
+    /// or other special-purpose ones, whether named in the URL or resolved from its host's name.
+    #[arg(long, env = "COUPOND_WEBHOOK_ALLOW_NETWORKS", value_delimiter = ',', value_parser = parse_network, global = true)]
+    pub webhook_allow_networks: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -231,15 +236,8 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("COUPOND_RATE_LIMITS (--rate-limit): {e}"))?;
         }
         for proxy in &self.trusted_proxies {
-            let proxy = proxy.trim();
-            let net = proxy
-                .parse::<IpNet>()
-                .or_else(|_| proxy.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    anyhow::anyhow!(
-                        "COUPOND_TRUSTED_PROXIES (--trusted-proxies): {proxy:?} is not an address or CIDR block"
-                    )
-                })?;
+            let net = parse_network(proxy)
+                .map_err(|e| anyhow::anyhow!("COUPOND_TRUSTED_PROXIES (--trusted-proxies): {e}"))?;
             config.trusted_proxies.push(net);
         }
         config.redis_url = self.redis_url.clone();
@@ -255,7 +253,7 @@ impl Config {
              log_format = {:?}\nclaim_strategy = {:?}\nthrottle = {}\ntrusted_proxies = {}\nredis_url = {}\n\
              request_timeout = {:?}\nheader_read_timeout = {:?}\nmax_concurrent_requests = {}\ndb_acquire_timeout = {:?}\n\
              metrics_listen = {}\nmetrics_token = {}\nnats_url = {}\nwebhook_timeout = {:?}\n\
-             webhook_max_attempts = {}\nevent_retention = {:?}",
+             webhook_max_attempts = {}\nevent_retention = {:?}\nwebhook_allow_networks = {}",
             self.listen,
             self.redacted_database_url(),
             self.db_pool_size,
@@ -308,6 +306,10 @@ impl Config {
             self.webhook_timeout,
             self.webhook_max_attempts,
             self.event_retention,
+            match self.webhook_allow_networks.as_slice() {
+                [] => "<none: public addresses only>".to_owned(),
+                nets => nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","),
+            },
         )
     }
 }
@@ -343,6 +345,14 @@ pub fn parse_ttl(s: &str) -> Result<i64, String> {
 
 /// A leeway as [`parse_ttl`] reads it, zero allowed. Ten minutes at most: more is a broken clock
 /// that leeway would hide.
+/// An address or a CIDR block.
+fn parse_network(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not an address or CIDR block"))
+}
+
 fn parse_leeway(s: &str) -> Result<u32, String> {
     match parse_seconds(s)? {
         secs @ 0..=600 => Ok(secs as u32),

@@ -134,6 +134,7 @@ fn relay(config: &Config, state: &AppState) -> anyhow::Result<coupon_relay::Rela
     let relay = coupon_relay::RelayConfig {
         webhook: coupon_relay::WebhookOptions {
             timeout: config.webhook_timeout,
+            destinations: destinations(config),
             ..Default::default()
         },
         backoff: coupon_relay::Backoff {
@@ -149,6 +150,10 @@ fn relay(config: &Config, state: &AppState) -> anyhow::Result<coupon_relay::Rela
         .map(|url| (url, coupon_relay::StreamConfig::default()));
     let store = state.coupons.store().clone();
     coupon_relay::Relay::new(store, state.clock.clone(), render, relay, nats).context("starting the event relay")
+}
+
+fn destinations(config: &Config) -> coupon_relay::Destinations {
+    coupon_relay::Destinations::allowing(config.webhook_allow_networks.iter().copied())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -216,6 +221,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ..Limits::default()
         },
         metrics: Some(metrics),
+        webhook_urls: coupon_server::wire::WebhookUrls::new(&destinations(&config)),
     });
     if let Some(bound) = metrics_listener {
         coupon_server::serve_metrics(bound, state.clone());

@@ -171,6 +171,9 @@ fn start(dir: &std::path::Path, db: &str, nats: &str) -> Server {
         nats,
         "--throttle",
         "off",
+        // The test's receiver is on loopback, which webhooks reach only when allowed.
+        "--webhook-allow-networks",
+        "127.0.0.1/32",
     ];
     let (child, listen) = serve_with(dir, &args);
     Server {

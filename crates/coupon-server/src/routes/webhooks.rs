@@ -14,14 +14,14 @@ use crate::auth::Admin;
 use crate::error::{ApiError, Problems};
 use crate::extract::{Body, Path, Query};
 use crate::routes::page::{self, PageParams};
-use crate::wire::{text, Timestamp};
+use crate::wire::{text, webhook_url, Timestamp, WebhookUrls};
 use crate::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
-    /// An `http://` or `https://` URL whose host is an IPv4 address or a name, up to 2000 characters.
-    #[schema(schema_with = text::webhook_url)]
+    /// Described by its schema (`webhook_url::schema`).
+    #[schema(schema_with = webhook_url::schema)]
     pub url: String,
     /// Event types, or `["*"]` for every type (those added later included).
     #[schema(schema_with = text::webhook_events)]
@@ -122,14 +122,14 @@ impl From<Delivery> for DeliveryView {
     }
 }
 
-fn check_url(url: &str) -> Result<String, ApiError> {
+fn check_url(urls: &WebhookUrls, url: &str) -> Result<String, ApiError> {
     let invalid = || {
         ApiError::invalid(
             "url",
-            "an http:// or https:// URL whose host is an IPv4 address or a name, up to 2000 printable ASCII characters",
+            "an http:// or https:// URL whose host is a name or an IPv4 address that is not internal, up to 2000 printable ASCII characters",
         )
     };
-    if !text::is_webhook_url(url) {
+    if !urls.admits(url) {
         return Err(invalid());
     }
     let parsed = url::Url::parse(url).map_err(|_| invalid())?;
@@ -152,7 +152,7 @@ pub async fn create(
     State(s): State<AppState>,
     Body(req): Body<NewEndpoint>,
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
-    let url = check_url(&req.url)?;
+    let url = check_url(&s.webhook_urls, &req.url)?;
     let events = subscription(&req.events)?;
     // Counted as sent, as the document's maxLength is; kept trimmed, an empty one is none.
     if req.description.as_ref().is_some_and(|d| d.chars().count() > 500) {

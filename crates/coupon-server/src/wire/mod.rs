@@ -10,6 +10,7 @@ mod event;
 mod metadata;
 pub mod text;
 mod time;
+pub mod webhook_url;
 
 pub use book::{Book, BookStats, BookStatus, CodeMode, Policies};
 pub use code::{ClaimedCode, CodeState, LockAnswer, Redemption, RedemptionStatus};
@@ -18,3 +19,4 @@ pub use draft::{BookPatch, NewBook};
 pub use event::{ApiForm, Event};
 pub use metadata::Metadata;
 pub use time::Timestamp;
+pub use webhook_url::WebhookUrls;

@@ -5,8 +5,6 @@
 
 use coupon_core::code::MAX_CODE_LEN;
 use coupon_core::user::MAX_USER_ID;
-use regex::Regex;
-use std::sync::LazyLock;
 use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
 
 /// What `str::trim` removes: Unicode `White_Space`, spelled out (ECMA's `\s` differs by two).
@@ -184,36 +182,6 @@ fn event_cursor_builder(nullable: bool) -> ObjectBuilder {
     string(nullable)
         .pattern(Some("^[0-9]{1,18}-[0-9]{1,18}$".to_owned()))
         .description(Some("`next_cursor` of the previous page of events."))
-}
-
-/// What a webhook endpoint's URL may be: `http` or `https`, a host that is a dotted IPv4 address or
-/// a name whose last label starts with a letter (so the URL standard never reads it as a number),
-/// an optional port (up to 65535), and printable ASCII after. The document states it and the
-/// server checks it with this one pattern, so the two cannot drift apart.
-const WEBHOOK_URL: &str = concat!(
-    "^https?://",
-    "(([A-Za-z0-9-]+[.])*[A-Za-z][A-Za-z0-9-]*",
-    "|(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])([.](25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3})",
-    "(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?",
-    "([/?#][!-~]*)?$"
-);
-pub const MAX_WEBHOOK_URL: usize = 2000;
-
-/// A webhook endpoint's URL.
-pub fn webhook_url() -> Object {
-    string(false)
-        .pattern(Some(WEBHOOK_URL.to_owned()))
-        .max_length(Some(MAX_WEBHOOK_URL))
-        .build()
-}
-
-/// Whether `url` is one [`webhook_url`] describes. A single trailing newline passes, as it does
-/// for the tools that read the document's `$` the way Python's `re` does; the URL standard drops it.
-pub fn is_webhook_url(url: &str) -> bool {
-    static PATTERN: LazyLock<Regex> = LazyLock::new(|| Regex::new(WEBHOOK_URL).expect("a valid pattern"));
-    let url = url.strip_suffix('\n').unwrap_or(url);
-    // The pattern admits ASCII only, so its length in bytes is its length in characters.
-    url.len() <= MAX_WEBHOOK_URL && PATTERN.is_match(url)
 }
 
 /// The events a webhook endpoint is sent: event types, or `["*"]`.

@@ -176,6 +176,7 @@ impl App {
             background,
             limits,
             metrics: Some(metrics),
+            webhook_urls: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

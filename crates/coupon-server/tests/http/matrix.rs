@@ -87,7 +87,7 @@ const MATRIX: &[Row] = &[
     // Every user's claims and redemptions are in the feed: admins only.
     ("GET",   "/events",                                      "/events?limit=5",                             N,                                                            [401, 403, 403, 403, 200]),
     // Webhook endpoints and their deliveries, with their secrets: admins only (unknown ids are 404s).
-    ("POST",  "/webhooks",                                    "/webhooks",                                   J(r#"{"url": "http://127.0.0.1:9/m{n}", "events": ["*"]}"#), [401, 403, 403, 403, 201]),
+    ("POST",  "/webhooks",                                    "/webhooks",                                   J(r#"{"url": "http://crm.example:9/m{n}", "events": ["*"]}"#), [401, 403, 403, 403, 201]),
     ("GET",   "/webhooks",                                    "/webhooks",                                   N,                                                            [401, 403, 403, 403, 200]),
     ("GET",   "/webhooks/{webhook_id}",                       "/webhooks/018f0000-0000-7000-8000-000000000000", N,                                                         [401, 403, 403, 403, 404]),
     ("DELETE", "/webhooks/{webhook_id}",                      "/webhooks/018f0000-0000-7000-8000-000000000000", N,                                                         [401, 403, 403, 403, 404]),

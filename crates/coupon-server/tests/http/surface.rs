@@ -20,6 +20,20 @@ pub async fn openapi_and_docs_are_served(app: App) {
     let doc = app.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(doc.status, StatusCode::OK);
     assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    // The webhook URL pattern is this server's: public addresses only, as it allowed no network.
+    let pattern = doc.body["components"]["schemas"]["NewEndpoint"]["properties"]["url"]["pattern"]
+        .as_str()
+        .unwrap();
+    let url = regex::Regex::new(pattern).unwrap();
+    for (candidate, admitted) in [
+        ("https://crm.example/hooks", true),
+        ("http://93.184.216.34:8080/in", true),
+        ("http://127.0.0.1:8080/in", false),
+        ("http://10.20.30.40/in", false),
+        ("http://169.254.169.254/", false),
+    ] {
+        assert_eq!(url.is_match(candidate), admitted, "{candidate}");
+    }
     let paths = doc.body["paths"].as_object().unwrap();
     for route in [
         "/coupons",

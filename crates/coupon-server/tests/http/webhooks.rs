@@ -22,7 +22,7 @@ pub async fn endpoints_are_registered_listed_and_deleted(app: App) {
         .post(
             "/webhooks",
             &admin,
-            json!({"url": "http://10.0.0.5:58080/in", "events": ["*"]}),
+            json!({"url": "http://93.184.216.34:58080/in", "events": ["*"]}),
         )
         .await;
     assert_eq!(every.status, StatusCode::CREATED, "{}", every.body);
@@ -73,6 +73,15 @@ pub async fn bad_endpoints_are_400s_and_write_nothing(app: App) {
         (json!({"url": "http://crm.example*/x", "events": ["*"]}), "url"),
         (json!({"url": "http://crm.example.0", "events": ["*"]}), "url"),
         (json!({"url": "http://[::1]:8080/in", "events": ["*"]}), "url"),
+        // Internal addresses: this server's operator allowed none.
+        (json!({"url": "http://127.0.0.1:8080/in", "events": ["*"]}), "url"),
+        (json!({"url": "http://10.0.0.5:58080/in", "events": ["*"]}), "url"),
+        (
+            json!({"url": "http://169.254.169.254/latest/meta-data/", "events": ["*"]}),
+            "url",
+        ),
+        (json!({"url": "https://192.168.1.10/hook", "events": ["*"]}), "url"),
+        (json!({"url": "http://0.0.0.0:80/", "events": ["*"]}), "url"),
         (json!({"url": "HTTPS://crm.example/x", "events": ["*"]}), "url"),
         (json!({"url": "https://crm.example/é", "events": ["*"]}), "url"),
         (json!({"url": "https://crm.example:65536/x", "events": ["*"]}), "url"),
