@@ -125,6 +125,14 @@ pub(crate) trait Tx: Sync {
     fn query(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
     fn exec(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// The transaction's last statement: nothing may follow it. PostgreSQL sends COMMIT with it,
+    /// one round trip instead of two at the end of every write that records events (for a claim
+    /// batch, under the book's lock); elsewhere it is a statement like any other and the backend
+    /// commits after the script.
+    fn exec_last(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        self.exec(q, args)
+    }
+
     /// The search words as this dialect's full-text query parameter.
     fn text_query(words: &[String]) -> String;
 
