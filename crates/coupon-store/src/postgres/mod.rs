@@ -5,19 +5,20 @@
 //! transaction that hits a deadlock or serialization failure is run again.
 
 pub(crate) mod sql;
+mod tx;
+
+use tx::{Open, PgTx};
 
 use std::error::Error;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::types::{IsNull, ToSql, Type};
-use tokio_postgres::{NoTls, Row, Statement};
+use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
-use crate::backend::{Arg, Backend, Fields, Planning, Script, Tx};
-use crate::statements::Q;
+use crate::backend::{Arg, Backend, Fields, Planning, Script};
 use crate::store::SqlStore;
 use crate::{Connections, EventForm, PoolConfig, StoreError};
 
@@ -122,15 +123,23 @@ fn planner_settings(planning: Planning) -> Option<&'static str> {
     }
 }
 
+/// What begins a transaction: `begin` and the script's planner settings, sent as one query.
+fn begin(begin: &str, planning: Planning) -> String {
+    match planner_settings(planning) {
+        Some(settings) => format!("{begin}; {settings}"),
+        None => begin.to_owned(),
+    }
+}
+
 impl Backend for PgBackend {
     async fn write<S: Script>(&self, script: S) -> Result<S::Out, StoreError> {
         let mut attempt = 1;
         loop {
-            let open = Open::begin(self.pool.get().await?, "BEGIN", S::PLANNING).await?;
-            let tx = PgTx::within(open.client());
+            let open = Open::new(self.pool.get().await?);
+            let tx = PgTx::within(open.client(), begin("BEGIN", S::PLANNING));
             let outcome = script.run(&tx).await;
-            let ended = tx.ended.load(Ordering::Relaxed);
-            match open.end(outcome, ended).await {
+            let phase = tx.phase();
+            match open.end(outcome, phase).await {
                 Err(e) if retryable(&e) && attempt < ATTEMPTS => attempt += 1,
                 done => break done,
             }
@@ -144,9 +153,11 @@ impl Backend for PgBackend {
             return script.run(&PgTx::outside(&client)).await;
         }
         // Planner settings hold for a transaction: a read-only one, for them alone.
-        let open = Open::begin(client, "BEGIN READ ONLY", S::PLANNING).await?;
-        let outcome = script.run(&PgTx::within(open.client())).await;
-        open.end(outcome, false).await
+        let open = Open::new(client);
+        let tx = PgTx::within(open.client(), begin("BEGIN READ ONLY", S::PLANNING));
+        let outcome = script.run(&tx).await;
+        let phase = tx.phase();
+        open.end(outcome, phase).await
     }
 
     async fn analyze_codes(&self) -> Result<(), StoreError> {
@@ -162,127 +173,6 @@ impl Backend for PgBackend {
             idle: status.available,
             waiting: status.waiting,
         }
-    }
-}
-
-/// A transaction begun by hand on a pooled connection, so that it begins with its planner settings
-/// in one round trip and can end with its last statement in another (see [`Tx::exec_last`]).
-/// Dropped before it ended (a cancelled future), it takes its connection out of the pool and
-/// closes it, which rolls the transaction back, rather than hand on a connection mid-transaction.
-struct Open {
-    client: Option<Object>,
-}
-
-impl Open {
-    async fn begin(client: Object, begin: &str, planning: Planning) -> Result<Self, StoreError> {
-        let open = Open { client: Some(client) };
-        match planner_settings(planning) {
-            Some(settings) => open.client().batch_execute(&format!("{begin}; {settings}")).await?,
-            None => open.client().batch_execute(begin).await?,
-        }
-        Ok(open)
-    }
-
-    fn client(&self) -> &Object {
-        self.client.as_ref().expect("a connection until the transaction ends")
-    }
-
-    /// Commits on `Ok` and rolls back on `Err`, unless the script's last statement already ended
-    /// the transaction (`ended`).
-    async fn end<T>(mut self, outcome: Result<T, StoreError>, ended: bool) -> Result<T, StoreError> {
-        let outcome = match (outcome, ended) {
-            (outcome, true) => outcome,
-            (Ok(v), false) => self
-                .client()
-                .batch_execute("COMMIT")
-                .await
-                .map(|_| v)
-                .map_err(StoreError::from),
-            (Err(e), false) => {
-                // A connection that cannot roll back is closed instead, by the drop below.
-                if self.client().batch_execute("ROLLBACK").await.is_ok() {
-                    self.client = None;
-                }
-                return Err(e);
-            }
-        };
-        // Ended either way: the connection goes back to the pool.
-        self.client = None;
-        outcome
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            drop(Object::take(client));
-        }
-    }
-}
-
-/// The statements of a transaction, or of a pooled connection for reads outside one.
-pub(crate) struct PgTx<'a> {
-    client: &'a Object,
-    in_transaction: bool,
-    /// Set once [`Tx::exec_last`] has sent COMMIT.
-    ended: AtomicBool,
-}
-
-impl<'a> PgTx<'a> {
-    fn within(client: &'a Object) -> Self {
-        PgTx {
-            client,
-            in_transaction: true,
-            ended: AtomicBool::new(false),
-        }
-    }
-
-    fn outside(client: &'a Object) -> Self {
-        PgTx {
-            in_transaction: false,
-            ..PgTx::within(client)
-        }
-    }
-
-    async fn statement(&self, q: Q) -> Result<Statement, StoreError> {
-        Ok(self.client.prepare_cached(sql::sql(q)).await?)
-    }
-}
-
-fn params<'a>(args: &'a [Arg<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
-    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
-}
-
-impl Tx for PgTx<'_> {
-    type Row = Row;
-
-    async fn query(&self, q: Q, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
-        let (stmt, params) = (self.statement(q).await?, params(args));
-        Ok(self.client.query(&stmt, &params).await?)
-    }
-
-    async fn exec(&self, q: Q, args: &[Arg<'_>]) -> Result<u64, StoreError> {
-        let (stmt, params) = (self.statement(q).await?, params(args));
-        Ok(self.client.execute(&stmt, &params).await?)
-    }
-
-    /// The statement and COMMIT go out together; if the statement fails, the server turns the
-    /// COMMIT into a rollback, and the statement's error is the answer.
-    async fn exec_last(&self, q: Q, args: &[Arg<'_>]) -> Result<u64, StoreError> {
-        if !self.in_transaction {
-            return self.exec(q, args).await;
-        }
-        let (stmt, params) = (self.statement(q).await?, params(args));
-        let (written, committed) =
-            futures::join!(self.client.execute(&stmt, &params), self.client.batch_execute("COMMIT"));
-        self.ended.store(true, Ordering::Relaxed);
-        let written = written?;
-        committed?;
-        Ok(written)
-    }
-
-    fn text_query(words: &[String]) -> String {
-        words.join(" ")
     }
 }
 
