@@ -13,7 +13,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 /// Addresses that are not on the public internet (IANA's special-purpose registries): this host,
 /// private and shared networks, link-local (where clouds serve instance metadata), documentation
 /// and benchmarking ranges, multicast and reserved space.
-pub const INTERNAL_V4: &[Ipv4Net] = &[
+const INTERNAL_V4: &[Ipv4Net] = &[
     v4(0, 0, 0, 0, 8),
     v4(10, 0, 0, 0, 8),
     v4(100, 64, 0, 0, 10),
@@ -31,8 +31,8 @@ pub const INTERNAL_V4: &[Ipv4Net] = &[
 ];
 
 /// The IPv6 counterparts. Addresses that carry an IPv4 address (mapped, NAT64) are judged by it
-/// instead, before this list is read.
-pub const INTERNAL_V6: &[Ipv6Net] = &[
+/// instead (see [`embedded_v4`]), so this list never sees them.
+const INTERNAL_V6: &[Ipv6Net] = &[
     v6([0, 0, 0, 0, 0, 0, 0, 0], 127),
     v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),
     v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64),
@@ -82,7 +82,11 @@ impl Destinations {
 
     pub fn permits(&self, ip: IpAddr) -> bool {
         let ip = embedded_v4(ip).map_or(ip, IpAddr::V4);
-        !is_internal(ip) || self.allowed.iter().any(|net| net.contains(&ip))
+        let internal = match ip {
+            IpAddr::V4(ip) => INTERNAL_V4.iter().any(|net| net.contains(&ip)),
+            IpAddr::V6(ip) => INTERNAL_V6.iter().any(|net| net.contains(&ip)),
+        };
+        !internal || self.allowed.iter().any(|net| net.contains(&ip))
     }
 
     /// Whether every, no or some address of `block` is permitted: what the API document's URL
@@ -111,14 +115,6 @@ impl Destinations {
         } else {
             Reach::All
         }
-    }
-}
-
-/// Whether `ip` is outside the public internet.
-pub fn is_internal(ip: IpAddr) -> bool {
-    match embedded_v4(ip).map_or(ip, IpAddr::V4) {
-        IpAddr::V4(ip) => INTERNAL_V4.iter().any(|net| net.contains(&ip)),
-        IpAddr::V6(ip) => INTERNAL_V6.iter().any(|net| net.contains(&ip)),
     }
 }
 

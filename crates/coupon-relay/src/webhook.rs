@@ -14,6 +14,8 @@ use reqwest::redirect;
 use crate::signature::{sign, SIGNATURE_HEADER};
 use crate::{Destinations, Outgoing, Secret};
 
+const INVALID_URL: &str = "the URL is not a valid http(s) URL";
+
 /// What the receiving side sees as our name and version.
 pub const USER_AGENT: &str = concat!("coupond/", env!("CARGO_PKG_VERSION"));
 
@@ -143,8 +145,9 @@ impl Webhooks {
         event: &Outgoing<'_>,
         now_unix: i64,
     ) -> Result<reqwest::Response, Failure> {
+        let url = reqwest::Url::parse(url).map_err(|_| Failure::Invalid(INVALID_URL))?;
         // A literal address is connected to without resolution, so it is checked here.
-        if literal_host(url).is_some_and(|ip| !self.options.destinations.permits(ip)) {
+        if literal_host(&url).is_some_and(|ip| !self.options.destinations.permits(ip)) {
             return Err(Failure::Internal);
         }
         let mut headers = HeaderMap::with_capacity(4);
@@ -186,7 +189,7 @@ impl Webhooks {
         // `without_url`: reqwest's own message names the URL, which may hold a receiver's token.
         let err = err.without_url();
         if err.is_builder() {
-            Failure::Invalid("the URL is not a valid http(s) URL")
+            Failure::Invalid(INVALID_URL)
         } else if err.is_timeout() {
             Failure::Timeout(self.options.timeout)
         } else if err.is_connect() {
@@ -264,8 +267,7 @@ impl Resolve for Guard {
 }
 
 /// The host of `url` when it is an address rather than a name.
-fn literal_host(url: &str) -> Option<IpAddr> {
-    let url = reqwest::Url::parse(url).ok()?;
+fn literal_host(url: &reqwest::Url) -> Option<IpAddr> {
     let host = url.host_str()?;
     host.trim_start_matches('[').trim_end_matches(']').parse().ok()
 }

@@ -357,8 +357,7 @@ pub fn served(urls: &WebhookUrls) -> serde_json::Value {
 }
 
 pub async fn openapi(State(s): State<AppState>) -> Response {
-    let doc = served(&s.webhook_urls).to_string();
-    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
+    ([(header::CONTENT_TYPE, "application/json")], s.openapi()).into_response()
 }
 
 const UI_PAGE: &str = r##"<!doctype html>

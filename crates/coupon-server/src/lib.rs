@@ -34,7 +34,13 @@ pub use throttle::{Throttle, ThrottleConfig};
 /// What every request may use. axum clones it for each extractor and layer that takes it, so it is
 /// one reference count, whatever it holds.
 #[derive(Clone)]
-pub struct AppState(Arc<Services>);
+pub struct AppState(Arc<Shared>);
+
+struct Shared {
+    services: Services,
+    /// `/openapi.json` as this server serves it, rendered on first request.
+    openapi: std::sync::OnceLock<axum::body::Bytes>,
+}
 
 pub struct Services {
     pub coupons: Coupons,
@@ -54,7 +60,21 @@ pub struct Services {
 
 impl From<Services> for AppState {
     fn from(services: Services) -> Self {
-        AppState(Arc::new(services))
+        AppState(Arc::new(Shared {
+            services,
+            openapi: std::sync::OnceLock::new(),
+        }))
+    }
+}
+
+impl AppState {
+    /// The OpenAPI document with this server's webhook URL pattern, rendered once.
+    pub(crate) fn openapi(&self) -> axum::body::Bytes {
+        let doc = self
+            .0
+            .openapi
+            .get_or_init(|| docs::served(&self.webhook_urls).to_string().into());
+        doc.clone()
     }
 }
 
@@ -62,7 +82,7 @@ impl std::ops::Deref for AppState {
     type Target = Services;
 
     fn deref(&self) -> &Services {
-        &self.0
+        &self.0.services
     }
 }
 

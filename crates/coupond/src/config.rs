@@ -343,8 +343,6 @@ pub fn parse_ttl(s: &str) -> Result<i64, String> {
     }
 }
 
-/// A leeway as [`parse_ttl`] reads it, zero allowed. Ten minutes at most: more is a broken clock
-/// that leeway would hide.
 /// An address or a CIDR block.
 fn parse_network(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
@@ -353,6 +351,8 @@ fn parse_network(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{text:?} is not an address or CIDR block"))
 }
 
+/// A leeway as [`parse_ttl`] reads it, zero allowed. Ten minutes at most: more is a broken clock
+/// that leeway would hide.
 fn parse_leeway(s: &str) -> Result<u32, String> {
     match parse_seconds(s)? {
         secs @ 0..=600 => Ok(secs as u32),

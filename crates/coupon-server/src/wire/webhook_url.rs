@@ -29,8 +29,7 @@ pub struct WebhookUrls {
 
 impl WebhookUrls {
     pub fn new(destinations: &Destinations) -> Self {
-        let ipv4 = addresses(destinations, 0, 0);
-        let pattern = format!("^https?://({NAME}|{ipv4}){PORT}{REST}$");
+        let pattern = pattern(destinations);
         let regex = Regex::new(&pattern).expect("a valid pattern");
         WebhookUrls { pattern, regex }
     }
@@ -59,7 +58,7 @@ impl Default for WebhookUrls {
 pub fn schema() -> Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::String))
-        .pattern(Some(WebhookUrls::default().pattern))
+        .pattern(Some(pattern(&Destinations::default())))
         .max_length(Some(MAX_WEBHOOK_URL))
         .description(Some(
             "An http:// or https:// URL whose host is a name or an IPv4 address. Internal addresses \
@@ -69,6 +68,12 @@ pub fn schema() -> Object {
              resolves only to such addresses is sent nothing (its deliveries fail).",
         ))
         .build()
+}
+
+/// The URL pattern for a server sending to `destinations`.
+fn pattern(destinations: &Destinations) -> String {
+    let ipv4 = addresses(destinations, 0, 0);
+    format!("^https?://({NAME}|{ipv4}){PORT}{REST}$")
 }
 
 /// A pattern for the rest of a dotted address, `prefix` holding its first `fixed` octets: the
