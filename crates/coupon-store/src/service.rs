@@ -1,10 +1,12 @@
-//! The per-request service the HTTP layer calls: one request in, one answer out. Behind it a claim,
-//! lock, unlock or redemption either joins a batch of the claim engine or runs alone in its own
-//! transaction; which is configuration ([`Strategy`]). This is the seam where cross-cutting work
-//! on every request belongs, whatever strategy runs it.
+//! The per-request service the HTTP layer calls: one request in, one answer out. Each method names
+//! the operation's script and runs it; a claim, lock, unlock, redemption or rollback either joins
+//! a batch of the claim engine or runs alone in its own transaction, which is configuration
+//! ([`Strategy`]). This is the seam where work that concerns every request belongs, whatever
+//! strategy runs it.
 //!
-//! A refusal comes back as `StoreError::Rejected`, so a caller maps one error type. Every answer of
-//! a claim, lock, unlock, redemption and rollback is counted here, by outcome, on either strategy.
+//! A refusal comes back as `StoreError::Rejected`: a batch answers each request with the rules'
+//! own `CouponError`, and this is where it becomes the store's error, once. Every answer of a
+//! claim, lock, unlock, redemption and rollback is counted here, by outcome, on either strategy.
 
 use std::sync::Arc;
 
@@ -12,13 +14,16 @@ use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePatte
 use uuid::Uuid;
 
 use crate::background::Background;
+use crate::batches::Checkout;
 use crate::engine::{Answer, Engine};
 use crate::outbox::{EventPage, EventQuery};
+use crate::script::{book, code, event, pool, redeem, webhook};
 use crate::telemetry::{self, counted, Connections};
-use crate::webhooks::{Delivery, DeliveryPage, NewWebhook, Webhook};
+use crate::webhooks::{Backlog, Delivery, DeliveryPage, NewWebhook, Webhook};
 use crate::{
-    AddedCodes, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView, DynStore, LockRequest, Locked, RedeemRequest,
-    RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage, SearchQuery, StoreError, UnlockRequest,
+    AddedCodes, BatchResult, CheckoutBatches, ClaimBatches, ClaimRequest, Claimed, CodePage, CodeQuery, CodeView,
+    LockRequest, Locked, RedeemRequest, RedemptionPage, RedemptionQuery, RemovedCodes, RollbackRequest, SearchPage,
+    SearchQuery, Store, StoreError, UnlockRequest,
 };
 
 /// How claims, locks, unlocks and redemptions reach the database.
@@ -37,44 +42,68 @@ pub struct Coupons {
 
 struct Inner {
     /// Reads and book changes, and every request under the naive strategy.
-    store: DynStore,
+    store: Store,
     engine: Option<Engine>,
+    /// The store the engine writes to, when it has one of its own (PostgreSQL's second pool).
+    writes: Option<Store>,
 }
 
-/// One answer of a batch of one.
-fn only<T>(answers: Vec<Result<T, coupon_core::CouponError>>) -> Result<T, StoreError> {
-    answers
+/// The answer of a batch of one.
+fn only<T>(answers: BatchResult<T>) -> Answer<T> {
+    answers?
         .into_iter()
         .next()
-        .ok_or(StoreError::Conflict("a batch of one gave no answer"))?
-        .map_err(StoreError::from)
+        .ok_or(StoreError::Conflict("a batch of one gave no answer"))
 }
 
-fn answered<T>(answer: Answer<T>) -> Result<T, StoreError> {
-    answer?.map_err(StoreError::from)
+/// A request's answer as the store gives it, counted under `counter`: a refusal by the rules
+/// becomes `StoreError::Rejected` here.
+fn answered<T>(counter: &'static str, answer: Answer<T>) -> Result<T, StoreError> {
+    counted(counter, answer.and_then(|a| a.map_err(StoreError::Rejected)))
 }
 
 impl Coupons {
     /// Every request in a transaction of its own.
-    pub fn naive(store: DynStore) -> Self {
+    pub fn naive(store: Store) -> Self {
         Coupons {
-            inner: Arc::new(Inner { store, engine: None }),
+            inner: Arc::new(Inner {
+                store,
+                engine: None,
+                writes: None,
+            }),
         }
     }
 
     /// Requests batched by the claim engine, whose batches go to `writes` and whose work joins
     /// `background`. Must be called within a tokio runtime.
-    pub fn batched(store: DynStore, writes: DynStore, background: &Background) -> Result<Self, StoreError> {
-        Ok(Coupons {
+    pub fn batched(store: Store, writes: Store, background: &Background) -> Result<Self, StoreError> {
+        let engine = Engine::start(Arc::new(writes.clone()), Arc::new(writes.clone()), background)?;
+        Ok(Coupons::with_engine(store, engine, Some(writes)))
+    }
+
+    /// [`Coupons::batched`] with the engine's claim batches and checkout batches sent where given.
+    pub fn batched_with(
+        store: Store,
+        claims: Arc<dyn ClaimBatches>,
+        checkout: Arc<dyn CheckoutBatches>,
+        background: &Background,
+    ) -> Result<Self, StoreError> {
+        let engine = Engine::start(claims, checkout, background)?;
+        Ok(Coupons::with_engine(store, engine, None))
+    }
+
+    fn with_engine(store: Store, engine: Engine, writes: Option<Store>) -> Self {
+        Coupons {
             inner: Arc::new(Inner {
                 store,
-                engine: Some(Engine::start(writes, background)?),
+                engine: Some(engine),
+                writes,
             }),
-        })
+        }
     }
 
     /// The store behind the service: the relay's background work reads and settles through it.
-    pub fn store(&self) -> &DynStore {
+    pub fn store(&self) -> &Store {
         &self.inner.store
     }
 
@@ -87,105 +116,99 @@ impl Coupons {
 
     pub async fn claim(&self, req: ClaimRequest, now: Timestamp) -> Result<Claimed, StoreError> {
         let answer = match &self.inner.engine {
-            Some(engine) => answered(engine.claim(req, now).await),
-            None => self.store().claim(vec![req], now).await.and_then(only),
+            Some(engine) => engine.claim(req, now).await,
+            None => only(self.store().claim(vec![req], now).await),
         };
-        counted(telemetry::CLAIMS, answer)
+        answered(telemetry::CLAIMS, answer)
     }
 
     pub async fn lock(&self, req: LockRequest, now: Timestamp) -> Result<Locked, StoreError> {
-        let answer = match &self.inner.engine {
-            Some(engine) => answered(engine.lock(req, now).await),
-            None => self.store().lock(vec![req], now).await.and_then(only),
-        };
-        counted(telemetry::LOCKS, answer)
+        self.checkout(req, now).await
     }
 
     pub async fn unlock(&self, req: UnlockRequest, now: Timestamp) -> Result<(), StoreError> {
-        let answer = match &self.inner.engine {
-            Some(engine) => answered(engine.unlock(req, now).await),
-            None => self.store().unlock(vec![req], now).await.and_then(only),
-        };
-        counted(telemetry::UNLOCKS, answer)
+        self.checkout(req, now).await
     }
 
     /// Repeating a redemption (same code, user and order id) answers the first one and counts once.
     pub async fn redeem(&self, req: RedeemRequest, now: Timestamp) -> Result<Redemption, StoreError> {
-        let answer = match &self.inner.engine {
-            Some(engine) => answered(engine.redeem(req, now).await),
-            None => self.store().redeem(vec![req], now).await.and_then(only),
-        };
-        counted(telemetry::REDEMPTIONS, answer)
+        self.checkout(req, now).await
     }
 
-    /// Repeating a rollback answers the rolled-back redemption and counts once; it runs with the
-    /// redemptions (batched alike), so a rollback and a redeem of one code queue on its row.
+    /// Repeating a rollback answers the rolled-back redemption and counts once.
     pub async fn rollback(&self, req: RollbackRequest, now: Timestamp) -> Result<Redemption, StoreError> {
+        self.checkout(req, now).await
+    }
+
+    /// A lock, unlock, redemption or rollback, through the engine's queue or alone.
+    async fn checkout<R: Checkout>(&self, req: R, now: Timestamp) -> Result<R::Answer, StoreError> {
         let answer = match &self.inner.engine {
-            Some(engine) => answered(engine.rollback(req, now).await),
-            None => self.store().rollback(vec![req], now).await.and_then(only),
+            Some(engine) => engine.checkout(req, now).await,
+            None => only(R::run(self.store(), vec![req], now).await),
         };
-        counted(telemetry::ROLLBACKS, answer)
+        answered(R::COUNTER, answer)
     }
 
     pub async fn redemptions(&self, query: RedemptionQuery) -> Result<RedemptionPage, StoreError> {
-        self.store().redemptions(query).await
-    }
-
-    pub async fn codes(&self, query: CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError> {
-        self.store().codes(query, now).await
-    }
-
-    /// Removal only takes stock away: what the engine knows of a sold-out book stays true.
-    pub async fn remove_codes(
-        &self,
-        book_id: Uuid,
-        codes: Vec<String>,
-        now: Timestamp,
-    ) -> Result<RemovedCodes, StoreError> {
-        self.store().remove_codes(book_id, codes, now).await
+        self.store().read(redeem::ListRedemptions { query }).await
     }
 
     pub async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
-        self.store().create_book(draft).await
+        let (book, created) = self.store().write(book::CreateBook { draft }).await?;
+        self.store().loaded(created).await;
+        Ok(book)
     }
 
     pub async fn book(&self, id: Uuid) -> Result<Book, StoreError> {
-        self.store().book(id).await
+        self.store().read(book::LoadBook { id }).await
     }
 
+    /// The book and how many codes (or shared instances) it holds, from its supply counter.
     pub async fn book_supply(&self, id: Uuid) -> Result<(Book, i64), StoreError> {
-        self.store().book_supply(id).await
+        self.store().read(book::BookSupply { id }).await
     }
 
     pub async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
-        let book = self.store().update_book(id, patch, now).await?;
+        let book = self.store().write(book::UpdateBook { id, patch, now }).await?;
         self.restocked(id);
         Ok(book)
     }
 
+    /// The book and counts over its codes at `now`, read together.
     pub async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
-        self.store().book_with_stats(id, now).await
+        self.store().read(book::BookWithStats { id, now }).await
     }
 
+    /// Books in the query's scope at `now`, newest first.
+    pub async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
+        self.store().read(book::SearchBooks { query, now }).await
+    }
+
+    /// Adds codes to a unique-mode book, never past its `total_codes`: the whole load, or its last
+    /// part (the parts before it were counted as they came).
     pub async fn add_codes(&self, book_id: Uuid, codes: Vec<String>, now: Timestamp) -> Result<AddedCodes, StoreError> {
-        let added = self.store().add_codes(book_id, codes, now).await?;
-        self.restocked(book_id);
+        let added = self.add_codes_part(book_id, codes, now).await?;
+        self.store().loaded(0).await;
         Ok(added)
     }
 
-    /// A part of a bulk load that goes on; its last part is added with `add_codes`.
+    /// A part of a bulk load that goes on (an import, a chunk at a time): work that follows a
+    /// load, such as refreshing the planner's statistics, waits for its last part, which is added
+    /// with `add_codes`.
     pub async fn add_codes_part(
         &self,
         book_id: Uuid,
         codes: Vec<String>,
         now: Timestamp,
     ) -> Result<AddedCodes, StoreError> {
-        let added = self.store().add_codes_part(book_id, codes, now).await?;
+        let added = self.store().write(pool::AddCodes { book_id, codes, now }).await?;
+        self.store().loading(added.inserted);
         self.restocked(book_id);
         Ok(added)
     }
 
+    /// Draws `count` new codes from the pattern (the book's own when `None`) into a unique-mode book,
+    /// never past `total_codes`.
     pub async fn generate_codes(
         &self,
         book_id: Uuid,
@@ -193,71 +216,110 @@ impl Coupons {
         count: u64,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
-        let generated = self.store().generate_codes(book_id, pattern, count, now).await?;
+        let generate = pool::GenerateCodes {
+            book_id,
+            pattern,
+            count,
+            now,
+        };
+        let generated = self.store().write(generate).await?;
+        self.store().loaded(generated).await;
         self.restocked(book_id);
         Ok(generated)
     }
 
-    pub async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
-        self.store().search_books(query, now).await
+    /// Takes codes nobody ever held out of a unique-mode book, and says why the others stay.
+    /// Removal only takes stock away: what the engine knows of a sold-out book stays true.
+    pub async fn remove_codes(
+        &self,
+        book_id: Uuid,
+        codes: Vec<String>,
+        now: Timestamp,
+    ) -> Result<RemovedCodes, StoreError> {
+        self.store().write(pool::RemoveCodes { book_id, codes, now }).await
     }
 
+    /// The book and a page of its codes, in the order they were added, with their states at `now`.
+    pub async fn codes(&self, query: CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError> {
+        self.store().read(pool::ListCodes { query, now }).await
+    }
+
+    /// The instance of `code` that `user_id` would act on (the one under `lock_id` first), for dry runs.
     pub async fn code_view(
         &self,
         code: &CodeText,
         user_id: &str,
         lock_id: Option<Uuid>,
     ) -> Result<CodeView, StoreError> {
-        self.store().code_view(code, user_id, lock_id).await
+        let (code, user_id) = (code.clone(), user_id.to_owned());
+        self.store().read(code::ViewCode { code, user_id, lock_id }).await
     }
 
+    /// Every code instance the user has owned (lapsed claims included: the caller filters by time).
     pub async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
-        self.store().user_codes(user_id).await
+        let user_id = user_id.to_owned();
+        self.store().read(code::UserCodes { user_id }).await
     }
 
+    /// Committed events after a place in the feed, in its order: a consumer that passes each
+    /// page's `next` back never misses an event, however late its transaction commits.
     pub async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
-        self.store().events(query).await
+        self.store().read(event::ListEvents { query }).await
     }
 
     pub async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook, StoreError> {
-        self.store().create_webhook(new).await
+        self.store().write(webhook::CreateWebhook { new }).await
     }
 
     pub async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError> {
-        self.store().webhook(id).await
+        self.store().read(webhook::LoadWebhook { id }).await
     }
 
     /// Every endpoint, oldest first, without its secret.
     pub async fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
-        let endpoints = self.store().endpoints().await?;
+        let endpoints = self.store().read(webhook::Endpoints {}).await?;
         Ok(endpoints.into_iter().map(|e| e.webhook).collect())
     }
 
+    /// Deletes the endpoint and its deliveries.
     pub async fn delete_webhook(&self, id: Uuid) -> Result<(), StoreError> {
-        self.store().delete_webhook(id).await
+        self.store().write(webhook::DeleteWebhook { id }).await
     }
 
+    /// The endpoint's deliveries, newest first.
     pub async fn deliveries(
         &self,
         webhook_id: Uuid,
         limit: u32,
         after: Option<(Timestamp, Uuid)>,
     ) -> Result<DeliveryPage, StoreError> {
-        self.store().deliveries(webhook_id, limit, after).await
+        let list = webhook::ListDeliveries {
+            webhook_id,
+            limit,
+            after,
+        };
+        self.store().read(list).await
     }
 
+    /// Makes a delivery due again now.
     pub async fn retry_delivery(&self, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {
-        self.store().retry_delivery(webhook_id, id, now).await
+        self.store().write(webhook::RetryDelivery { webhook_id, id, now }).await
     }
 
+    /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.store().ping().await
+    }
+
+    /// The events each consumer of the feed has yet to read, and the pending deliveries.
+    pub async fn backlog(&self) -> Result<Backlog, StoreError> {
+        self.store().read(webhook::ReadBacklog {}).await
     }
 
     /// Sets the outbox backlog gauges from the database as it is at `now`; a failed read is
     /// logged and leaves them as they were.
     pub async fn record_backlog(&self, now: Timestamp) {
-        match self.store().backlog().await {
+        match self.backlog().await {
             Ok(backlog) => backlog.record(now),
             Err(e) => tracing::warn!(error = %e, "reading the outbox backlog for the metrics failed"),
         }
@@ -267,19 +329,9 @@ impl Coupons {
     /// and every request under the naive strategy) and, on PostgreSQL, `engine` (the claim
     /// engine's own pool). SQLite reports its reader connections; its one writer has no pool.
     pub fn record_connections(&self) {
-        let pools = [
-            Some(("requests", self.store())),
-            self.inner
-                .engine
-                .as_ref()
-                .map(Engine::writes)
-                .filter(|writes| !Arc::ptr_eq(writes, self.store()))
-                .map(|writes| ("engine", writes)),
-        ];
-        for (pool, store) in pools.into_iter().flatten() {
-            if let Some(connections) = store.connections() {
-                Connections::record(connections, pool);
-            }
+        Connections::record(self.store().connections(), "requests");
+        if let Some(writes) = self.inner.writes.as_ref().filter(|writes| !writes.same(self.store())) {
+            Connections::record(writes.connections(), "engine");
         }
     }
 }

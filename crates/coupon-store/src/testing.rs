@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio_postgres::NoTls;
 
-use crate::{DynStore, StoreError};
+use crate::{Store, StoreError};
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -62,18 +62,18 @@ impl TestDb {
     }
 
     /// The store on this database, migrated.
-    pub async fn store(&self) -> DynStore {
+    pub async fn store(&self) -> Store {
         self.store_with(crate::PoolConfig::sized(16)).await
     }
 
     /// The store on this database with a pool of that shape.
-    pub async fn store_with(&self, pool: crate::PoolConfig) -> DynStore {
+    pub async fn store_with(&self, pool: crate::PoolConfig) -> Store {
         self.store_in(pool, std::sync::Arc::new(crate::outbox::Facts)).await
     }
 
     /// The store with that pool, its events showing their objects in that form (the server's
     /// tests give the API's).
-    pub async fn store_in(&self, pool: crate::PoolConfig, form: std::sync::Arc<dyn crate::EventForm>) -> DynStore {
+    pub async fn store_in(&self, pool: crate::PoolConfig, form: std::sync::Arc<dyn crate::EventForm>) -> Store {
         crate::connect_with(&self.url, pool, form)
             .await
             .expect("open the test store")

@@ -148,7 +148,7 @@ fn relay(config: &Config, state: &AppState) -> anyhow::Result<coupon_relay::Rela
         .nats_url
         .clone()
         .map(|url| (url, coupon_relay::StreamConfig::default()));
-    let store = state.coupons.store().clone();
+    let store = Arc::new(state.coupons.store().clone());
     coupon_relay::Relay::new(store, state.clock.clone(), render, relay, nats).context("starting the event relay")
 }
 

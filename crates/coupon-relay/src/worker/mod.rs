@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use coupon_core::{Clock, Timestamp};
 use coupon_store::webhooks::FAN_OUT;
-use coupon_store::{Background, DynStore, Event};
+use coupon_store::{Background, Event, Outbox};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -60,7 +60,7 @@ impl Default for RelayConfig {
 
 /// What every loop of the relay shares.
 pub(crate) struct Shared {
-    pub store: DynStore,
+    pub store: Arc<dyn Outbox>,
     pub clock: Arc<dyn Clock>,
     pub render: Render,
     pub config: RelayConfig,
@@ -89,7 +89,7 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(
-        store: DynStore,
+        store: Arc<dyn Outbox>,
         clock: Arc<dyn Clock>,
         render: Render,
         config: RelayConfig,

@@ -25,12 +25,13 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::background::Background;
+use crate::batches::Checkout;
 use crate::{
-    ClaimRequest, ClaimTarget, Claimed, DynStore, LockRequest, Locked, RedeemRequest, RollbackRequest, Stock,
-    StoreError, UnlockRequest,
+    CheckoutBatches, ClaimBatches, ClaimRequest, ClaimTarget, Claimed, LockRequest, Locked, RedeemRequest,
+    RollbackRequest, Stock, StoreError, UnlockRequest,
 };
-pub(crate) use batcher::Answer;
-use batcher::{Batcher, RunBatch, Shape};
+pub(crate) use batcher::{Answer, Batcher};
+use batcher::{RunBatch, Shape};
 
 /// A book's claims: one batch at a time, since every batch of a book queues on its row lock (two
 /// or four at once measured slower); past a few hundred, a bigger batch saves little. The worker
@@ -51,14 +52,19 @@ const CODE_OPS: Shape = Shape {
 const RECHECK: Duration = Duration::from_millis(20);
 
 pub(crate) struct Engine {
-    /// Batches and stock checks run against this store, on the lane.
-    writes: DynStore,
+    /// Claim batches and stock checks run against this, on the lane.
+    claims: Arc<dyn ClaimBatches>,
     lane: Lane,
     books: Mutex<HashMap<Uuid, Arc<BookLine>>>,
-    locks: Batcher<LockRequest, Locked>,
-    unlocks: Batcher<UnlockRequest, ()>,
-    redeems: Batcher<RedeemRequest, Redemption>,
-    rollbacks: Batcher<RollbackRequest, Redemption>,
+    queues: Queues,
+}
+
+/// The checkout queues, one per operation ([`Checkout::queue`] picks a request's).
+pub(crate) struct Queues {
+    pub locks: Batcher<LockRequest, Locked>,
+    pub unlocks: Batcher<UnlockRequest, ()>,
+    pub redeems: Batcher<RedeemRequest, Redemption>,
+    pub rollbacks: Batcher<RollbackRequest, Redemption>,
 }
 
 /// One book's claim queue and what the engine knows of its stock.
@@ -94,16 +100,24 @@ impl BookLine {
     }
 }
 
-/// A batch runner calling one of the store's batch operations.
-macro_rules! runner {
-    ($store:expr, $op:ident) => {{
-        let store = $store.clone();
-        let run: RunBatch<_, _> = Arc::new(move |batch, now| {
-            let store = store.clone();
-            Box::pin(async move { store.$op(batch, now).await })
-        });
-        run
-    }};
+/// A checkout queue of `R`, whose batches go to `to`.
+fn queue<R: Checkout>(lane: &Lane, to: &Arc<dyn CheckoutBatches>) -> Batcher<R, R::Answer> {
+    let to = to.clone();
+    let run: RunBatch<R, R::Answer> = Arc::new(move |batch, now| {
+        let to = to.clone();
+        Box::pin(async move { R::run(&*to, batch, now).await })
+    });
+    Batcher::start(lane, CODE_OPS, R::OP, run)
+}
+
+/// A book's claim queue, whose batches go to `to`.
+fn claim_queue(lane: &Lane, to: &Arc<dyn ClaimBatches>) -> Batcher<ClaimRequest, Claimed> {
+    let to = to.clone();
+    let run: RunBatch<ClaimRequest, Claimed> = Arc::new(move |batch, now| {
+        let to = to.clone();
+        Box::pin(async move { to.claim(batch, now).await })
+    });
+    Batcher::start(lane, CLAIMS, "claim", run)
 }
 
 /// The engine's own single-threaded runtime: a batch waits on several database round trips, and on
@@ -160,33 +174,36 @@ impl Lane {
 }
 
 impl Engine {
-    /// Starts the engine with its batches and stock checks going to `writes`, on a thread of their
-    /// own; its work joins `background`. A PostgreSQL pool of its own opens its connections from the
-    /// engine's thread (a connection is driven where it was opened), so their round trips never
-    /// wait on the server's runtime. Must be called within a tokio runtime.
-    pub(crate) fn start(writes: DynStore, background: &Background) -> Result<Self, StoreError> {
+    /// Starts the engine with its claim batches and stock checks going to `claims` and its checkout
+    /// batches to `checkout`, on a thread of their own; its work joins `background`. A PostgreSQL
+    /// pool of its own opens its connections from the engine's thread (a connection is driven where
+    /// it was opened), so their round trips never wait on the server's runtime. Must be called
+    /// within a tokio runtime.
+    pub(crate) fn start(
+        claims: Arc<dyn ClaimBatches>,
+        checkout: Arc<dyn CheckoutBatches>,
+        background: &Background,
+    ) -> Result<Self, StoreError> {
         let lane = Lane::start(background)?;
+        let queues = Queues {
+            locks: queue(&lane, &checkout),
+            unlocks: queue(&lane, &checkout),
+            redeems: queue(&lane, &checkout),
+            rollbacks: queue(&lane, &checkout),
+        };
         Ok(Engine {
-            locks: Batcher::start(&lane, CODE_OPS, "lock", runner!(writes, lock)),
-            unlocks: Batcher::start(&lane, CODE_OPS, "unlock", runner!(writes, unlock)),
-            redeems: Batcher::start(&lane, CODE_OPS, "redeem", runner!(writes, redeem)),
-            rollbacks: Batcher::start(&lane, CODE_OPS, "rollback", runner!(writes, rollback)),
+            claims,
+            queues,
             books: Mutex::new(HashMap::new()),
-            writes,
             lane,
         })
-    }
-
-    /// The store the engine's batches go to.
-    pub(crate) fn writes(&self) -> &DynStore {
-        &self.writes
     }
 
     fn line(&self, book_id: Uuid) -> Arc<BookLine> {
         let mut books = self.books.lock().unwrap_or_else(PoisonError::into_inner);
         let line = books.entry(book_id).or_insert_with(|| {
             Arc::new(BookLine {
-                claims: Batcher::start(&self.lane, CLAIMS, "claim", runner!(self.writes, claim)),
+                claims: claim_queue(&self.lane, &self.claims),
                 sold_out: Mutex::new(None),
                 restocks: AtomicU64::new(0),
                 checking: AtomicBool::new(false),
@@ -216,7 +233,7 @@ impl Engine {
         let ClaimTarget::Book(book_id) = req.target else {
             // Claims of a named code are rare (a code typed in): they run alone, straight away,
             // rather than wait for a book's batch they cannot name before reading the code.
-            return self.writes.claim(vec![req], now).await.map(|mut a| a.remove(0));
+            return self.claims.claim(vec![req], now).await.map(|mut a| a.remove(0));
         };
         loop {
             let line = self.line(book_id);
@@ -244,7 +261,7 @@ impl Engine {
         if line.checking.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (store, line) = (self.writes.clone(), line.clone());
+        let (store, line) = (self.claims.clone(), line.clone());
         let restocks = line.restocks.load(Ordering::Acquire);
         self.lane.spawn(async move {
             let checked = Instant::now();
@@ -262,24 +279,13 @@ impl Engine {
         });
     }
 
-    pub(crate) async fn lock(&self, req: LockRequest, now: Timestamp) -> Answer<Locked> {
-        self.locks.submit(req, now).await.unwrap_or_else(stopped)
-    }
-
-    pub(crate) async fn unlock(&self, req: UnlockRequest, now: Timestamp) -> Answer<()> {
-        self.unlocks.submit(req, now).await.unwrap_or_else(stopped)
-    }
-
-    pub(crate) async fn redeem(&self, req: RedeemRequest, now: Timestamp) -> Answer<Redemption> {
-        self.redeems.submit(req, now).await.unwrap_or_else(stopped)
-    }
-
-    pub(crate) async fn rollback(&self, req: RollbackRequest, now: Timestamp) -> Answer<Redemption> {
-        self.rollbacks.submit(req, now).await.unwrap_or_else(stopped)
+    /// A lock, unlock, redemption or rollback, through its queue.
+    pub(crate) async fn checkout<R: Checkout>(&self, req: R, now: Timestamp) -> Answer<R::Answer> {
+        R::queue(&self.queues).submit(req, now).await.unwrap_or_else(stopped)
     }
 }
 
-/// The lock, unlock and redeem workers never idle out; they stop only at shutdown.
+/// The checkout workers never idle out; they stop only at shutdown.
 fn stopped<T>() -> Answer<T> {
     Err(StoreError::Task("the service is shutting down".into()))
 }

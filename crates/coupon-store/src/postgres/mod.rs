@@ -10,7 +10,6 @@ mod tx;
 use tx::{Open, PgTx};
 
 use std::error::Error;
-use std::sync::Arc;
 
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -19,8 +18,7 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use crate::backend::{Arg, Backend, Fields, Planning, Script};
-use crate::store::SqlStore;
-use crate::{Connections, EventForm, PoolConfig, StoreError};
+use crate::{Connections, PoolConfig, StoreError};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
@@ -38,24 +36,16 @@ pub struct PgBackend {
     pool: Pool,
 }
 
-pub type PgStore = SqlStore<PgBackend>;
-
-impl PgStore {
+impl PgBackend {
     /// Connects and applies the migrations (serialized across instances by an advisory lock).
-    pub async fn connect(url: &str, pool: PoolConfig, form: Arc<dyn EventForm>) -> Result<Self, StoreError> {
+    pub(crate) async fn connect(url: &str, pool: PoolConfig) -> Result<Self, StoreError> {
         let backend = PgBackend::pool(url, pool)?;
         backend.migrate().await?;
-        Ok(SqlStore::new(backend, form))
+        Ok(backend)
     }
 
     /// A pool on a database that is already migrated; connections open when first used.
-    pub fn pool(url: &str, pool: PoolConfig, form: Arc<dyn EventForm>) -> Result<Self, StoreError> {
-        Ok(SqlStore::new(PgBackend::pool(url, pool)?, form))
-    }
-}
-
-impl PgBackend {
-    fn pool(url: &str, pool: PoolConfig) -> Result<Self, StoreError> {
+    pub(crate) fn pool(url: &str, pool: PoolConfig) -> Result<Self, StoreError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("invalid PostgreSQL URL: {e}")))?;

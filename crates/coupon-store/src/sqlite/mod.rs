@@ -22,8 +22,7 @@ use uuid::Uuid;
 
 use crate::backend::{Arg, Backend, Fields, Script, Tx};
 use crate::statements::Q;
-use crate::store::SqlStore;
-use crate::{Connections, EventForm, StoreError};
+use crate::{Connections, StoreError};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
@@ -44,28 +43,25 @@ pub fn path_from_url(url: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-pub type SqliteStore = SqlStore<SqliteBackend>;
-
-impl SqliteStore {
-    /// Opens the file (creating it if needed) and applies the migrations. A read waits at most
-    /// `acquire_timeout` for a reader connection.
-    pub async fn open(path: PathBuf, acquire_timeout: Duration, form: Arc<dyn EventForm>) -> Result<Self, StoreError> {
-        blocking(move || {
-            let mut writer = open_writer(&path)?;
-            migrate(&mut writer)?;
-            let backend = SqliteBackend {
-                writer: Writer::start(writer)?,
-                readers: Arc::new(Readers::new(path, acquire_timeout)),
-            };
-            Ok(SqlStore::new(backend, form))
-        })
-        .await
-    }
-}
-
 pub struct SqliteBackend {
     writer: Writer,
     readers: Arc<Readers>,
+}
+
+impl SqliteBackend {
+    /// Opens the file (creating it if needed) and applies the migrations. A read waits at most
+    /// `acquire_timeout` for a reader connection.
+    pub(crate) async fn open(path: PathBuf, acquire_timeout: Duration) -> Result<Self, StoreError> {
+        blocking(move || {
+            let mut writer = open_writer(&path)?;
+            migrate(&mut writer)?;
+            Ok(SqliteBackend {
+                writer: Writer::start(writer)?,
+                readers: Arc::new(Readers::new(path, acquire_timeout)),
+            })
+        })
+        .await
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

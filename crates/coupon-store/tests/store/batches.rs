@@ -2,7 +2,7 @@
 //! codes first, and tells the sold-out fast path the truth.
 
 use coupon_core::CodeText;
-use coupon_store::{ClaimRequest, ClaimTarget, Stock};
+use coupon_store::{CheckoutBatches, ClaimBatches, ClaimRequest, ClaimTarget, Stock};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -1,5 +1,5 @@
 use coupon_core::{BookPatch, BookStatus, CodeState, CouponError};
-use coupon_store::{ClaimRequest, ClaimTarget};
+use coupon_store::{ClaimBatches, ClaimRequest, ClaimTarget};
 use serde_json::json;
 
 use crate::{at, Ctx};

@@ -6,73 +6,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePattern, CodeText, CouponError};
-use coupon_core::{Redemption, Timestamp};
+use coupon_core::{Book, CouponError, Timestamp};
 use coupon_store::testing::{Backend, TestDb};
-use coupon_store::webhooks::{Attempted, Backlog, Delivery, DeliveryPage, Due, Endpoint, NewWebhook, Webhook};
 use coupon_store::{
-    AddedCodes, Background, BatchResult, ClaimRequest, ClaimTarget, Claimed, CodePage, CodeQuery, CodeView, Coupons,
-    DynStore, EventPage, EventQuery, LockRequest, Locked, RedeemRequest, RedemptionPage, RedemptionQuery, RemovedCodes,
-    RollbackRequest, SearchPage, SearchQuery, Stock, Store, StoreError, UnlockRequest,
+    Background, BatchResult, ClaimBatches, ClaimRequest, ClaimTarget, Claimed, Coupons, LockRequest, Stock, Store,
+    StoreError,
 };
-use coupon_store::{Event, EventCursor};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::{answer, at, Ctx};
 
-/// A real backend that counts the claim batches and stock checks reaching it, and can refuse
-/// every batch of more than one request (as a conflict with another instance would).
+/// A real store that counts the claim batches and stock checks reaching it, and can refuse
+/// every batch of more than one request (as a conflict with another instance would). The
+/// engine's checkout batches go to the store itself.
 struct Counted {
-    inner: DynStore,
+    inner: Store,
     claim_batches: AtomicUsize,
     stock_checks: AtomicUsize,
     fail_shared_batches: bool,
 }
 
 #[async_trait]
-impl Store for Counted {
-    async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
-        self.inner.create_book(draft).await
-    }
-    async fn book(&self, id: Uuid) -> Result<Book, StoreError> {
-        self.inner.book(id).await
-    }
-    async fn book_supply(&self, id: Uuid) -> Result<(Book, i64), StoreError> {
-        self.inner.book_supply(id).await
-    }
-    async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
-        self.inner.update_book(id, patch, now).await
-    }
-    async fn book_with_stats(&self, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
-        self.inner.book_with_stats(id, now).await
-    }
-    async fn add_codes(&self, book_id: Uuid, codes: Vec<String>, now: Timestamp) -> Result<AddedCodes, StoreError> {
-        self.inner.add_codes(book_id, codes, now).await
-    }
-    async fn generate_codes(
-        &self,
-        book_id: Uuid,
-        pattern: Option<CodePattern>,
-        count: u64,
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
-        self.inner.generate_codes(book_id, pattern, count, now).await
-    }
-    async fn search_books(&self, query: SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
-        self.inner.search_books(query, now).await
-    }
-    async fn remove_codes(
-        &self,
-        book_id: Uuid,
-        codes: Vec<String>,
-        now: Timestamp,
-    ) -> Result<RemovedCodes, StoreError> {
-        self.inner.remove_codes(book_id, codes, now).await
-    }
-    async fn codes(&self, query: CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError> {
-        self.inner.codes(query, now).await
-    }
+impl ClaimBatches for Counted {
     async fn claim(&self, batch: Vec<ClaimRequest>, now: Timestamp) -> BatchResult<Claimed> {
         self.claim_batches.fetch_add(1, Ordering::SeqCst);
         if self.fail_shared_batches && batch.len() > 1 {
@@ -84,83 +40,6 @@ impl Store for Counted {
         let stock = self.inner.stock(book_id, now).await;
         self.stock_checks.fetch_add(1, Ordering::SeqCst);
         stock
-    }
-    async fn lock(&self, batch: Vec<LockRequest>, now: Timestamp) -> BatchResult<Locked> {
-        self.inner.lock(batch, now).await
-    }
-    async fn unlock(&self, batch: Vec<UnlockRequest>, now: Timestamp) -> BatchResult<()> {
-        self.inner.unlock(batch, now).await
-    }
-    async fn redeem(&self, batch: Vec<RedeemRequest>, now: Timestamp) -> BatchResult<Redemption> {
-        self.inner.redeem(batch, now).await
-    }
-    async fn rollback(&self, batch: Vec<RollbackRequest>, now: Timestamp) -> BatchResult<Redemption> {
-        self.inner.rollback(batch, now).await
-    }
-    async fn redemptions(&self, query: RedemptionQuery) -> Result<RedemptionPage, StoreError> {
-        self.inner.redemptions(query).await
-    }
-    async fn code_view(&self, code: &CodeText, user_id: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
-        self.inner.code_view(code, user_id, lock_id).await
-    }
-    async fn user_codes(&self, user_id: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
-        self.inner.user_codes(user_id).await
-    }
-    async fn events(&self, query: EventQuery) -> Result<EventPage, StoreError> {
-        self.inner.events(query).await
-    }
-    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook, StoreError> {
-        self.inner.create_webhook(new).await
-    }
-    async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError> {
-        self.inner.webhook(id).await
-    }
-    async fn endpoints(&self) -> Result<Vec<Endpoint>, StoreError> {
-        self.inner.endpoints().await
-    }
-    async fn delete_webhook(&self, id: Uuid) -> Result<(), StoreError> {
-        self.inner.delete_webhook(id).await
-    }
-    async fn fan_out(&self, limit: u32, now: Timestamp) -> Result<usize, StoreError> {
-        self.inner.fan_out(limit, now).await
-    }
-    async fn lease_deliveries(
-        &self,
-        id: Uuid,
-        limit: u32,
-        until: Timestamp,
-        now: Timestamp,
-    ) -> Result<Vec<Due>, StoreError> {
-        self.inner.lease_deliveries(id, limit, until, now).await
-    }
-    async fn settle_deliveries(&self, attempts: Vec<Attempted>) -> Result<(), StoreError> {
-        self.inner.settle_deliveries(attempts).await
-    }
-    async fn deliveries(
-        &self,
-        id: Uuid,
-        limit: u32,
-        after: Option<(Timestamp, Uuid)>,
-    ) -> Result<DeliveryPage, StoreError> {
-        self.inner.deliveries(id, limit, after).await
-    }
-    async fn retry_delivery(&self, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {
-        self.inner.retry_delivery(webhook_id, id, now).await
-    }
-    async fn backlog(&self) -> Result<Backlog, StoreError> {
-        self.inner.backlog().await
-    }
-    async fn relay_next(&self, name: &str, limit: u32) -> Result<(EventCursor, Vec<Event>), StoreError> {
-        self.inner.relay_next(name, limit).await
-    }
-    async fn relay_moved(&self, name: &str, from: EventCursor, to: EventCursor) -> Result<bool, StoreError> {
-        self.inner.relay_moved(name, from, to).await
-    }
-    async fn prune(&self, before: Timestamp) -> Result<u64, StoreError> {
-        self.inner.prune(before).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
     }
 }
 
@@ -177,11 +56,18 @@ async fn counted(backend: Backend, fail_shared_batches: bool) -> Bench {
         stock_checks: AtomicUsize::new(0),
         fail_shared_batches,
     });
-    let store = Coupons::batched(counted.clone(), counted.clone(), &Background::new()).expect("engine starts");
+    let real = counted.inner.clone();
+    let store = Coupons::batched_with(
+        real.clone(),
+        counted.clone(),
+        Arc::new(real.clone()),
+        &Background::new(),
+    )
+    .expect("engine starts");
     Bench {
         cx: Ctx {
             store,
-            backend: counted.clone(),
+            backend: real,
             db,
         },
         counted,

@@ -16,7 +16,7 @@ mod webhooks;
 use coupon_core::{Amount, Book, BookStats, CodeText, CouponError, OrderId, Redemption, Timestamp, UserId};
 use coupon_store::testing::{Backend, TestDb};
 use coupon_store::{
-    Background, ClaimRequest, ClaimTarget, Claimed, Coupons, DynStore, LockRequest, Locked, RedeemRequest, StoreError,
+    Background, ClaimRequest, ClaimTarget, Claimed, Coupons, LockRequest, Locked, RedeemRequest, Store, StoreError,
     UnlockRequest,
 };
 use serde_json::json;
@@ -32,8 +32,9 @@ pub fn at(seconds_after_t0: i64) -> Timestamp {
 pub struct Ctx {
     /// The per-request service, as the HTTP layer calls it.
     pub store: Coupons,
-    /// The batch-shaped backend behind it.
-    pub backend: DynStore,
+    /// The store behind it, as the claim engine and the relay reach it (`ClaimBatches`,
+    /// `CheckoutBatches`, `Outbox`).
+    pub backend: Store,
     pub db: TestDb,
 }
 

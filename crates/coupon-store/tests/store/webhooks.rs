@@ -4,12 +4,60 @@
 
 use std::collections::HashSet;
 
-use coupon_store::webhooks::{Attempted, DeliveryState, NewWebhook, Subscription};
-use coupon_store::EventType;
+use async_trait::async_trait;
+use coupon_core::Timestamp;
+use coupon_store::webhooks::{
+    Attempted, Backlog, Delivery, DeliveryPage, DeliveryState, NewWebhook, Subscription, Webhook,
+};
+use coupon_store::{Coupons, EventType, Outbox, Store, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::{at, Ctx};
+
+/// What an admin and the metrics see of the store's webhooks, beside what the relay does with
+/// them (`Outbox`): the service's own calls, on the store the relay writes to.
+#[async_trait]
+trait Admin {
+    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook, StoreError>;
+    async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError>;
+    async fn delete_webhook(&self, id: Uuid) -> Result<(), StoreError>;
+    async fn deliveries(
+        &self,
+        id: Uuid,
+        limit: u32,
+        after: Option<(Timestamp, Uuid)>,
+    ) -> Result<DeliveryPage, StoreError>;
+    async fn retry_delivery(&self, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError>;
+    async fn backlog(&self) -> Result<Backlog, StoreError>;
+}
+
+#[async_trait]
+impl Admin for Store {
+    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook, StoreError> {
+        Coupons::naive(self.clone()).create_webhook(new).await
+    }
+    async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError> {
+        Coupons::naive(self.clone()).webhook(id).await
+    }
+    async fn delete_webhook(&self, id: Uuid) -> Result<(), StoreError> {
+        Coupons::naive(self.clone()).delete_webhook(id).await
+    }
+    async fn deliveries(
+        &self,
+        id: Uuid,
+        limit: u32,
+        after: Option<(Timestamp, Uuid)>,
+    ) -> Result<DeliveryPage, StoreError> {
+        Coupons::naive(self.clone()).deliveries(id, limit, after).await
+    }
+    async fn retry_delivery(&self, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {
+        Coupons::naive(self.clone()).retry_delivery(webhook_id, id, now).await
+    }
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        Coupons::naive(self.clone()).backlog().await
+    }
+}
 
 fn endpoint(events: Subscription) -> NewWebhook {
     NewWebhook {

@@ -1,18 +1,26 @@
-//! Books and their supply: create (with its shared instances or generated codes), change, upload,
-//! generate, stats and search.
+//! A book's pool of codes: upload, generate from a pattern, take out unheld codes, and list them
+//! a page at a time. Every change moves the supply counter under the book's row lock.
 
 use std::collections::HashSet;
 
-use coupon_core::discount::DiscountType;
-use coupon_core::{Book, BookDraft, BookPatch, BookStats, BookStatus, CodeMode, CodePattern, CouponError, Timestamp};
+use coupon_core::{Book, CodePattern, CodeState, Timestamp};
 use uuid::Uuid;
 
+use super::book::{lock_existing, LockedBook};
 use super::stock::{self, Announce, Pool};
 use crate::backend::{Fields, Tx};
 use crate::outbox::{Change, Journal};
 use crate::rows;
 use crate::statements::Q;
-use crate::{AddedCodes, NotRemoved, Page, RemovedCodes, Scope, SearchPage, SearchQuery, StoreError};
+use crate::{AddedCodes, CodePage, CodeQuery, NotRemoved, Page, RemovedCodes, StoreError};
+
+write!(AddCodes { book_id: Uuid, codes: Vec<String>, now: Timestamp } -> AddedCodes =
+    |tx, s, events| add_codes(tx, events, s.book_id, &s.codes, s.now).await);
+write!(GenerateCodes { book_id: Uuid, pattern: Option<CodePattern>, count: u64, now: Timestamp } -> u64 =
+    |tx, s, events| generate_codes(tx, events, s.book_id, s.pattern.clone(), s.count, s.now).await);
+write!(RemoveCodes { book_id: Uuid, codes: Vec<String>, now: Timestamp } -> RemovedCodes =
+    |tx, s, events| remove_codes(tx, events, s.book_id, &s.codes, s.now).await);
+read!(ListCodes { query: CodeQuery, now: Timestamp } -> (Book, CodePage) = |tx, s| codes(tx, &s.query, s.now).await);
 
 /// Rounds in a row in which a pattern may draw nothing new before generation gives up. With the
 /// space at least 1000 times the draw, a round rarely loses more than a thousandth to collisions.
@@ -20,107 +28,8 @@ const DRAW_ATTEMPTS: usize = 20;
 /// Codes drawn and inserted per round, so a large generation never holds them all in memory.
 const DRAW_CHUNK: u64 = 50_000;
 
-/// A book's row as locked for a change to it or its supply.
-pub(crate) struct LockedBook {
-    pub book: Book,
-    /// Its supply counter: the codes (or shared instances) it holds.
-    pub generated: i64,
-    pub cursor: i64,
-    pub pool: Pool,
-}
-
-pub(crate) async fn lock<T: Tx>(tx: &T, id: Uuid) -> Result<Option<LockedBook>, StoreError> {
-    match tx.first(Q::BookLock, &[id.into()]).await? {
-        None => Ok(None),
-        Some(r) => Ok(Some(LockedBook {
-            book: rows::book(&r, "")?,
-            generated: r.i64("generated")?,
-            cursor: r.i64("deal_cursor")?,
-            pool: Pool::read(&r)?,
-        })),
-    }
-}
-
-async fn lock_existing<T: Tx>(tx: &T, id: Uuid) -> Result<LockedBook, StoreError> {
-    lock(tx, id).await?.ok_or(StoreError::not_found("coupon book"))
-}
-
-pub(crate) async fn load<T: Tx>(tx: &T, id: Uuid) -> Result<Book, StoreError> {
-    Ok(with_supply(tx, id).await?.0)
-}
-
-/// The book and its supply counter (the codes it holds), read from its row.
-pub(crate) async fn with_supply<T: Tx>(tx: &T, id: Uuid) -> Result<(Book, i64), StoreError> {
-    let row = tx.first(Q::BookRead, &[id.into()]).await?;
-    let row = row.ok_or(StoreError::not_found("coupon book"))?;
-    Ok((rows::book(&row, "")?, row.i64("generated")?))
-}
-
-/// The book, and how many codes (or shared instances) were created with it.
-pub(crate) async fn create<T: Tx>(tx: &T, events: &Journal, draft: &BookDraft) -> Result<(Book, u64), StoreError> {
-    let b = &draft.book;
-    let tags = serde_json::to_string(&b.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let metadata = rows::metadata_json(&b.metadata);
-    let p = &b.policies;
-    tx.exec(
-        Q::BookInsert,
-        &[
-            b.id.into(),
-            (&b.name).into(),
-            (&b.description).into(),
-            (&b.category).into(),
-            (&tags).into(),
-            b.discount.type_name().into(),
-            b.discount.raw_value().into(),
-            (&b.discount.currency).into(),
-            b.discount.max_discount.into(),
-            b.discount.min_order_amount.into(),
-            b.starts_at.map(Timestamp::millis).into(),
-            b.expires_at.map(Timestamp::millis).into(),
-            b.status.as_str().into(),
-            b.code_mode.as_str().into(),
-            (&b.code).into(),
-            (&b.code_pattern).into(),
-            b.total_codes.into(),
-            p.max_codes_per_user.into(),
-            p.max_redemptions_per_user.into(),
-            p.max_redemptions_per_code.into(),
-            p.claims_per_user_per_day.into(),
-            p.claim_ttl_seconds.into(),
-            p.lock_ttl_seconds.into(),
-            (&metadata).into(),
-            b.created_at.millis().into(),
-            b.updated_at.millis().into(),
-            b.low_stock_threshold.into(),
-        ],
-    )
-    .await?;
-    let created = match (b.code_mode, &b.code, &draft.pattern, b.total_codes) {
-        (CodeMode::Shared, Some(code), _, Some(total)) => {
-            let inserted = tx
-                .exec(Q::SharedInstances, &[b.id.into(), code.into(), total.into()])
-                .await?;
-            if inserted as i64 != total {
-                return Err(CouponError::CodeTaken.into());
-            }
-            total
-        }
-        (CodeMode::Unique, _, Some(pattern), Some(total)) => {
-            fill(tx, b.id, pattern, total as u64).await?;
-            total
-        }
-        _ => 0,
-    };
-    if created > 0 {
-        bump_supply(tx, b.id, created).await?;
-    }
-    events.note(b.created_at, Change::BookCreated(b.clone()));
-    stock::settle(tx, events, b, (Pool::NEW, created), Announce::Quietly, b.created_at).await?;
-    Ok((draft.book.clone(), created as u64))
-}
-
 /// Moves the supply counter; the table's CHECK refuses to pass `total_codes`.
-async fn bump_supply<T: Tx>(tx: &T, book_id: Uuid, by: i64) -> Result<(), StoreError> {
+pub(crate) async fn bump_supply<T: Tx>(tx: &T, book_id: Uuid, by: i64) -> Result<(), StoreError> {
     if tx.exec(Q::BumpSupply, &[book_id.into(), by.into()]).await? != 1 {
         return Err(StoreError::Conflict("supply counter"));
     }
@@ -130,7 +39,7 @@ async fn bump_supply<T: Tx>(tx: &T, book_id: Uuid, by: i64) -> Result<(), StoreE
 /// Draws from the pattern, a chunk at a time, until `count` new codes are in; codes that collide
 /// with existing ones are simply drawn again. A chunk goes in sorted, so the unique index on code
 /// texts is written in order rather than at random pages.
-async fn fill<T: Tx>(tx: &T, book_id: Uuid, pattern: &CodePattern, count: u64) -> Result<(), StoreError> {
+pub(crate) async fn fill<T: Tx>(tx: &T, book_id: Uuid, pattern: &CodePattern, count: u64) -> Result<(), StoreError> {
     let mut missing = count;
     let mut stalled = 0;
     while missing > 0 {
@@ -304,69 +213,45 @@ async fn added_codes<T: Tx>(
     Ok(())
 }
 
-pub(crate) async fn update<T: Tx>(
-    tx: &T,
-    events: &Journal,
-    id: Uuid,
-    patch: BookPatch,
-    now: Timestamp,
-) -> Result<Book, StoreError> {
-    let LockedBook { mut book, pool, .. } = lock_existing(tx, id).await?;
-    book.apply_patch(patch, now)?;
-    tx.exec(
-        Q::BookUpdate,
-        &[
-            id.into(),
-            (&book.name).into(),
-            (&book.description).into(),
-            book.expires_at.map(Timestamp::millis).into(),
-            book.status.as_str().into(),
-            now.millis().into(),
-            (&rows::metadata_json(&book.metadata)).into(),
-            book.low_stock_threshold.into(),
-        ],
-    )
-    .await?;
-    // A new threshold may put the pool under it.
-    events.note(now, Change::BookUpdated(book.clone()));
-    stock::settle(tx, events, &book, (pool, pool.count), Announce::Yes, now).await?;
-    Ok(book)
+/// The stored form of a derived state for `Q::ListCodes`, or `None` when no code of the book can
+/// be in it (an expired book's codes are all `expired` or `redeemed`).
+fn stored_filter(book: &Book, state: Option<CodeState>, now: Timestamp) -> Option<Option<&'static str>> {
+    let expired = book.expires_at.is_some_and(|e| now > e);
+    Some(match state {
+        None => None,
+        Some(CodeState::Redeemed) => Some("redeemed"),
+        Some(CodeState::Expired) if expired => Some("unredeemed"),
+        Some(_) if expired => return None,
+        Some(CodeState::Expired) => return None,
+        Some(CodeState::Available) => Some("available"),
+        Some(CodeState::Active) => Some("active"),
+        Some(CodeState::Locked) => Some("locked"),
+    })
 }
 
-pub(crate) async fn with_stats<T: Tx>(tx: &T, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
-    let (book, counts) = futures::try_join!(load(tx, id), async {
-        tx.first(Q::BookStats, &[id.into(), now.millis().into()]).await
-    })?;
-    Ok((book, rows::stats(&counts.ok_or(StoreError::Conflict("stats"))?)?))
-}
-
-pub(crate) async fn search<T: Tx>(tx: &T, q: &SearchQuery, now: Timestamp) -> Result<SearchPage, StoreError> {
-    let words = q.text.as_deref().map(rows::search_words).unwrap_or_default();
-    let text = (!words.is_empty()).then(|| T::text_query(&words));
-    let (after_ts, after_id) = match q.after {
-        Some((ts, id)) => (Some(ts.millis()), Some(id)),
-        None => (None, None),
-    };
-    let (status, in_window) = match q.scope {
-        Scope::Live => (Some(BookStatus::Active), 1),
-        Scope::All(status) => (status, 0),
+pub(crate) async fn codes<T: Tx>(tx: &T, q: &CodeQuery, now: Timestamp) -> Result<(Book, CodePage), StoreError> {
+    let book = super::book::load(tx, q.book_id).await?;
+    let Some(filter) = stored_filter(&book, q.state, now) else {
+        return Ok((
+            book,
+            Page {
+                items: Vec::new(),
+                next: None,
+            },
+        ));
     };
     let rows = tx
         .query(
-            Q::Search,
+            Q::ListCodes,
             &[
-                now.millis().into(),
-                q.category.as_deref().into(),
-                q.discount_type.map(DiscountType::as_str).into(),
-                after_ts.into(),
-                after_id.into(),
-                text.as_deref().into(),
+                q.book_id.into(),
+                q.after.unwrap_or(0).into(),
                 (q.limit as i64 + 1).into(),
-                status.map(BookStatus::as_str).into(),
-                in_window.into(),
+                filter.into(),
+                now.millis().into(),
             ],
         )
         .await?;
-    let books = rows.iter().map(|r| rows::book(r, "")).collect::<Result<Vec<_>, _>>()?;
-    Ok(Page::from_overfetch(books, q.limit, |b| (b.created_at, b.id)))
+    let codes = rows.iter().map(rows::code).collect::<Result<Vec<_>, _>>()?;
+    Ok((book, Page::from_overfetch(codes, q.limit, |c| c.id)))
 }

@@ -1,11 +1,13 @@
 //! Webhook endpoints and their deliveries: registration, the fan-out of the feed into one delivery
 //! per event and matching endpoint, leasing due deliveries to send, recording how each attempt
-//! went, and the relay's cursors and pruning.
+//! went, an admin's retry, and the backlog the metrics show. The relay's other places in the feed
+//! and pruning are in `event.rs`.
 
 use coupon_core::Timestamp;
 use uuid::Uuid;
 
-use crate::backend::{Fields, Tx};
+use super::event::{advance, cursor};
+use crate::backend::{Fields, Planning, Tx};
 use crate::outbox::{self, EventCursor, EventQuery};
 use crate::statements::Q;
 use crate::webhooks::{
@@ -13,6 +15,21 @@ use crate::webhooks::{
     Webhook, FAN_OUT,
 };
 use crate::{EventType, Page, StoreError};
+
+write!(CreateWebhook { new: NewWebhook } -> Webhook = |tx, s, _events| create(tx, &s.new).await);
+read!(LoadWebhook { id: Uuid } -> Webhook = |tx, s| get(tx, s.id).await);
+read!(Endpoints {} -> Vec<Endpoint> = |tx, _s| endpoints(tx).await);
+write!(DeleteWebhook { id: Uuid } -> () = |tx, s, _events| delete(tx, s.id).await);
+write!(FanOut { limit: u32, now: Timestamp } -> usize =
+    |tx, s, _events| fan_out(tx, s.limit, s.now).await; planning = Planning::IndexOrder);
+write!(LeaseDeliveries { webhook_id: Uuid, limit: u32, until: Timestamp, now: Timestamp } -> Vec<Due> =
+    |tx, s, _events| lease(tx, s.webhook_id, s.limit, s.until, s.now).await; planning = Planning::IndexOrder);
+write!(SettleDeliveries { attempts: Vec<Attempted> } -> () = |tx, s, _events| settle(tx, &s.attempts).await);
+read!(ListDeliveries { webhook_id: Uuid, limit: u32, after: Option<(Timestamp, Uuid)> } -> DeliveryPage =
+    |tx, s| deliveries(tx, s.webhook_id, s.limit, s.after).await);
+write!(RetryDelivery { webhook_id: Uuid, id: Uuid, now: Timestamp } -> Delivery =
+    |tx, s, _events| retry(tx, s.webhook_id, s.id, s.now).await);
+read!(ReadBacklog {} -> Backlog = |tx, _s| backlog(tx).await);
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
@@ -51,7 +68,7 @@ fn delivery(r: &impl Fields) -> Result<Delivery, StoreError> {
     })
 }
 
-pub(crate) async fn create<T: Tx>(tx: &T, new: &NewWebhook) -> Result<Webhook, StoreError> {
+async fn create<T: Tx>(tx: &T, new: &NewWebhook) -> Result<Webhook, StoreError> {
     let events = new.events.to_json();
     let args = [
         new.id.into(),
@@ -75,47 +92,23 @@ pub(crate) async fn endpoints<T: Tx>(tx: &T) -> Result<Vec<Endpoint>, StoreError
     tx.query(Q::Webhooks, &[]).await?.iter().map(endpoint).collect()
 }
 
-pub(crate) async fn get<T: Tx>(tx: &T, id: Uuid) -> Result<Webhook, StoreError> {
+async fn get<T: Tx>(tx: &T, id: Uuid) -> Result<Webhook, StoreError> {
     let row = tx.first(Q::WebhookRead, &[id.into()]).await?;
     Ok(endpoint(&row.ok_or(StoreError::not_found("webhook"))?)?.webhook)
 }
 
-pub(crate) async fn delete<T: Tx>(tx: &T, id: Uuid) -> Result<(), StoreError> {
+async fn delete<T: Tx>(tx: &T, id: Uuid) -> Result<(), StoreError> {
     match tx.exec(Q::WebhookDelete, &[id.into()]).await? {
         0 => Err(StoreError::not_found("webhook")),
         _ => Ok(()),
     }
 }
 
-/// A consumer's place in the feed (`Q::RelayCursor` locks it until the transaction ends,
-/// `Q::RelayPlace` only reads it); a consumer without one starts from the beginning.
-async fn cursor<T: Tx>(tx: &T, q: Q, name: &str) -> Result<EventCursor, StoreError> {
-    Ok(match tx.first(q, &[name.into()]).await? {
-        Some(r) => EventCursor {
-            xid: r.i64("xid")?,
-            position: r.i64("position")?,
-        },
-        None => EventCursor::default(),
-    })
-}
-
-/// Moves a consumer's place from `from` to `to`; false if another instance moved it first.
-async fn advance<T: Tx>(tx: &T, name: &str, from: EventCursor, to: EventCursor) -> Result<bool, StoreError> {
-    let args = [
-        name.into(),
-        from.xid.into(),
-        from.position.into(),
-        to.xid.into(),
-        to.position.into(),
-    ];
-    Ok(tx.exec(Q::MoveRelayCursor, &args).await? == 1)
-}
-
 /// Turns the next `limit` events of the feed into deliveries, one per event and endpoint that
 /// subscribed to its type and existed when it happened, and moves the fan-out's place past them,
 /// in one transaction: the place is locked, so instances take turns and each event fans out once.
 /// Says how many events it passed.
-pub(crate) async fn fan_out<T: Tx>(tx: &T, limit: u32, now: Timestamp) -> Result<usize, StoreError> {
+async fn fan_out<T: Tx>(tx: &T, limit: u32, now: Timestamp) -> Result<usize, StoreError> {
     let from = cursor(tx, Q::RelayCursor, FAN_OUT).await?;
     let query = EventQuery {
         after: Some(from),
@@ -164,7 +157,7 @@ pub(crate) async fn fan_out<T: Tx>(tx: &T, limit: u32, now: Timestamp) -> Result
 
 /// Leases up to `limit` of the endpoint's due deliveries until `until`, counting an attempt for
 /// each (a crash mid-attempt counts it too), with their events.
-pub(crate) async fn lease<T: Tx>(
+async fn lease<T: Tx>(
     tx: &T,
     webhook_id: Uuid,
     limit: u32,
@@ -220,7 +213,7 @@ pub(crate) async fn lease<T: Tx>(
 
 /// Records how each attempt went, in one transaction. An attempt whose delivery is no longer
 /// pending (an admin's retry raced it, or it was settled already) changes nothing.
-pub(crate) async fn settle<T: Tx>(tx: &T, attempts: &[Attempted]) -> Result<(), StoreError> {
+async fn settle<T: Tx>(tx: &T, attempts: &[Attempted]) -> Result<(), StoreError> {
     let writes = attempts.iter().map(|a| async move {
         match &a.failure {
             None => {
@@ -243,7 +236,7 @@ pub(crate) async fn settle<T: Tx>(tx: &T, attempts: &[Attempted]) -> Result<(), 
     Ok(())
 }
 
-pub(crate) async fn deliveries<T: Tx>(
+async fn deliveries<T: Tx>(
     tx: &T,
     webhook_id: Uuid,
     limit: u32,
@@ -261,7 +254,7 @@ pub(crate) async fn deliveries<T: Tx>(
 }
 
 /// Makes a delivery due again now, whatever became of it: an admin's "send it again".
-pub(crate) async fn retry<T: Tx>(tx: &T, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {
+async fn retry<T: Tx>(tx: &T, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {
     let args = [webhook_id.into(), id.into(), now.millis().into()];
     if tx.exec(Q::RetryDelivery, &args).await? == 0 {
         return Err(StoreError::not_found("delivery"));
@@ -270,7 +263,7 @@ pub(crate) async fn retry<T: Tx>(tx: &T, webhook_id: Uuid, id: Uuid, now: Timest
     delivery(&row.ok_or(StoreError::not_found("delivery"))?)
 }
 
-pub(crate) async fn backlog<T: Tx>(tx: &T) -> Result<Backlog, StoreError> {
+async fn backlog<T: Tx>(tx: &T) -> Result<Backlog, StoreError> {
     let (pending, unread) = futures::try_join!(tx.first(Q::Backlog, &[]), tx.query(Q::Unread, &[]))?;
     let pending = pending.ok_or_else(|| corrupt("backlog"))?;
     let unread = unread
@@ -288,34 +281,4 @@ pub(crate) async fn backlog<T: Tx>(tx: &T) -> Result<Backlog, StoreError> {
         pending_deliveries: pending.i64("pending")?,
         oldest_pending: pending.opt_i64("oldest")?.map(Timestamp::from_millis),
     })
-}
-
-/// The next `limit` events after a consumer's place, and the place (for [`moved`], which moves it
-/// only from there: the read needs no lock).
-pub(crate) async fn next_for<T: Tx>(
-    tx: &T,
-    name: &str,
-    limit: u32,
-) -> Result<(EventCursor, Vec<crate::Event>), StoreError> {
-    let from = cursor(tx, Q::RelayPlace, name).await?;
-    let query = EventQuery {
-        after: Some(from),
-        limit,
-        types: Vec::new(),
-    };
-    Ok((from, outbox::read(tx, &query).await?.events))
-}
-
-/// Moves a consumer's place (creating it at first), unless another instance moved it first.
-pub(crate) async fn moved<T: Tx>(tx: &T, name: &str, from: EventCursor, to: EventCursor) -> Result<bool, StoreError> {
-    tx.exec(Q::AddRelayCursor, &[name.into()]).await?;
-    advance(tx, name, from, to).await
-}
-
-/// Deletes what is older than `before` and no longer needed: finished deliveries, and events every
-/// consumer has passed that no pending delivery refers to. Says how many rows went.
-pub(crate) async fn prune<T: Tx>(tx: &T, before: Timestamp) -> Result<u64, StoreError> {
-    let deliveries = tx.exec(Q::PruneDeliveries, &[before.millis().into()]).await?;
-    let events = tx.exec(Q::PruneEvents, &[before.millis().into()]).await?;
-    Ok(deliveries + events)
 }

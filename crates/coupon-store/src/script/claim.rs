@@ -10,13 +10,23 @@ use coupon_core::rules::{self, Holdings};
 use coupon_core::{Book, CodeInstance, CodeMode, CouponError, Timestamp};
 use uuid::Uuid;
 
-use super::books;
+use super::book;
+use super::lapse::{queue, return_lapsed};
 use super::stock::{self, Announce, Pool};
 use crate::backend::{Fields, Tx};
 use crate::outbox::{Change, Journal};
 use crate::rows;
 use crate::statements::Q;
 use crate::{ClaimRequest, ClaimTarget, Claimed, Stock, StoreError};
+
+write!(
+    /// Claims for any code of a book are decided together per book, in arrival order, by set-based
+    /// statements over the whole batch.
+    Claim { batch: Vec<ClaimRequest>, now: Timestamp } -> Vec<Result<Claimed, CouponError>> =
+    |tx, s, events| claim(tx, events, &s.batch, s.now).await;
+    planning = crate::backend::Planning::Fresh
+);
+read!(CheckStock { book_id: Uuid, now: Timestamp } -> (Book, Stock) = |tx, s| stock(tx, s.book_id, s.now).await);
 
 /// A claim waiting for its book's turn in a batch.
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +83,7 @@ async fn claim_in_book<T: Tx>(
     batch: &[ClaimRequest],
     now: Timestamp,
 ) -> Result<Vec<Result<Claimed, CouponError>>, StoreError> {
-    let Some(books::LockedBook { book, cursor, pool, .. }) = books::lock(tx, book_id).await? else {
+    let Some(book::LockedBook { book, cursor, pool, .. }) = book::lock(tx, book_id).await? else {
         return Ok(vec![Err(CouponError::NotFound("coupon book")); group.len()]);
     };
     if let Err(e) = book.check_claimable(now) {
@@ -201,48 +211,6 @@ async fn note_claims<T: Tx>(
     stock::settle(tx, events, book, (pool, pool.count + moved), Announce::Yes, now).await
 }
 
-/// Puts the book's lapsed claims back in the pool, queued to be dealt first, and takes them off
-/// their holders' counts; says how many came back. Owners are read from the rows as locked, never
-/// from an older snapshot; rows another transaction holds (a redemption racing the lapse) are
-/// skipped until the next claim.
-async fn return_lapsed<T: Tx>(tx: &T, events: &Journal, book: &Book, now: Timestamp) -> Result<usize, StoreError> {
-    if book.policies.claim_ttl_seconds.is_none() {
-        return Ok(0);
-    }
-    let rows = tx.query(Q::Lapsed, &[book.id.into(), now.millis().into()]).await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let mut ids = Vec::with_capacity(rows.len());
-    let mut lost: BTreeMap<String, i64> = BTreeMap::new();
-    for row in &rows {
-        let (code, user_id) = (row.string("code")?, row.string("owner")?);
-        ids.push(row.i64("id")?);
-        *lost.entry(user_id.clone()).or_insert(0) += 1;
-        events.note(
-            now,
-            Change::Lapsed {
-                book_id: book.id,
-                code,
-                user_id,
-            },
-        );
-    }
-    let (owners, counts): (Vec<&str>, Vec<i64>) = lost.iter().map(|(u, n)| (u.as_str(), *n)).unzip();
-    let (freed, (), _) = futures::try_join!(
-        async { tx.exec(Q::FreeCodes, &[ids.as_slice().into()]).await },
-        queue(tx, book.id, &ids),
-        async {
-            let args = [book.id.into(), owners.as_slice().into(), counts.as_slice().into()];
-            tx.exec(Q::ChargeLapsed, &args).await
-        },
-    )?;
-    if freed != ids.len() as u64 {
-        return Err(StoreError::Conflict("lapsed codes"));
-    }
-    Ok(ids.len())
-}
-
 /// The counters of the batch's users that exist yet, their rows locked in user-id order. Missing
 /// rows are created by `write_counters`.
 async fn read_counters<T: Tx>(tx: &T, book_id: Uuid, users: &[&str]) -> Result<HashMap<String, Holdings>, StoreError> {
@@ -338,14 +306,6 @@ async fn fresh<T: Tx>(tx: &T, book_id: Uuid, cursor: i64, wanted: usize) -> Resu
         .query(Q::FreshCodes, &[book_id.into(), cursor.into(), (wanted as i64).into()])
         .await?;
     rows.iter().map(|r| r.i64("id")).collect()
-}
-
-/// Queues codes to be dealt first next time.
-async fn queue<T: Tx>(tx: &T, book_id: Uuid, ids: &[i64]) -> Result<(), StoreError> {
-    if !ids.is_empty() {
-        tx.exec(Q::QueueCodes, &[book_id.into(), ids.into()]).await?;
-    }
-    Ok(())
 }
 
 async fn move_cursor<T: Tx>(tx: &T, book_id: Uuid, from: i64, to: i64) -> Result<(), StoreError> {

@@ -1,0 +1,158 @@
+//! Redeeming a code against an order, undoing a redemption when its order fails (a declined
+//! payment, a cancellation, a refund), and the redemption history. A redemption and a rollback of
+//! one code both lock the code's row first, so they queue on it; then the user's counters. Every
+//! write is guarded and its row count checked, and the rules decide before anything is written.
+
+use coupon_core::rules;
+use coupon_core::{CouponError, Redemption, Timestamp};
+use uuid::Uuid;
+
+use super::code::{find_for_user, holdings};
+use super::{book, each, Decided};
+use crate::backend::{Fields, Tx};
+use crate::outbox::{Change, Journal};
+use crate::rows;
+use crate::statements::Q;
+use crate::{Page, RedeemRequest, RedemptionPage, RedemptionQuery, RedemptionsOf};
+use crate::{RollbackRequest, StoreError};
+
+write!(Redeem { batch: Vec<RedeemRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
+    |tx, s, events| each(&s.batch, |req| redeem(tx, events, req, s.now)).await);
+write!(Rollback { batch: Vec<RollbackRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
+    |tx, s, events| each(&s.batch, |req| rollback(tx, events, req, s.now)).await);
+read!(ListRedemptions { query: RedemptionQuery } -> RedemptionPage = |tx, s| history(tx, &s.query).await);
+
+async fn redeem<T: Tx>(tx: &T, events: &Journal, req: &RedeemRequest, now: Timestamp) -> Decided<Redemption> {
+    let user = req.user_id.as_str();
+    // Locking the code first serializes repeats of one redemption: the second sees the first's record.
+    let inst = decide!(find_for_user(tx, &req.code, user, req.lock_id).await?);
+    if let Some(order_id) = &req.order_id {
+        let prior = tx
+            .first(
+                Q::PriorRedemption,
+                &[inst.code.as_str().into(), user.into(), order_id.as_str().into()],
+            )
+            .await?;
+        if let Some(prior) = prior {
+            return Ok(Ok(rows::redemption(&prior)?));
+        }
+    }
+    let (book, held) = futures::try_join!(book::load(tx, inst.book_id), holdings(tx, inst.book_id, user))?;
+    let applied = decide!(rules::check_redeem(
+        &book,
+        &inst,
+        user,
+        &held,
+        req.lock_id,
+        req.order_amount,
+        now
+    ));
+    let redemption = req.record(&inst, applied, now);
+    let metadata = rows::metadata_json(&redemption.metadata);
+    let record = [
+        redemption.redemption_id.into(),
+        inst.id.into(),
+        book.id.into(),
+        inst.code.as_str().into(),
+        user.into(),
+        (&redemption.order_id).into(),
+        redemption.order_amount.into(),
+        redemption.discount_applied.into(),
+        redemption.final_price.into(),
+        now.millis().into(),
+        (&metadata).into(),
+    ];
+    let use_code = [
+        inst.id.into(),
+        user.into(),
+        book.policies.max_redemptions_per_code.into(),
+        now.millis().into(),
+        req.lock_id.into(),
+    ];
+    let count = [
+        book.id.into(),
+        user.into(),
+        book.policies.max_redemptions_per_user.into(),
+    ];
+    let (recorded, used, counted) = futures::try_join!(
+        tx.exec(Q::InsertRedemption, &record),
+        tx.exec(Q::UseCode, &use_code),
+        tx.exec(Q::CountRedemption, &count),
+    )?;
+    if recorded != 1 {
+        return Err(StoreError::Conflict("redemption recorded twice"));
+    }
+    if used != 1 || counted != 1 {
+        return Err(StoreError::Conflict("redemption limits"));
+    }
+    events.note(now, Change::Redeemed(redemption.clone()));
+    Ok(Ok(redemption))
+}
+
+/// Undoes a redemption: the code (locked first, as every redemption of it does) gets its use back
+/// and is its owner's to redeem again, and the user's count drops. A redemption already rolled
+/// back is answered as it is, counted once.
+async fn rollback<T: Tx>(tx: &T, events: &Journal, req: &RollbackRequest, now: Timestamp) -> Decided<Redemption> {
+    let found = tx.first(Q::RedemptionRead, &[req.redemption_id.into()]).await?;
+    let code_id = match found {
+        Some(row) => row.i64("code_id")?,
+        None => return Ok(Err(CouponError::NotFound("redemption"))),
+    };
+    let code = tx.first(Q::CodeLock, &[code_id.into()]).await?;
+    let code = rows::code(&code.ok_or(StoreError::Conflict("a redemption's code is gone"))?)?;
+    // Read again under the code's lock: a rollback that got there first has committed.
+    let row = tx.first(Q::RedemptionLock, &[req.redemption_id.into()]).await?;
+    let mut redemption = rows::redemption(&row.ok_or(StoreError::Conflict("a redemption is gone"))?)?;
+    if redemption.rollback.is_some() {
+        return Ok(Ok(redemption));
+    }
+    let book = book::load(tx, code.book_id).await?;
+    let rollback = req.rollback.clone();
+    let reclaim_until = book
+        .policies
+        .claim_ttl_seconds
+        .map(|ttl| now.plus_seconds(ttl).millis());
+    let user = redemption.user_id.as_str();
+    let metadata = rows::metadata_json(&rollback.metadata);
+    let mark = [
+        redemption.redemption_id.into(),
+        rollback.rolled_back_at.millis().into(),
+        rollback.reason.as_deref().into(),
+        (&metadata).into(),
+    ];
+    let give_back = [code.id.into(), user.into(), reclaim_until.into()];
+    let uncount = [book.id.into(), user.into()];
+    let (marked, given, uncounted) = futures::try_join!(
+        tx.exec(Q::RollBack, &mark),
+        tx.exec(Q::GiveBackUse, &give_back),
+        tx.exec(Q::UncountRedemption, &uncount),
+    )?;
+    if marked != 1 || given != 1 || uncounted != 1 {
+        return Err(StoreError::Conflict("rollback"));
+    }
+    redemption.rollback = Some(rollback);
+    events.note(now, Change::RolledBack(redemption.clone()));
+    Ok(Ok(redemption))
+}
+
+/// A book's or a user's redemptions, newest first, rolled-back ones included.
+async fn history<T: Tx>(tx: &T, q: &RedemptionQuery) -> Result<RedemptionPage, StoreError> {
+    let (after_ts, after_id): (Option<i64>, Option<Uuid>) = match q.after {
+        Some((ts, id)) => (Some(ts.millis()), Some(id)),
+        None => (None, None),
+    };
+    let of = match &q.of {
+        RedemptionsOf::Book(id) => {
+            // An unknown book is a 404, not an empty history.
+            book::load(tx, *id).await?;
+            (Q::BookRedemptions, (*id).into())
+        }
+        RedemptionsOf::User(user) => (Q::UserRedemptions, user.as_str().into()),
+    };
+    let args = [of.1, after_ts.into(), after_id.into(), (q.limit as i64 + 1).into()];
+    let rows = tx.query(of.0, &args).await?;
+    let redemptions = rows.iter().map(rows::redemption).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_overfetch(redemptions, q.limit, |r| {
+        (r.redeemed_at, r.redemption_id)
+    }))
+}
