@@ -4,25 +4,23 @@
 //! own connections on tokio's blocking threads and never wait for writers. A script runs whole on
 //! the thread that holds its connection.
 
+mod bind;
 pub(crate) mod sql;
+mod tx;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use rusqlite::types::{Null, ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{oneshot, Semaphore};
-use uuid::Uuid;
 
-use crate::backend::{Arg, Backend, Fields, Script, Tx};
-use crate::statements::Q;
+use crate::backend::{Backend, Script};
 use crate::{Connections, StoreError};
+use tx::SqliteTx;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
@@ -65,7 +63,7 @@ impl SqliteBackend {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(super) enum Role {
     Writer,
     Reader,
 }
@@ -254,193 +252,6 @@ impl Backend for SqliteBackend {
     /// The reader connections: the one writer is a queue, not a pool.
     fn connections(&self) -> Connections {
         self.readers.connections()
-    }
-}
-
-/// A connection inside a transaction. Each statement runs when the script issues it, so the
-/// script's futures are complete by the time they are polled.
-pub(crate) struct SqliteTx {
-    // Locked per statement, by the one thread running the script: a Mutex only makes it `Sync`.
-    conn: Mutex<Connection>,
-}
-
-impl SqliteTx {
-    fn transaction<S: Script>(&self, role: Role, script: &S) -> Result<S::Out, StoreError> {
-        let begin = match role {
-            Role::Writer => "BEGIN IMMEDIATE",
-            // One snapshot for a read of several statements.
-            Role::Reader => "BEGIN DEFERRED",
-        };
-        self.batch(begin)?;
-        match run_ready(script.run(self)) {
-            Ok(out) if role == Role::Writer => match self.batch("COMMIT") {
-                Ok(()) => Ok(out),
-                Err(e) => {
-                    let _ = self.batch("ROLLBACK");
-                    Err(e)
-                }
-            },
-            outcome => {
-                self.batch("ROLLBACK")?;
-                outcome
-            }
-        }
-    }
-
-    fn batch(&self, sql: &str) -> Result<(), StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(conn.execute_batch(sql)?)
-    }
-
-    fn query_now(&self, q: Q, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut stmt = conn.prepare_cached(sql::sql(q))?;
-        let names: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
-        let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let values = (0..names.len())
-                .map(|i| row.get::<_, Value>(i))
-                .collect::<Result<_, _>>()?;
-            out.push(SqliteRow {
-                names: names.clone(),
-                values,
-            });
-        }
-        Ok(out)
-    }
-
-    fn exec_now(&self, q: Q, args: &[Arg<'_>]) -> Result<u64, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut stmt = conn.prepare_cached(sql::sql(q))?;
-        Ok(stmt.execute(rusqlite::params_from_iter(args.iter()))? as u64)
-    }
-}
-
-/// Drives a script whose every statement has already run to its end. Futures that yield to be
-/// fair (`join_all` over many) are polled again; one that truly waits is a bug, reported as such.
-fn run_ready<T>(script: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-    let mut script = pin!(script);
-    let mut cx = Context::from_waker(Waker::noop());
-    for _ in 0..1_000 {
-        if let Poll::Ready(out) = script.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-    Err(StoreError::Task(
-        "a SQLite script waited on something other than its statements".into(),
-    ))
-}
-
-impl Tx for SqliteTx {
-    type Row = SqliteRow;
-
-    fn query(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<SqliteRow>, StoreError>> + Send {
-        std::future::ready(self.query_now(q, args))
-    }
-
-    fn exec(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        std::future::ready(self.exec_now(q, args))
-    }
-
-    fn text_query(words: &[String]) -> String {
-        // Each word quoted: FTS5 reads it as a plain term, never as query syntax.
-        words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(" ")
-    }
-}
-
-impl rusqlite::ToSql for Arg<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        let json = |v: Result<String, serde_json::Error>| {
-            v.map(|s| ToSqlOutput::Owned(Value::Text(s)))
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-        };
-        match *self {
-            Arg::I64(Some(v)) => Ok(ToSqlOutput::from(v)),
-            Arg::Str(Some(v)) => Ok(ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes()))),
-            Arg::Uuid(Some(v)) => Ok(ToSqlOutput::from(v.to_string())),
-            Arg::I64(None) | Arg::Str(None) | Arg::Uuid(None) => Ok(ToSqlOutput::from(Null)),
-            Arg::I64s(v) => json(serde_json::to_string(v)),
-            Arg::Strs(v) => json(serde_json::to_string(v)),
-            Arg::Strings(v) => json(serde_json::to_string(v)),
-            Arg::MaybeStrs(v) => json(serde_json::to_string(v)),
-            Arg::Uuids(v) => json(serde_json::to_string(v)),
-        }
-    }
-}
-
-/// A row read out of its statement, so it can outlive it.
-pub(crate) struct SqliteRow {
-    names: Arc<[String]>,
-    values: Vec<Value>,
-}
-
-impl SqliteRow {
-    fn value(&self, col: &str) -> Result<&Value, StoreError> {
-        self.names
-            .iter()
-            .position(|n| n == col)
-            .map(|i| &self.values[i])
-            .ok_or_else(|| StoreError::Corrupt(format!("no column {col}")))
-    }
-
-    fn opt<T>(&self, col: &str, read: impl Fn(&Value) -> Option<T>) -> Result<Option<T>, StoreError> {
-        match self.value(col)? {
-            Value::Null => Ok(None),
-            v => read(v)
-                .map(Some)
-                .ok_or_else(|| StoreError::Corrupt(format!("column {col}: {v:?}"))),
-        }
-    }
-
-    fn req<T>(&self, col: &str, read: impl Fn(&Value) -> Option<T>) -> Result<T, StoreError> {
-        self.opt(col, read)?
-            .ok_or_else(|| StoreError::Corrupt(format!("column {col} is null")))
-    }
-}
-
-fn int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Integer(i) => Some(*i),
-        _ => None,
-    }
-}
-
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::Text(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn uuid(v: &Value) -> Option<Uuid> {
-    match v {
-        Value::Text(s) => Uuid::parse_str(s).ok(),
-        _ => None,
-    }
-}
-
-impl Fields for SqliteRow {
-    fn i64(&self, col: &str) -> Result<i64, StoreError> {
-        self.req(col, int)
-    }
-    fn opt_i64(&self, col: &str) -> Result<Option<i64>, StoreError> {
-        self.opt(col, int)
-    }
-    fn string(&self, col: &str) -> Result<String, StoreError> {
-        self.req(col, text)
-    }
-    fn opt_string(&self, col: &str) -> Result<Option<String>, StoreError> {
-        self.opt(col, text)
-    }
-    fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
-        self.req(col, uuid)
-    }
-    fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError> {
-        self.opt(col, uuid)
-    }
-    fn bool(&self, col: &str) -> Result<bool, StoreError> {
-        self.req(col, int).map(|v| v != 0)
     }
 }
 
