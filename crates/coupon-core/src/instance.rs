@@ -7,6 +7,14 @@ use uuid::Uuid;
 
 use crate::{Book, Metadata, Timestamp};
 
+/// A checkout lock on a code: its holder's to redeem under `lock_id` until `locked_until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locked {
+    pub code: String,
+    pub lock_id: Uuid,
+    pub locked_until: Timestamp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoredStatus {
     Available,

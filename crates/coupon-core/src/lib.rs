@@ -28,7 +28,7 @@ pub use code::CodeText;
 pub use discount::{Applied, Discount, DiscountKind};
 pub use draft::{BookDraft, BookPatch, NewBook};
 pub use error::{CouponError, InvalidInput};
-pub use instance::{CodeInstance, CodeState, StoredStatus};
+pub use instance::{CodeInstance, CodeState, Locked, StoredStatus};
 pub use metadata::Metadata;
 pub use order::OrderId;
 pub use pattern::{CodePattern, DEFAULT_CODE_PATTERN};

@@ -41,7 +41,7 @@ pub use background::Background;
 pub use batches::{CheckoutBatches, ClaimBatches};
 pub use error::StoreError;
 pub use open::{connect, connect_with, migrate, open, PoolConfig};
-pub use outbox::{Event, EventCursor, EventForm, EventPage, EventQuery, EventType};
+pub use outbox::{Event, EventCursor, EventPage, EventQuery, EventType};
 pub use queries::{
     CodePage, CodeQuery, CodeView, Page, RedemptionPage, RedemptionQuery, RedemptionsOf, Scope, SearchPage, SearchQuery,
 };

@@ -1,10 +1,8 @@
 //! Opening a store from its URL: the backend it names, migrated, and the service `coupond serve`
 //! runs on it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::outbox::{self, EventForm};
 use crate::{postgres, sqlite, Background, Coupons, Store, StoreError, Strategy};
 
 /// How many connections a backend keeps and how long a request waits for one.
@@ -32,21 +30,18 @@ impl PoolConfig {
 
 /// Opens (and migrates) the backend named by the URL: `postgres://…`/`postgresql://…`, or
 /// `sqlite://path` (`sqlite://coupond.db` is a file in the working directory). This is the
-/// batch-shaped store; requests go through [`Coupons`].
-/// Events show their objects by their [`outbox::Facts`]: this is the store for tools and tests;
-/// the server opens it with the API's form ([`open`]).
+/// store for tools and tests; requests go through [`Coupons`] ([`open`]).
 pub async fn connect(url: &str, pool_size: usize) -> Result<Store, StoreError> {
-    connect_with(url, PoolConfig::sized(pool_size), Arc::new(outbox::Facts)).await
+    connect_with(url, PoolConfig::sized(pool_size)).await
 }
 
-/// [`connect`] with the pool's acquire timeout too, and the form events show their objects in.
-pub async fn connect_with(url: &str, pool: PoolConfig, form: Arc<dyn EventForm>) -> Result<Store, StoreError> {
+/// [`connect`] with the pool's acquire timeout too.
+pub async fn connect_with(url: &str, pool: PoolConfig) -> Result<Store, StoreError> {
     if is_postgres(url) {
-        Ok(Store::new(postgres::PgBackend::connect(url, pool).await?, form))
+        Ok(Store::new(postgres::PgBackend::connect(url, pool).await?))
     } else if let Some(path) = sqlite::path_from_url(url) {
         Ok(Store::new(
             sqlite::SqliteBackend::open(path, pool.acquire_timeout).await?,
-            form,
         ))
     } else {
         Err(StoreError::Config(
@@ -64,14 +59,13 @@ pub async fn open(
     pool: PoolConfig,
     strategy: Strategy,
     background: &Background,
-    form: Arc<dyn EventForm>,
 ) -> Result<Coupons, StoreError> {
-    let store = connect_with(url, pool, form.clone()).await?;
+    let store = connect_with(url, pool).await?;
     match strategy {
         Strategy::Naive => Ok(Coupons::naive(store)),
         Strategy::Batched if is_postgres(url) => {
             // `connect` migrated the database; this pool only opens connections.
-            let writes = Store::new(postgres::PgBackend::pool(url, pool)?, form);
+            let writes = Store::new(postgres::PgBackend::pool(url, pool)?);
             Coupons::batched(store, writes, background)
         }
         Strategy::Batched => Coupons::batched(store.clone(), store, background),

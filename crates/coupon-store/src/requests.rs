@@ -1,6 +1,7 @@
 //! What the write operations take and answer: claims, checkout locks, redemptions and rollbacks
 //! (one request each, batched by the claim engine), and what changes to a book's supply report.
 
+pub use coupon_core::Locked;
 use coupon_core::{Amount, Applied, Book, CodeInstance, CodeText, CouponError, Metadata, OrderId, Redemption};
 use coupon_core::{Timestamp, UserId};
 use uuid::Uuid;
@@ -42,13 +43,6 @@ pub struct Claimed {
 pub struct LockRequest {
     pub code: CodeText,
     pub user_id: UserId,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Locked {
-    pub code: String,
-    pub lock_id: Uuid,
-    pub locked_until: Timestamp,
 }
 
 #[derive(Debug, Clone)]

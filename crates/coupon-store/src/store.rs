@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::backend::{Backend, Script};
-use crate::outbox::{EventForm, Outboxed, Recorded};
+use crate::outbox::{Outboxed, Recorded};
 use crate::postgres::PgBackend;
 use crate::sqlite::SqliteBackend;
 use crate::{Connections, StoreError};
@@ -23,8 +23,6 @@ pub struct Store(Arc<Inner>);
 
 struct Inner {
     backend: Database,
-    /// How events show their objects.
-    form: Arc<dyn EventForm>,
     /// Codes loaded through this store since its last refresh of the statistics.
     loaded: AtomicU64,
 }
@@ -48,20 +46,16 @@ impl From<SqliteBackend> for Database {
 }
 
 impl Store {
-    pub(crate) fn new(backend: impl Into<Database>, form: Arc<dyn EventForm>) -> Self {
+    pub(crate) fn new(backend: impl Into<Database>) -> Self {
         Store(Arc::new(Inner {
             backend: backend.into(),
-            form,
             loaded: AtomicU64::new(0),
         }))
     }
 
     /// Runs a write in one transaction, with the events of its changes.
     pub(crate) async fn write<S: Recorded>(&self, script: S) -> Result<S::Out, StoreError> {
-        let script = Outboxed {
-            script,
-            form: self.0.form.clone(),
-        };
+        let script = Outboxed(script);
         match &self.0.backend {
             Database::Postgres(b) => b.write(script).await,
             Database::Sqlite(b) => b.write(script).await,

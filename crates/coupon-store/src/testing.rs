@@ -68,15 +68,7 @@ impl TestDb {
 
     /// The store on this database with a pool of that shape.
     pub async fn store_with(&self, pool: crate::PoolConfig) -> Store {
-        self.store_in(pool, std::sync::Arc::new(crate::outbox::Facts)).await
-    }
-
-    /// The store with that pool, its events showing their objects in that form (the server's
-    /// tests give the API's).
-    pub async fn store_in(&self, pool: crate::PoolConfig, form: std::sync::Arc<dyn crate::EventForm>) -> Store {
-        crate::connect_with(&self.url, pool, form)
-            .await
-            .expect("open the test store")
+        crate::connect_with(&self.url, pool).await.expect("open the test store")
     }
 
     /// Every row of coupond's tables as text, sorted: two snapshots are equal when nothing was

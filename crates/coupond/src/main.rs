@@ -173,8 +173,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("Redis is unreachable: throttling counts in memory until it answers");
     }
     let background = Background::new();
-    let form = Arc::new(coupon_server::wire::ApiForm);
-    let coupons = coupon_store::open(url, pool, strategy, &background, form)
+    let coupons = coupon_store::open(url, pool, strategy, &background)
         .await
         .with_context(|| format!("opening {}", config.redacted_database_url()))?;
     let listener = TcpListener::bind(config.listen)

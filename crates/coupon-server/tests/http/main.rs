@@ -167,7 +167,7 @@ impl App {
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
         // The server as `coupond serve` runs it: the claim engine in front of the backend.
         let background = coupon_store::Background::new();
-        let store = db.store_in(pool, Arc::new(coupon_server::wire::ApiForm)).await;
+        let store = db.store_with(pool).await;
         let state = AppState::from(Services {
             coupons: coupon_store::Coupons::batched(store.clone(), store, &background).expect("engine starts"),
             clock: clock.clone(),

@@ -1,8 +1,8 @@
 //! The transactional outbox: every change records its events in the transaction that makes it, so
 //! an event exists exactly when its change committed. A write script notes what changed, in the
-//! domain's terms, in its [`Journal`]; when the script is done, the journal is rendered (the
-//! objects in the API's JSON form, by the [`EventForm`] the HTTP layer supplies) and written in one
-//! statement, so a claim batch of 500 writes its 500 events at once.
+//! domain's terms, in its [`Journal`]; when the script is done, the journal is rendered (each
+//! event's `data` in the form `coupon_wire::event` gives it, the API's own for the objects an answer
+//! shows) and written in one statement, so a claim batch of 500 writes its 500 events at once.
 //!
 //! The feed ([`crate::Store::events`]) reads them back in a stable order that a consumer can page
 //! through without ever missing one that commits late: see the `events` table's migration.
@@ -13,26 +13,17 @@ mod types;
 use std::sync::{Arc, Mutex};
 
 use coupon_core::{Book, CodeInstance, Redemption, StockAlert, Timestamp};
-use serde_json::json;
+use coupon_wire::event::{self as form, ClaimLapsed, CodeUnlocked, CodesAdded, CodesRemoved, StockChanged};
+use coupon_wire::{ClaimedCode, LockAnswer};
 use uuid::Uuid;
 
 use crate::backend::{Planning, Script, Tx};
 use crate::statements::Q;
 use crate::{Locked, StoreError};
 
+pub use coupon_wire::EventType;
 pub(crate) use feed::{event, keys, read};
-pub use types::{Event, EventCursor, EventPage, EventQuery, EventType};
-
-/// How an event's `data` shows the object it is about: the API's JSON form of it, so an event and
-/// the answer to the request that caused it show the same thing. The HTTP layer supplies it. Each
-/// returns the JSON text, as it is stored.
-pub trait EventForm: Send + Sync + 'static {
-    fn book(&self, book: &Book) -> String;
-    /// A code as its claim's answer shows it, at the claim's time.
-    fn claim(&self, code: &CodeInstance, book: &Book, now: Timestamp) -> String;
-    fn lock(&self, locked: &Locked) -> String;
-    fn redemption(&self, redemption: &Redemption) -> String;
-}
+pub use types::{Event, EventCursor, EventPage, EventQuery};
 
 /// A change as a script notes it: what happened, in the domain's terms.
 #[derive(Debug, Clone)]
@@ -104,12 +95,9 @@ pub(crate) trait Recorded: Send + Sync + 'static {
     ) -> impl std::future::Future<Output = Result<Self::Out, StoreError>> + Send;
 }
 
-/// A write script and the form its events take: the script runs with a fresh journal (again
-/// after a deadlock), and its events are written by the transaction's last statement.
-pub(crate) struct Outboxed<S> {
-    pub script: S,
-    pub form: Arc<dyn EventForm>,
-}
+/// A write script with its events: the script runs with a fresh journal (again after a
+/// deadlock), and its events are written by the transaction's last statement.
+pub(crate) struct Outboxed<S>(pub S);
 
 impl<S: Recorded> Script for Outboxed<S> {
     type Out = S::Out;
@@ -117,8 +105,8 @@ impl<S: Recorded> Script for Outboxed<S> {
 
     async fn run<T: Tx>(&self, tx: &T) -> Result<S::Out, StoreError> {
         let journal = Journal::default();
-        let out = self.script.run(tx, &journal).await?;
-        write(tx, self.form.as_ref(), journal.take()).await?;
+        let out = self.0.run(tx, &journal).await?;
+        write(tx, journal.take()).await?;
         Ok(out)
     }
 }
@@ -126,7 +114,7 @@ impl<S: Recorded> Script for Outboxed<S> {
 /// Writes the events of a transaction's changes in one statement, a column of each field: bound as
 /// arrays, which the database reads far faster than one JSON document of the rows (on PostgreSQL
 /// parsing that took three times as long as the insert, under the book's lock).
-async fn write<T: Tx>(tx: &T, form: &dyn EventForm, changes: Vec<(Timestamp, Change)>) -> Result<(), StoreError> {
+async fn write<T: Tx>(tx: &T, changes: Vec<(Timestamp, Change)>) -> Result<(), StoreError> {
     if changes.is_empty() {
         return Ok(());
     }
@@ -142,7 +130,7 @@ async fn write<T: Tx>(tx: &T, form: &dyn EventForm, changes: Vec<(Timestamp, Cha
         books.push(book_id);
         codes.push(code);
         users.push(user_id);
-        data.push(self::data(form, *at, change));
+        data.push(self::data(*at, change));
     }
     let args = [
         ids.as_slice().into(),
@@ -195,49 +183,38 @@ fn envelope(change: &Change) -> (EventType, Uuid, Option<&str>, Option<&str>) {
     }
 }
 
-/// The object an event is about: the API's form of it where the API shows one, else the facts.
-fn data(form: &dyn EventForm, at: Timestamp, change: &Change) -> String {
+/// The object an event is about, in its form (`coupon_wire::event`).
+fn data(at: Timestamp, change: &Change) -> String {
     match change {
-        Change::BookCreated(b) | Change::BookUpdated(b) => form.book(b),
-        Change::CodesAdded { book_id, count } => json!({ "coupon_book_id": book_id, "count": count }).to_string(),
-        Change::CodesRemoved { book_id, codes } => {
-            json!({ "coupon_book_id": book_id, "count": codes.len(), "codes": codes }).to_string()
-        }
-        Change::Claimed { code, book } => form.claim(code, book, at),
-        Change::Lapsed { book_id, code, user_id } => {
-            json!({ "coupon_book_id": book_id, "code": code, "user_id": user_id, "status": "available" }).to_string()
-        }
-        Change::Locked { locked, .. } => form.lock(locked),
-        Change::Unlocked { code, .. } => json!({ "code": code, "status": "active" }).to_string(),
-        Change::Redeemed(r) | Change::RolledBack(r) => form.redemption(r),
+        Change::BookCreated(b) | Change::BookUpdated(b) => form::data(coupon_wire::Book::from(b.clone())),
+        Change::CodesAdded { book_id, count } => form::data(CodesAdded {
+            count: *count,
+            coupon_book_id: *book_id,
+        }),
+        Change::CodesRemoved { book_id, codes } => form::data(CodesRemoved {
+            codes,
+            count: codes.len(),
+            coupon_book_id: *book_id,
+        }),
+        Change::Claimed { code, book } => form::data(ClaimedCode::new(code.clone(), book, at)),
+        Change::Lapsed { book_id, code, user_id } => form::data(ClaimLapsed {
+            code,
+            coupon_book_id: *book_id,
+            status: "available",
+            user_id,
+        }),
+        Change::Locked { locked, .. } => form::data(LockAnswer::from(locked.clone())),
+        Change::Unlocked { code, .. } => form::data(CodeUnlocked { code, status: "active" }),
+        Change::Redeemed(r) | Change::RolledBack(r) => form::data(coupon_wire::Redemption::from(r.clone())),
         Change::Stock {
             book_id,
             pool,
             threshold,
             ..
-        } => json!({ "coupon_book_id": book_id, "available": pool, "low_stock_threshold": threshold }).to_string(),
-    }
-}
-
-/// The identifying facts of each object, for stores opened without the API's form (`migrate`,
-/// tools, the store's own tests): enough to tell which object an event is about.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Facts;
-
-impl EventForm for Facts {
-    fn book(&self, book: &Book) -> String {
-        json!({ "coupon_book_id": book.id, "name": book.name }).to_string()
-    }
-
-    fn claim(&self, code: &CodeInstance, _book: &Book, _now: Timestamp) -> String {
-        json!({ "code": code.code, "user_id": code.owner }).to_string()
-    }
-
-    fn lock(&self, locked: &Locked) -> String {
-        json!({ "code": locked.code, "lock_id": locked.lock_id }).to_string()
-    }
-
-    fn redemption(&self, r: &Redemption) -> String {
-        json!({ "redemption_id": r.redemption_id, "code": r.code, "user_id": r.user_id }).to_string()
+        } => form::data(StockChanged {
+            available: *pool,
+            coupon_book_id: *book_id,
+            low_stock_threshold: *threshold,
+        }),
     }
 }

@@ -1,68 +1,12 @@
-//! Events as the feed gives them back, their types, and the feed's cursor.
+//! Events as the feed gives them back, and the feed's cursor.
 
 use std::fmt;
 use std::str::FromStr;
 
-use coupon_core::{StockAlert, Timestamp};
+use coupon_core::Timestamp;
+pub use coupon_wire::EventType;
 use serde_json::Value;
 use uuid::Uuid;
-
-macro_rules! event_types {
-    ($($variant:ident = $name:literal: $doc:literal,)*) => {
-        /// What happened, as the `type` of an event.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum EventType {
-            $(#[doc = $doc] $variant,)*
-        }
-
-        impl EventType {
-            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(EventType::$variant => $name,)*
-                }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                match s {
-                    $($name => Some(EventType::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-
-event_types! {
-    BookCreated = "book.created": "A book was created (with the codes it was created with).",
-    BookUpdated = "book.updated": "An admin changed a book.",
-    CodesAdded = "codes.added": "Codes were uploaded or generated into a book.",
-    CodesRemoved = "codes.removed": "Codes nobody ever held were taken out of a book.",
-    CodeClaimed = "code.claimed": "A user claimed a code.",
-    CodeLocked = "code.locked": "A code was held for a checkout.",
-    CodeUnlocked = "code.unlocked": "A checkout hold was released.",
-    CodeRedeemed = "code.redeemed": "A code was redeemed against an order.",
-    RedemptionRolledBack = "redemption.rolled_back": "A redemption was undone.",
-    ClaimLapsed = "claim.lapsed": "An unredeemed claim ran out and its code went back to the pool.",
-    BookLowStock = "book.low_stock": "A book's pool fell to its low-stock threshold.",
-    BookSoldOut = "book.sold_out": "A book has nothing left to deal.",
-}
-
-impl From<StockAlert> for EventType {
-    fn from(alert: StockAlert) -> Self {
-        match alert {
-            StockAlert::LowStock => EventType::BookLowStock,
-            StockAlert::SoldOut => EventType::BookSoldOut,
-        }
-    }
-}
-
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// An event's place in the feed: the writing transaction, then the order within it (PostgreSQL);
 /// SQLite commits in write order and has one number. Written `<transaction>-<position>`.
@@ -108,6 +52,20 @@ pub struct Event {
     pub cursor: EventCursor,
 }
 
+impl From<Event> for coupon_wire::Event {
+    fn from(e: Event) -> Self {
+        coupon_wire::Event {
+            id: e.id,
+            event_type: e.event_type.as_str(),
+            occurred_at: coupon_wire::Timestamp(e.occurred_at),
+            book_id: e.book_id,
+            code: e.code,
+            user_id: e.user_id,
+            data: e.data,
+        }
+    }
+}
+
 /// What the fan-out reads of an event: which it is and where, without its object.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct EventKey {
@@ -137,15 +95,6 @@ pub struct EventPage {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn types_round_trip_their_names() {
-        for t in EventType::ALL {
-            assert_eq!(EventType::parse(t.as_str()), Some(*t));
-        }
-        assert_eq!(EventType::ALL.len(), 12);
-        assert_eq!(EventType::parse("code.*"), None);
-    }
 
     #[test]
     fn cursors_round_trip_and_refuse_junk() {

@@ -198,8 +198,8 @@ pub struct LockAnswer {
     pub locked_until: Timestamp,
 }
 
-impl From<coupon_store::Locked> for LockAnswer {
-    fn from(locked: coupon_store::Locked) -> Self {
+impl From<domain::Locked> for LockAnswer {
+    fn from(locked: domain::Locked) -> Self {
         LockAnswer {
             status: "locked",
             code: locked.code,

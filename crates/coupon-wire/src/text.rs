@@ -186,7 +186,7 @@ fn event_cursor_builder(nullable: bool) -> ObjectBuilder {
 
 /// The events a webhook endpoint is sent: event types, or `["*"]`.
 pub fn webhook_events() -> Array {
-    let mut names: Vec<&str> = coupon_store::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    let mut names: Vec<&str> = crate::EventType::ALL.iter().map(|t| t.as_str()).collect();
     names.push("*");
     ArrayBuilder::new()
         .items(string(false).enum_values(Some(names)))
@@ -197,13 +197,13 @@ pub fn webhook_events() -> Array {
 
 /// One event type.
 pub fn event_type() -> Object {
-    let names = coupon_store::EventType::ALL.iter().map(|t| t.as_str());
+    let names = crate::EventType::ALL.iter().map(|t| t.as_str());
     string(false).enum_values(Some(names)).build()
 }
 
 /// The event types a feed or a webhook is asked for, comma-separated.
 pub fn event_types() -> Object {
-    let names: Vec<&str> = coupon_store::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    let names: Vec<&str> = crate::EventType::ALL.iter().map(|t| t.as_str()).collect();
     let one = format!("({})", names.join("|").replace('.', "[.]"));
     string(false)
         .pattern(Some(format!("^{one}(,{one})*$")))
