@@ -24,7 +24,7 @@ pub use client::{ClientIp, PeerAddr};
 pub use quota::{group_of, Group, Kind, Rate, ThrottleConfig};
 
 use crate::auth::{Caller, Role};
-use crate::error::ApiError;
+use crate::error::{seconds_up, ApiError};
 use crate::AppState;
 use memory::MemoryBucket;
 use shared::{Mode, Shared};
@@ -53,11 +53,6 @@ impl Verdict {
         headers.insert(RESET, HeaderValue::from(seconds_up(self.reset)));
         // A refusal's `Retry-After` is written by its `ApiError::TooManyRequests`.
     }
-}
-
-/// Whole seconds, rounded up: what `Retry-After` and `RateLimit-Reset` carry.
-pub(crate) fn seconds_up(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// Which bucket a decision draws on.
