@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Path, Query};
-use crate::throttle::{ClientIp, Lookups};
+use crate::throttle::ClientIp;
 use crate::wire::{text, Book, ClaimedCode, LockAnswer, Metadata, Redemption};
 use crate::AppState;
 
@@ -119,11 +119,9 @@ pub async fn assign_code(
     let code = code_param(&code)?;
     let user = caller.acting_for(req.user_id)?;
     let lookups = s.throttle.lookups(&caller, &user, ip).await?;
-    let claimed = claim(&s, ClaimTarget::Code(code), user, req.metadata).await;
     lookups
-        .record(claimed.as_ref().err().and_then(ApiError::as_coupon))
-        .await;
-    claimed
+        .charge(claim(&s, ClaimTarget::Code(code), user, req.metadata).await)
+        .await
 }
 
 /// Holds the user's code for a checkout until `locked_until`.
@@ -142,7 +140,7 @@ pub async fn lock(
     let user = caller.acting_for(req.user_id)?;
     let lookups = s.throttle.lookups(&caller, &user, ip).await?;
     let request = LockRequest { code, user_id: user };
-    let locked = watched(lookups, s.coupons.lock(request, s.clock.now()).await).await?;
+    let locked = lookups.charge(s.coupons.lock(request, s.clock.now()).await).await?;
     Ok(Json(locked.into()))
 }
 
@@ -185,7 +183,7 @@ pub async fn unlock(
         user_id: user,
         lock_id: req.lock_id,
     };
-    watched(lookups, s.coupons.unlock(request, s.clock.now()).await).await?;
+    lookups.charge(s.coupons.unlock(request, s.clock.now()).await).await?;
     Ok(Json(UnlockAnswer {
         status: "active",
         code: text,
@@ -212,16 +210,6 @@ pub struct RedeemRequestBody {
     /// Kept with the redemption.
     #[serde(default)]
     pub metadata: Option<Metadata>,
-}
-
-/// Counts the outcome of a code look-up against the caller's failed-look-up budgets.
-async fn watched<T>(lookups: Lookups, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
-    let failure = match &outcome {
-        Err(StoreError::Rejected(e)) => Some(e),
-        _ => None,
-    };
-    lookups.record(failure).await;
-    outcome
 }
 
 fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError> {
@@ -253,7 +241,7 @@ pub async fn redeem(
         lock_id: req.lock_id,
         metadata: req.metadata.map(Into::into).unwrap_or_default(),
     };
-    let redeemed = watched(lookups, s.coupons.redeem(request, s.clock.now()).await).await?;
+    let redeemed = lookups.charge(s.coupons.redeem(request, s.clock.now()).await).await?;
     Ok(Json(redeemed.into()))
 }
 
@@ -307,8 +295,7 @@ pub async fn validate(
         Err(e) => return Err(e.into()),
     };
     // A dry run answers 200 either way; an unknown code or another's still counts as a guess.
-    lookups.record(verdict.as_ref().err()).await;
-    Ok(Json(match verdict {
+    Ok(Json(match lookups.charge(verdict).await {
         Ok(applied) => Validation {
             valid: true,
             reason: None,
