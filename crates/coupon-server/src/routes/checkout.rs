@@ -10,11 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
-use crate::extract::{Body, Path, Query};
-use crate::routes::lookup::{code_param, CodePath};
-use crate::throttle::ClientIp;
+use crate::extract::{Body, Query};
+use crate::routes::lookup::{Cleared, CodeLookup, CodePath};
 use crate::wire::{text, LockAnswer, Metadata, Redemption};
 use crate::AppState;
 
@@ -33,15 +31,12 @@ pub struct ForUser {
     responses((status = 200, body = LockAnswer), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, book state")))]
 pub async fn lock(
-    caller: Caller,
-    ip: ClientIp,
+    lookup: CodeLookup,
     State(s): State<AppState>,
-    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<ForUser>,
 ) -> Result<Json<LockAnswer>, ApiError> {
-    let code = code_param(&code)?;
-    let user = caller.acting_for(req.user_id)?;
-    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
+    let lookup = lookup.parse()?;
+    let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
     let request = LockRequest { code, user_id: user };
     let locked = lookups.charge(s.coupons.lock(request, s.clock.now()).await).await?;
     Ok(Json(locked.into()))
@@ -71,15 +66,12 @@ pub struct UnlockAnswer {
     responses((status = 200, body = UnlockAnswer), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not_locked, locked (another lock), already_redeemed")))]
 pub async fn unlock(
-    caller: Caller,
-    ip: ClientIp,
+    lookup: CodeLookup,
     State(s): State<AppState>,
-    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<UnlockRequestBody>,
 ) -> Result<Json<UnlockAnswer>, ApiError> {
-    let code = code_param(&code)?;
-    let user = caller.acting_for(req.user_id)?;
-    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
+    let lookup = lookup.parse()?;
+    let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
     let text = code.to_string();
     let request = UnlockRequest {
         code,
@@ -125,17 +117,14 @@ fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError>
     responses((status = 200, body = Redemption), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, user_limit_reached, min_order_not_met, book state")))]
 pub async fn redeem(
-    caller: Caller,
-    ip: ClientIp,
+    lookup: CodeLookup,
     State(s): State<AppState>,
-    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<RedeemRequestBody>,
 ) -> Result<Json<Redemption>, ApiError> {
-    let code = code_param(&code)?;
+    let lookup = lookup.parse()?;
     let order_amount = order_amount(req.order_amount)?;
     let order_id = req.order_id.map(OrderId::parse).transpose()?;
-    let user = caller.acting_for(req.user_id)?;
-    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
+    let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
     let request = RedeemRequest {
         code,
         user_id: user,
@@ -174,16 +163,13 @@ pub struct Validation {
     params(CodePath, ValidateParams),
     responses((status = 200, body = Validation), Problems))]
 pub async fn validate(
-    caller: Caller,
-    ip: ClientIp,
+    lookup: CodeLookup,
     State(s): State<AppState>,
-    Path(CodePath { code }): Path<CodePath>,
     Query(p): Query<ValidateParams>,
 ) -> Result<Json<Validation>, ApiError> {
-    let code = code_param(&code)?;
+    let lookup = lookup.parse()?;
     let order_amount = order_amount(p.order_amount)?;
-    let user = caller.acting_for(p.user_id)?;
-    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
+    let Cleared { code, user, lookups } = lookup.for_user(p.user_id).await?;
     let verdict = match s.coupons.code_view(&code, user.as_str(), p.lock_id).await {
         Ok(view) => check_redeem(
             &view.book,

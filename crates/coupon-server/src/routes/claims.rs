@@ -12,9 +12,8 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
-use crate::extract::{Body, Path};
-use crate::routes::lookup::{code_param, CodePath};
-use crate::throttle::ClientIp;
+use crate::extract::Body;
+use crate::routes::lookup::{Cleared, CodeLookup, CodePath};
 use crate::wire::{text, Book, ClaimedCode, Metadata};
 use crate::AppState;
 
@@ -90,15 +89,12 @@ pub async fn assign(
     responses((status = 201, body = Assigned), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "code_taken, out_of_stock, limits, book state")))]
 pub async fn assign_code(
-    caller: Caller,
-    ip: ClientIp,
+    lookup: CodeLookup,
     State(s): State<AppState>,
-    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<AssignCodeBody>,
 ) -> Result<(StatusCode, Json<Assigned>), ApiError> {
-    let code = code_param(&code)?;
-    let user = caller.acting_for(req.user_id)?;
-    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
+    let lookup = lookup.parse()?;
+    let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
     lookups
         .charge(claim(&s, ClaimTarget::Code(code), user, req.metadata).await)
         .await
