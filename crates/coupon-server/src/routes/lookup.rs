@@ -26,8 +26,10 @@ pub struct CodePath {
 /// A look-up of one code as the request asks for it: who calls, from where, and the code as the
 /// path spells it. Taken as a handler's first argument.
 ///
-/// Its checks come in three steps, each where its error must be answered when several things are
-/// wrong at once:
+/// Not one extractor that checks everything: axum runs every extractor before the handler, so a
+/// code parsed or a user named there would be refused before a malformed body, and before the
+/// handler's own fields. The checks come in three steps instead, each where its error has always
+/// been answered when several things are wrong at once:
 /// 1. Extraction: the caller (401), then the path. The body or query is a later argument, so a
 ///    malformed body is answered before a malformed code.
 /// 2. [`CodeLookup::parse`], first in the handler: the code (400), before the handler's own fields

@@ -43,7 +43,7 @@ impl Throttle {
 }
 
 /// The budgets one code look-up draws on; told the outcome, it counts a failure against each.
-#[must_use = "a look-up's outcome must be recorded"]
+#[must_use = "a look-up's outcome must be charged"]
 pub struct Lookups {
     throttle: Throttle,
     keys: Vec<(Bucket, String)>,
