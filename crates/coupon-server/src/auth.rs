@@ -15,7 +15,7 @@ use coupon_core::UserId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, NO_TOKEN};
 use crate::AppState;
 
 pub use keys::{KeyError, TokenKeys};
@@ -29,9 +29,6 @@ pub enum Role {
     Service,
     User,
 }
-
-/// Why a request without credentials is refused: its 401 challenges without an error code.
-pub(crate) const NO_TOKEN: &str = "an Authorization: Bearer token is required";
 
 /// Who is calling, from a valid token.
 #[derive(Debug, Clone)]

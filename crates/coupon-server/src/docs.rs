@@ -1,21 +1,22 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations, and Swagger UI served from
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and completed here with
+//! what they cannot say (the answers every route shares, headers, the rules between fields).
+//! `links` adds the links between operations; `serve` serves the document and Swagger UI, from
 //! assets compiled into the binary (nothing is fetched at build or run time).
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use serde_json::json;
+mod links;
+mod serve;
+
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::link::LinkBuilder;
-use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::extract::Path;
+use crate::routes;
 use crate::wire::WebhookUrls;
-use crate::{routes, AppState};
+use links::Links;
+
+pub use serve::{asset, openapi, ui};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,8 +25,8 @@ use crate::{routes, AppState};
         routes::books::create, routes::books::show, routes::books::update, routes::books::upload,
         routes::books::generate, routes::books::search,
         routes::pool::list, routes::pool::import, routes::pool::remove,
-        routes::codes::assign, routes::codes::assign_code, routes::codes::lock, routes::codes::unlock,
-        routes::codes::redeem, routes::codes::validate,
+        routes::claims::assign, routes::claims::assign_code, routes::checkout::lock, routes::checkout::unlock,
+        routes::checkout::redeem, routes::checkout::validate,
         routes::users::coupons, routes::health::live, routes::health::ready,
         routes::catalog::list,
         routes::redemptions::rollback, routes::redemptions::of_book, routes::redemptions::of_user,
@@ -124,131 +125,6 @@ impl Modify for Answers {
                 responses.insert("503".into(), answer("Unavailable"));
             }
         }
-    }
-}
-
-/// The links the stateful reader of the document (a client generator, a fuzzer) follows: from the
-/// operations that make a book, a claim, a lock and a redemption to those that take its id or code.
-struct Links;
-
-impl Links {
-    const BOOK: &'static str = "$response.body#/coupon_book_id";
-
-    fn add(doc: &mut utoipa::openapi::OpenApi, from: &str, status: &str, to: &str, link: LinkBuilder) {
-        let operation = operation(doc, from);
-        let Some(RefOr::T(response)) = operation.responses.responses.get_mut(status) else {
-            panic!("{from} answers {status}");
-        };
-        response
-            .links
-            .insert(to.to_owned(), RefOr::T(link.operation_id(to).build()));
-    }
-}
-
-fn operation<'a>(doc: &'a mut utoipa::openapi::OpenApi, id: &str) -> &'a mut Operation {
-    doc.paths
-        .paths
-        .values_mut()
-        .flat_map(|item| [&mut item.get, &mut item.post, &mut item.patch])
-        .flatten()
-        .find(|op| op.operation_id.as_deref() == Some(id))
-        .unwrap_or_else(|| panic!("no operation {id}"))
-}
-
-impl Modify for Links {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        let link = LinkBuilder::new;
-        for to in [
-            "show",
-            "update",
-            "generate",
-            "list_codes",
-            "import_codes",
-            "remove_codes",
-            "book_redemptions",
-        ] {
-            Links::add(doc, "create", "201", to, link().parameter("book_id", Self::BOOK));
-        }
-        for to in ["upload", "assign"] {
-            let body = json!({"coupon_book_id": Self::BOOK});
-            Links::add(doc, "create", "201", to, link().request_body(Some(body)));
-        }
-        // Once codes are in, the book has something to claim.
-        let book_in_body = json!({"coupon_book_id": "$request.body#/coupon_book_id"});
-        Links::add(doc, "upload", "201", "assign", link().request_body(Some(book_in_body)));
-        for from in ["generate", "import_codes"] {
-            let book_in_path = json!({"coupon_book_id": "$request.path.book_id"});
-            Links::add(doc, from, "201", "assign", link().request_body(Some(book_in_path)));
-        }
-        // A claim: its holder locks, unlocks, redeems and validates the code.
-        for from in ["assign", "assign_code"] {
-            let code = "$response.body#/assigned_code";
-            let holder = json!({"user_id": "$response.body#/user_id"});
-            for to in ["lock", "unlock", "redeem", "assign_code"] {
-                Links::add(
-                    doc,
-                    from,
-                    "201",
-                    to,
-                    link().parameter("code", code).request_body(Some(holder.clone())),
-                );
-            }
-            let validate = link()
-                .parameter("code", code)
-                .parameter("user_id", "$response.body#/user_id");
-            Links::add(doc, from, "201", "validate", validate);
-            Links::add(
-                doc,
-                from,
-                "201",
-                "coupons",
-                link().parameter("user_id", "$response.body#/user_id"),
-            );
-        }
-        // A lock: redeeming or unlocking presents it.
-        for to in ["redeem", "unlock"] {
-            let body = json!({"lock_id": "$response.body#/lock_id", "user_id": "$request.body#/user_id"});
-            Links::add(
-                doc,
-                "lock",
-                "200",
-                to,
-                link()
-                    .parameter("code", "$response.body#/code")
-                    .request_body(Some(body)),
-            );
-        }
-        let validate = link()
-            .parameter("code", "$response.body#/code")
-            .parameter("lock_id", "$response.body#/lock_id")
-            .parameter("user_id", "$request.body#/user_id");
-        Links::add(doc, "lock", "200", "validate", validate);
-        // A redemption: rolled back, and found in both histories.
-        for from in ["redeem", "rollback"] {
-            let id = "$response.body#/redemption_id";
-            Links::add(
-                doc,
-                from,
-                "200",
-                "user_redemptions",
-                link().parameter("user_id", "$response.body#/user_id"),
-            );
-            Links::add(
-                doc,
-                from,
-                "200",
-                "book_redemptions",
-                link().parameter("book_id", Self::BOOK),
-            );
-            if from == "redeem" {
-                Links::add(doc, from, "200", "rollback", link().parameter("redemption_id", id));
-            }
-        }
-        // After a rollback the use is back: the holder may redeem again.
-        let again = link()
-            .parameter("code", "$response.body#/code")
-            .request_body(Some(json!({"user_id": "$response.body#/user_id"})));
-        Links::add(doc, "rollback", "200", "redeem", again);
     }
 }
 
@@ -354,42 +230,6 @@ pub fn served(urls: &WebhookUrls) -> serde_json::Value {
     let mut doc = document();
     doc["components"]["schemas"]["NewEndpoint"]["properties"]["url"]["pattern"] = urls.pattern().into();
     doc
-}
-
-pub async fn openapi(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], s.openapi()).into_response()
-}
-
-const UI_PAGE: &str = r##"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>coupond API</title>
-<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="/docs/swagger-ui-bundle.js"></script>
-<script>window.onload = () => { window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#ui" }); };</script>
-</body></html>"##;
-
-pub async fn ui() -> Html<&'static str> {
-    Html(UI_PAGE)
-}
-
-pub async fn asset(Path(file): Path<String>) -> Response {
-    let (body, kind): (&'static [u8], &str) = match file.as_str() {
-        "swagger-ui-bundle.js" => (
-            include_bytes!("../vendor/swagger-ui/swagger-ui-bundle.js"),
-            "text/javascript",
-        ),
-        "swagger-ui.css" => (include_bytes!("../vendor/swagger-ui/swagger-ui.css"), "text/css"),
-        _ => return StatusCode::NOT_FOUND.into_response(),
-    };
-    (
-        [
-            (header::CONTENT_TYPE, kind),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 #[cfg(test)]

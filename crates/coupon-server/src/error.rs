@@ -51,6 +51,17 @@ pub enum ApiError {
 /// Seconds a client should wait before retrying a 408 or 503: saturation passes quickly.
 const RETRY_AFTER_SECONDS: &str = "1";
 
+/// Why a request without credentials is refused: its 401 challenges without an error code. Kept
+/// here, with the challenge that tells it apart, so that this mapping depends on no module that
+/// produces errors.
+pub(crate) const NO_TOKEN: &str = "an Authorization: Bearer token is required";
+
+/// Whole seconds, rounded up: what `Retry-After` and `RateLimit-Reset` carry. Here because the
+/// 429's `Retry-After` is written here; the throttle uses it for `RateLimit-Reset`.
+pub(crate) fn seconds_up(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 impl ApiError {
     /// The domain error inside, if this is one.
     pub fn as_coupon(&self) -> Option<&CouponError> {
@@ -195,7 +206,7 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge(why));
         }
         if let ApiError::TooManyRequests { retry_after, .. } = &self {
-            let seconds = crate::throttle::seconds_up(*retry_after).max(1);
+            let seconds = seconds_up(*retry_after).max(1);
             response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
         }
         if matches!(status, StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE) {
@@ -211,7 +222,7 @@ impl IntoResponse for ApiError {
 /// The RFC 6750 challenge of a 401: the scheme and realm, and, when a token was sent but refused,
 /// `invalid_token` with the reason (a fixed sentence of ours, never the token).
 fn challenge(why: &str) -> axum::http::HeaderValue {
-    let value = if why == crate::auth::NO_TOKEN {
+    let value = if why == NO_TOKEN {
         "Bearer realm=\"coupond\"".to_owned()
     } else {
         format!("Bearer realm=\"coupond\", error=\"invalid_token\", error_description=\"{why}\"")

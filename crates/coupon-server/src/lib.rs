@@ -87,7 +87,7 @@ impl std::ops::Deref for AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    use routes::{books, catalog, codes, events, health, redemptions, users, webhooks};
+    use routes::{books, catalog, checkout, claims, events, health, redemptions, users, webhooks};
     let limits = Arc::new(state.limits.clone());
     let codes_body = DefaultBodyLimit::max(limits.codes_body_bytes);
     let routes = Router::new()
@@ -110,12 +110,12 @@ pub fn router(state: AppState) -> Router {
             "/coupons/{book_id}/codes/remove",
             post(routes::pool::remove).layer(codes_body),
         )
-        .route("/coupons/assign", post(codes::assign))
-        .route("/coupons/assign/{code}", post(codes::assign_code))
-        .route("/coupons/lock/{code}", post(codes::lock))
-        .route("/coupons/unlock/{code}", post(codes::unlock))
-        .route("/coupons/redeem/{code}", post(codes::redeem))
-        .route("/coupons/validate/{code}", get(codes::validate))
+        .route("/coupons/assign", post(claims::assign))
+        .route("/coupons/assign/{code}", post(claims::assign_code))
+        .route("/coupons/lock/{code}", post(checkout::lock))
+        .route("/coupons/unlock/{code}", post(checkout::unlock))
+        .route("/coupons/redeem/{code}", post(checkout::redeem))
+        .route("/coupons/validate/{code}", get(checkout::validate))
         .route("/users/{user_id}/coupons", get(users::coupons))
         .route("/users/{user_id}/redemptions", get(redemptions::of_user))
         .route("/events", get(events::list))

@@ -219,7 +219,7 @@ impl Metrics {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized(crate::auth::NO_TOKEN))?;
+            .ok_or(ApiError::Unauthorized(crate::error::NO_TOKEN))?;
         if bool::from(sent.trim().as_bytes().ct_eq(expected.as_bytes())) {
             Ok(())
         } else {

@@ -5,6 +5,7 @@
 //! when one is configured, so that every instance shares them.
 
 mod client;
+mod lookups;
 mod memory;
 mod quota;
 mod shared;
@@ -17,14 +18,13 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use coupon_core::{CouponError, UserId};
 use coupon_store::Background;
 
 pub use client::{ClientIp, PeerAddr};
+pub use lookups::{Lookups, Refusal};
 pub use quota::{group_of, Group, Kind, Rate, ThrottleConfig};
 
-use crate::auth::{Caller, Role};
-use crate::error::ApiError;
+use crate::error::{seconds_up, ApiError};
 use crate::AppState;
 use memory::MemoryBucket;
 use shared::{Mode, Shared};
@@ -53,11 +53,6 @@ impl Verdict {
         headers.insert(RESET, HeaderValue::from(seconds_up(self.reset)));
         // A refusal's `Retry-After` is written by its `ApiError::TooManyRequests`.
     }
-}
-
-/// Whole seconds, rounded up: what `Retry-After` and `RateLimit-Reset` carry.
-pub(crate) fn seconds_up(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// Which bucket a decision draws on.
@@ -192,57 +187,6 @@ impl Throttle {
             .as_ref()?
             .run(memory.name(), memory.rate(), key, mode)
             .await
-    }
-
-    /// The failed-look-up budgets a code look-up by `caller` for `user` from `ip` draws on, checked:
-    /// a spent budget refuses the look-up before it is made. Admins, who can list every code, have
-    /// none. A service's look-ups count against the user it acts for and not against its own IP,
-    /// which carries every customer of the shop.
-    pub async fn lookups(&self, caller: &Caller, user: &UserId, ip: ClientIp) -> Result<Lookups, ApiError> {
-        let mut keys = Vec::new();
-        if self.0.config.enabled {
-            match caller.role {
-                Role::Admin => {}
-                Role::Service => keys.push((Bucket::LookupsPerUser, user.as_str().to_owned())),
-                Role::User => {
-                    keys.push((Bucket::LookupsPerUser, user.as_str().to_owned()));
-                    keys.push((Bucket::LookupsPerIp, ip.0.to_string()));
-                }
-            }
-        }
-        for (bucket, key) in &keys {
-            let verdict = self.peek(*bucket, key).await;
-            if !verdict.allowed {
-                return Err(ApiError::TooManyRequests {
-                    code: "too_many_failed_lookups",
-                    detail: "too many look-ups of unknown codes or codes of others; try again later",
-                    retry_after: verdict.retry_after,
-                });
-            }
-        }
-        Ok(Lookups {
-            throttle: self.clone(),
-            keys,
-        })
-    }
-}
-
-/// The budgets one code look-up draws on; told the outcome, it counts a failure against each.
-#[must_use = "a look-up's outcome must be recorded"]
-pub struct Lookups {
-    throttle: Throttle,
-    keys: Vec<(Bucket, String)>,
-}
-
-impl Lookups {
-    /// Records the look-up's outcome: unknown codes and codes of others count as failures.
-    pub async fn record(self, error: Option<&CouponError>) {
-        if !matches!(error, Some(CouponError::NotFound(_) | CouponError::NotAssignedToUser)) {
-            return;
-        }
-        for (bucket, key) in &self.keys {
-            self.throttle.fail(*bucket, key).await;
-        }
     }
 }
 

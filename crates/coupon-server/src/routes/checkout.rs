@@ -1,57 +1,20 @@
-//! The life of a code: claim (assign), lock, unlock, redeem, and the dry-run validate.
+//! Checkout: the holder locks a code for an order, unlocks it, redeems it; and the dry-run
+//! `validate` says what a redeem would answer now.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::rules::check_redeem;
-use coupon_core::{Amount, CodeText, CouponError, OrderId, UserId};
-use coupon_store::{ClaimRequest, ClaimTarget, Claimed, LockRequest, RedeemRequest, StoreError, UnlockRequest};
+use coupon_core::{Amount, CouponError, OrderId};
+use coupon_store::{LockRequest, RedeemRequest, StoreError, UnlockRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
-use crate::extract::{Body, Path, Query};
-use crate::throttle::{ClientIp, Lookups};
-use crate::wire::{text, Book, ClaimedCode, LockAnswer, Metadata, Redemption};
+use crate::extract::{Body, Query};
+use crate::routes::lookup::{Cleared, CodeLookup, CodePath};
+use crate::wire::{text, LockAnswer, Metadata, Redemption};
 use crate::AppState;
-
-/// The code a route acts on, as its path names it.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct CodePath {
-    #[param(schema_with = text::code_in_path, required = true)]
-    pub code: String,
-}
-
-fn code_param(raw: &str) -> Result<CodeText, ApiError> {
-    Ok(CodeText::parse(raw)?)
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AssignRequest {
-    pub coupon_book_id: Uuid,
-    #[serde(default)]
-    #[schema(schema_with = text::user_id)]
-    pub user_id: Option<String>,
-    /// Kept with the claim while the user holds the code.
-    #[serde(default)]
-    pub metadata: Option<Metadata>,
-}
-
-/// `POST /coupons/assign/{code}`: for whom, and the claim's notes.
-#[derive(Deserialize, Default, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AssignCodeBody {
-    #[serde(default)]
-    #[schema(schema_with = text::user_id)]
-    pub user_id: Option<String>,
-    /// Kept with the claim while the user holds the code.
-    #[serde(default)]
-    pub metadata: Option<Metadata>,
-}
 
 /// For endpoints that act for a user and take nothing else.
 #[derive(Deserialize, Default, ToSchema)]
@@ -62,87 +25,20 @@ pub struct ForUser {
     pub user_id: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Assigned {
-    #[serde(flatten)]
-    pub claim: ClaimedCode,
-    pub coupon: Book,
-}
-
-async fn claim(
-    s: &AppState,
-    target: ClaimTarget,
-    user: UserId,
-    metadata: Option<Metadata>,
-) -> Result<(StatusCode, Json<Assigned>), ApiError> {
-    let now = s.clock.now();
-    let request = ClaimRequest {
-        target,
-        user_id: user.clone(),
-        metadata: metadata.map(Into::into).unwrap_or_default(),
-    };
-    let Claimed { code, book } = s.coupons.claim(request, now).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Assigned {
-            claim: ClaimedCode::new(code, &book, now),
-            coupon: book.into(),
-        }),
-    ))
-}
-
-/// Assigns an available code of the book to the user, atomically, never over supply or limits.
-#[utoipa::path(post, path = "/coupons/assign", tag = "codes", request_body = AssignRequest, security(("bearer" = [])),
-    responses((status = 201, body = Assigned), Problems,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "book_inactive, not_started, expired, user_limit_reached, daily_limit_reached, out_of_stock")))]
-pub async fn assign(
-    caller: Caller,
-    State(s): State<AppState>,
-    Body(req): Body<AssignRequest>,
-) -> Result<(StatusCode, Json<Assigned>), ApiError> {
-    let user = caller.acting_for(req.user_id)?;
-    claim(&s, ClaimTarget::Book(req.coupon_book_id), user, req.metadata).await
-}
-
-/// Assigns that code (in shared mode, an instance of it) to the user.
-#[utoipa::path(post, path = "/coupons/assign/{code}", tag = "codes", request_body = AssignCodeBody, security(("bearer" = [])),
-    params(CodePath),
-    responses((status = 201, body = Assigned), Problems,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "code_taken, out_of_stock, limits, book state")))]
-pub async fn assign_code(
-    caller: Caller,
-    ip: ClientIp,
-    State(s): State<AppState>,
-    Path(CodePath { code }): Path<CodePath>,
-    Body(req): Body<AssignCodeBody>,
-) -> Result<(StatusCode, Json<Assigned>), ApiError> {
-    let code = code_param(&code)?;
-    let user = caller.acting_for(req.user_id)?;
-    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
-    let claimed = claim(&s, ClaimTarget::Code(code), user, req.metadata).await;
-    lookups
-        .record(claimed.as_ref().err().and_then(ApiError::as_coupon))
-        .await;
-    claimed
-}
-
 /// Holds the user's code for a checkout until `locked_until`.
 #[utoipa::path(post, path = "/coupons/lock/{code}", tag = "codes", request_body = ForUser, security(("bearer" = [])),
     params(CodePath),
     responses((status = 200, body = LockAnswer), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, book state")))]
 pub async fn lock(
-    caller: Caller,
-    ip: ClientIp,
+    lookup: CodeLookup,
     State(s): State<AppState>,
-    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<ForUser>,
 ) -> Result<Json<LockAnswer>, ApiError> {
-    let code = code_param(&code)?;
-    let user = caller.acting_for(req.user_id)?;
-    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
+    let lookup = lookup.parse()?;
+    let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
     let request = LockRequest { code, user_id: user };
-    let locked = watched(lookups, s.coupons.lock(request, s.clock.now()).await).await?;
+    let locked = lookups.charge(s.coupons.lock(request, s.clock.now()).await).await?;
     Ok(Json(locked.into()))
 }
 
@@ -170,22 +66,19 @@ pub struct UnlockAnswer {
     responses((status = 200, body = UnlockAnswer), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not_locked, locked (another lock), already_redeemed")))]
 pub async fn unlock(
-    caller: Caller,
-    ip: ClientIp,
+    lookup: CodeLookup,
     State(s): State<AppState>,
-    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<UnlockRequestBody>,
 ) -> Result<Json<UnlockAnswer>, ApiError> {
-    let code = code_param(&code)?;
-    let user = caller.acting_for(req.user_id)?;
-    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
+    let lookup = lookup.parse()?;
+    let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
     let text = code.to_string();
     let request = UnlockRequest {
         code,
         user_id: user,
         lock_id: req.lock_id,
     };
-    watched(lookups, s.coupons.unlock(request, s.clock.now()).await).await?;
+    lookups.charge(s.coupons.unlock(request, s.clock.now()).await).await?;
     Ok(Json(UnlockAnswer {
         status: "active",
         code: text,
@@ -214,16 +107,6 @@ pub struct RedeemRequestBody {
     pub metadata: Option<Metadata>,
 }
 
-/// Counts the outcome of a code look-up against the caller's failed-look-up budgets.
-async fn watched<T>(lookups: Lookups, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
-    let failure = match &outcome {
-        Err(StoreError::Rejected(e)) => Some(e),
-        _ => None,
-    };
-    lookups.record(failure).await;
-    outcome
-}
-
 fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError> {
     minor_units.map(|n| Amount::parse("order_amount", n)).transpose()
 }
@@ -234,17 +117,14 @@ fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError>
     responses((status = 200, body = Redemption), Problems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, user_limit_reached, min_order_not_met, book state")))]
 pub async fn redeem(
-    caller: Caller,
-    ip: ClientIp,
+    lookup: CodeLookup,
     State(s): State<AppState>,
-    Path(CodePath { code }): Path<CodePath>,
     Body(req): Body<RedeemRequestBody>,
 ) -> Result<Json<Redemption>, ApiError> {
-    let code = code_param(&code)?;
+    let lookup = lookup.parse()?;
     let order_amount = order_amount(req.order_amount)?;
     let order_id = req.order_id.map(OrderId::parse).transpose()?;
-    let user = caller.acting_for(req.user_id)?;
-    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
+    let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
     let request = RedeemRequest {
         code,
         user_id: user,
@@ -253,7 +133,7 @@ pub async fn redeem(
         lock_id: req.lock_id,
         metadata: req.metadata.map(Into::into).unwrap_or_default(),
     };
-    let redeemed = watched(lookups, s.coupons.redeem(request, s.clock.now()).await).await?;
+    let redeemed = lookups.charge(s.coupons.redeem(request, s.clock.now()).await).await?;
     Ok(Json(redeemed.into()))
 }
 
@@ -283,16 +163,13 @@ pub struct Validation {
     params(CodePath, ValidateParams),
     responses((status = 200, body = Validation), Problems))]
 pub async fn validate(
-    caller: Caller,
-    ip: ClientIp,
+    lookup: CodeLookup,
     State(s): State<AppState>,
-    Path(CodePath { code }): Path<CodePath>,
     Query(p): Query<ValidateParams>,
 ) -> Result<Json<Validation>, ApiError> {
-    let code = code_param(&code)?;
+    let lookup = lookup.parse()?;
     let order_amount = order_amount(p.order_amount)?;
-    let user = caller.acting_for(p.user_id)?;
-    let lookups = s.throttle.lookups(&caller, &user, ip).await?;
+    let Cleared { code, user, lookups } = lookup.for_user(p.user_id).await?;
     let verdict = match s.coupons.code_view(&code, user.as_str(), p.lock_id).await {
         Ok(view) => check_redeem(
             &view.book,
@@ -307,8 +184,7 @@ pub async fn validate(
         Err(e) => return Err(e.into()),
     };
     // A dry run answers 200 either way; an unknown code or another's still counts as a guess.
-    lookups.record(verdict.as_ref().err()).await;
-    Ok(Json(match verdict {
+    Ok(Json(match lookups.charge(verdict).await {
         Ok(applied) => Validation {
             valid: true,
             reason: None,
