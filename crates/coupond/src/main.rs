@@ -1,5 +1,7 @@
 //! The coupond binary: `serve`, `migrate`, `token`, `config` and `bench`, around the library crates,
 //! and the admin commands (`books`, `codes`, `redemptions`) that drive a running server over HTTP.
+//! `serve` also runs the event relay (relay/), where the store's outbox meets `coupon_relay`'s
+//! transport.
 
 mod admin;
 mod config;
