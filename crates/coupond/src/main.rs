@@ -1,8 +1,11 @@
 //! The coupond binary: `serve`, `migrate`, `token`, `config` and `bench`, around the library crates,
 //! and the admin commands (`books`, `codes`, `redemptions`) that drive a running server over HTTP.
+//! `serve` also runs the event relay (relay/), where the store's outbox meets `coupon_relay`'s
+//! transport.
 
 mod admin;
 mod config;
+mod relay;
 mod secret;
 mod tokens;
 
@@ -125,13 +128,9 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-/// The relay that carries events out: webhooks, and NATS when configured. Bodies are the API's
-/// JSON form of each event.
-fn relay(config: &Config, state: &AppState) -> anyhow::Result<coupon_relay::Relay> {
-    let render: coupon_relay::Render = Arc::new(|event: &coupon_store::Event| {
-        serde_json::to_vec(&coupon_server::wire::Event::from(event.clone())).unwrap_or_default()
-    });
-    let relay = coupon_relay::RelayConfig {
+/// The relay that carries events out: webhooks, and NATS when configured.
+fn event_relay(config: &Config, state: &AppState) -> anyhow::Result<relay::Relay> {
+    let settings = relay::RelayConfig {
         webhook: coupon_relay::WebhookOptions {
             timeout: config.webhook_timeout,
             destinations: destinations(config),
@@ -149,7 +148,7 @@ fn relay(config: &Config, state: &AppState) -> anyhow::Result<coupon_relay::Rela
         .clone()
         .map(|url| (url, coupon_relay::StreamConfig::default()));
     let store = Arc::new(state.coupons.store().clone());
-    coupon_relay::Relay::new(store, state.clock.clone(), render, relay, nats).context("starting the event relay")
+    relay::Relay::new(store, state.clock.clone(), settings, nats).context("starting the event relay")
 }
 
 fn destinations(config: &Config) -> coupon_relay::Destinations {
@@ -225,7 +224,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(bound) = metrics_listener {
         coupon_server::serve_metrics(bound, state.clone());
     }
-    relay(&config, &state)?.start(&state.background);
+    event_relay(&config, &state)?.start(&state.background);
     coupon_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("coupond stopped");
     Ok(())

@@ -32,7 +32,7 @@ impl Server {
             config.set(setting).unwrap();
         }
         let secret = JwtSecret::new("a test secret that is long enough to sign with");
-        let store = db.store_in(PoolConfig::sized(4), Arc::new(crate::wire::ApiForm)).await;
+        let store = db.store_with(PoolConfig::sized(4)).await;
         let state = AppState::from(Services {
             coupons: Coupons::naive(store),
             clock: Arc::new(ManualClock::new(Timestamp::from_millis(NOW))),

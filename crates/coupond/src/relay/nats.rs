@@ -4,18 +4,18 @@
 
 use std::sync::Arc;
 
+use coupon_relay::{Jetstream, Outgoing, StreamConfig};
 use coupon_store::EventCursor;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::{Jetstream, Outgoing, StreamConfig};
 
 const PLACE: &str = "nats";
 const BATCH: u32 = 500;
 
 /// Publishes until stopped. NATS may be down when coupond starts or later: events wait in the
 /// outbox, and the loop connects again.
-pub(crate) async fn publish(shared: Arc<Shared>, url: String, config: StreamConfig, stop: CancellationToken) {
+pub(super) async fn publish(shared: Arc<Shared>, url: String, config: StreamConfig, stop: CancellationToken) {
     let mut connected: Option<Jetstream> = None;
     loop {
         if connected.is_none() {
@@ -53,7 +53,7 @@ async fn once(shared: &Shared, js: &Jetstream) -> Result<usize, Box<dyn std::err
         .map(|e| Outgoing {
             id: e.id,
             event_type: e.event_type.as_str(),
-            body: (shared.render)(e).into(),
+            body: super::body(e).into(),
         })
         .collect();
     js.publish(&outgoing).await?;

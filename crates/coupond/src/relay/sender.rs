@@ -1,22 +1,61 @@
-//! One endpoint's sender: leases a batch of its due deliveries, sends them `per_endpoint` at a
-//! time, and records every outcome in one transaction. While a batch is sent, the last one's
-//! outcomes are recorded and the next one is leased, so the database's work and the network's
-//! overlap instead of taking turns. A lease outlasts the attempts of its batch and of the one
-//! ahead of it at their timeout, so no other instance sends them meanwhile, and a sender that dies
-//! leaves them due again to whoever comes next.
+//! The webhook senders, one per endpoint, started and stopped as endpoints come and go. A sender
+//! leases a batch of its endpoint's due deliveries, sends them `per_endpoint` at a time, and
+//! records every outcome in one transaction. While a batch is sent, the last one's outcomes are
+//! recorded and the next one is leased, so the database's work and the network's overlap instead
+//! of taking turns. A lease outlasts the attempts of its batch and of the one ahead of it at their
+//! timeout, so no other instance sends them meanwhile, and a sender that dies leaves them due
+//! again to whoever comes next.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use coupon_relay::{Outcome, Outgoing, Secret};
 use coupon_store::webhooks::{Attempted, Due, Endpoint};
+use coupon_store::Background;
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Shared;
-use crate::{Outcome, Outgoing, Secret};
 
-pub(crate) async fn run(shared: Arc<Shared>, endpoint: Endpoint, stop: CancellationToken) {
+/// Keeps one sender per endpoint: new endpoints get one, deleted ones' stop.
+pub(super) async fn senders(shared: Arc<Shared>, background: Background, stop: CancellationToken) {
+    let runtime = Handle::current();
+    let mut running: HashMap<Uuid, CancellationToken> = HashMap::new();
+    loop {
+        match shared.store.endpoints().await {
+            Ok(endpoints) => {
+                let ids: Vec<Uuid> = endpoints.iter().map(|e| e.webhook.id).collect();
+                running.retain(|id, token| {
+                    let kept = ids.contains(id);
+                    if !kept {
+                        token.cancel();
+                    }
+                    kept
+                });
+                for endpoint in endpoints {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(endpoint.webhook.id) {
+                        let token = stop.child_token();
+                        slot.insert(token.clone());
+                        background.spawn_on(&runtime, run(shared.clone(), endpoint, token));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the webhook endpoints failed; retrying"),
+        }
+        // Endpoints come and go rarely: looked for every ten polls.
+        for _ in 0..10 {
+            if !shared.idle(&stop).await {
+                return;
+            }
+        }
+    }
+}
+
+/// One endpoint's sender, until `stop`.
+async fn run(shared: Arc<Shared>, endpoint: Endpoint, stop: CancellationToken) {
     let sender = Sender::new(&shared, &endpoint);
     // Leasing is a write: an idle endpoint looks less and less often (up to every 2 s), so many
     // quiet endpoints do not keep SQLite's one writer busy; new work brings it back to the poll.
@@ -130,7 +169,7 @@ impl<'a> Sender<'a> {
 }
 
 async fn send(shared: &Shared, url: &str, secret: &Secret, due: &Due) -> Attempted {
-    let body = (shared.render)(&due.event).into();
+    let body = super::body(&due.event).into();
     let outgoing = Outgoing {
         id: due.event.id,
         event_type: due.event.event_type.as_str(),

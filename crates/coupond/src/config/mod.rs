@@ -1,7 +1,11 @@
 //! Settings: each has a flag and a `COUPOND_*` variable (the flag wins), with defaults for running
-//! on the embedded database out of the box.
+//! on the embedded database out of the box. The flags and their values are here; how a value is
+//! read from text is parse.rs's, and how the settings are shown, secrets redacted, describe.rs's.
 
-use std::net::{IpAddr, SocketAddr};
+mod describe;
+mod parse;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,7 +13,10 @@ use clap::{Args, ValueEnum};
 use coupon_server::{Role, ThrottleConfig, TokenAlgorithm};
 use ipnet::IpNet;
 
-// `Debug` is written out below: it shows `describe`, secrets redacted.
+pub use parse::{parse_duration, parse_ttl};
+use parse::{parse_leeway, parse_network};
+
+// `Debug` is written out in describe.rs: it shows `describe`, secrets redacted.
 #[derive(Args)]
 pub struct Config {
     /// Address to listen on.
@@ -221,11 +228,6 @@ impl From<RoleArg> for Role {
 }
 
 impl Config {
-    /// The database URL without its password.
-    pub fn redacted_database_url(&self) -> String {
-        redact_password(&self.database_url)
-    }
-
     /// The throttle's settings. Errors name the setting at fault.
     pub fn throttle(&self) -> anyhow::Result<ThrottleConfig> {
         let mut config = ThrottleConfig::default();
@@ -243,171 +245,14 @@ impl Config {
         config.redis_url = self.redis_url.clone();
         Ok(config)
     }
-
-    pub fn describe(&self) -> String {
-        let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "<none>".into());
-        format!(
-            "listen = {}\ndatabase_url = {}\ndb_pool_size = {}\ndata_dir = {}\njwt_algorithm = {:?}\njwt_secret = {}\n\
-             jwt_jwks_file = {}\njwt_public_key = {}\njwt_issuer = {}\njwt_audience = {}\njwt_leeway = {}s\n\
-             jwt_role_claim = {}\njwt_admin_roles = {}\njwt_service_roles = {}\njwt_user_roles = {}\n\
-             log_format = {:?}\nclaim_strategy = {:?}\nthrottle = {}\ntrusted_proxies = {}\nredis_url = {}\n\
-             request_timeout = {:?}\nheader_read_timeout = {:?}\nmax_concurrent_requests = {}\ndb_acquire_timeout = {:?}\n\
-             metrics_listen = {}\nmetrics_token = {}\nnats_url = {}\nwebhook_timeout = {:?}\n\
-             webhook_max_attempts = {}\nevent_retention = {:?}\nwebhook_allow_networks = {}",
-            self.listen,
-            self.redacted_database_url(),
-            self.db_pool_size,
-            self.data_dir.display(),
-            self.jwt_algorithm,
-            if self.jwt_secret.is_some() {
-                "<set, redacted>"
-            } else {
-                "<generated in data_dir>"
-            },
-            or_none(&self.jwt_jwks_file.as_ref().map(|p| p.display().to_string())),
-            // Not secret, but long: its file, or that it is inline.
-            match self.jwt_public_key.as_deref() {
-                None => "<none>".into(),
-                Some(key) if key.starts_with('@') => key.to_owned(),
-                Some(_) => "<inline PEM>".to_owned(),
-            },
-            or_none(&self.jwt_issuer),
-            or_none(&self.jwt_audience),
-            self.jwt_leeway,
-            self.jwt_role_claim,
-            self.jwt_admin_roles.join(","),
-            self.jwt_service_roles.join(","),
-            self.jwt_user_roles.join(","),
-            self.log_format,
-            self.claim_strategy,
-            match self.throttle() {
-                Ok(t) if t.enabled => t.describe(),
-                Ok(_) => "off".to_owned(),
-                Err(e) => format!("<invalid: {e}>"),
-            },
-            self.trusted_proxies.join(","),
-            self.redis_url
-                .as_deref()
-                .map_or_else(|| "<none: buckets in memory>".to_owned(), redact_password),
-            self.request_timeout,
-            self.header_read_timeout,
-            self.max_concurrent_requests,
-            self.db_acquire_timeout,
-            self.metrics_listen
-                .map_or_else(|| "<the API's listener>".to_owned(), |a| a.to_string()),
-            if self.metrics_token.is_some() {
-                "<set, redacted>"
-            } else {
-                "<none: open>"
-            },
-            self.nats_url
-                .as_deref()
-                .map_or_else(|| "<none>".to_owned(), coupon_relay::redact_url),
-            self.webhook_timeout,
-            self.webhook_max_attempts,
-            self.event_retention,
-            match self.webhook_allow_networks.as_slice() {
-                [] => "<none: public addresses only>".to_owned(),
-                nets => nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","),
-            },
-        )
-    }
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.describe())
-    }
-}
-
-fn redact_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let host_start = match rest.find('@') {
-        Some(at) if rest[..at].find('/').is_none() => at,
-        _ => return url.to_owned(),
-    };
-    match rest[..host_start].split_once(':') {
-        Some((user, _)) => format!("{}{}:<redacted>{}", &url[..scheme_end], user, &rest[host_start..]),
-        None => url.to_owned(),
-    }
-}
-
-/// `90s`, `30m`, `1h`, `7d`, or plain seconds.
-pub fn parse_ttl(s: &str) -> Result<i64, String> {
-    match parse_seconds(s)? {
-        secs if secs > 0 => Ok(secs),
-        _ => Err("the lifetime must be positive".into()),
-    }
-}
-
-/// An address or a CIDR block.
-fn parse_network(text: &str) -> Result<IpNet, String> {
-    let text = text.trim();
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{text:?} is not an address or CIDR block"))
-}
-
-/// A leeway as [`parse_ttl`] reads it, zero allowed. Ten minutes at most: more is a broken clock
-/// that leeway would hide.
-fn parse_leeway(s: &str) -> Result<u32, String> {
-    match parse_seconds(s)? {
-        secs @ 0..=600 => Ok(secs as u32),
-        _ => Err("the leeway is at most 10m".into()),
-    }
-}
-
-fn parse_seconds(s: &str) -> Result<i64, String> {
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30m, 1h or 7d"))?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
-    };
-    n.checked_mul(scale).ok_or_else(|| format!("{s:?} is too long"))
-}
-
-/// `250ms`, or a lifetime as [`parse_ttl`] reads it (`30s`, `2m`, plain seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    match s.strip_suffix("ms") {
-        Some(ms) => match ms.parse::<u64>() {
-            Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
-            _ => Err(format!("{s:?} is not a duration like 250ms, 30s or 2m")),
-        },
-        None => parse_ttl(s).map(|secs| Duration::from_secs(secs as u64)),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_lifetimes() {
-        assert_eq!(parse_ttl("90"), Ok(90));
-        assert_eq!(parse_ttl("30m"), Ok(1800));
-        assert_eq!(parse_ttl("1h"), Ok(3600));
-        assert_eq!(parse_ttl("7d"), Ok(604_800));
-        assert!(parse_ttl("0s").is_err());
-        assert!(parse_ttl("1w").is_err());
-        assert!(parse_ttl("h").is_err());
-        assert_eq!(parse_leeway("0"), Ok(0));
-        assert_eq!(parse_leeway("30s"), Ok(30));
-        assert!(parse_leeway("11m").is_err());
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("0ms").is_err());
-    }
-
-    fn parsed(args: &[&str]) -> Config {
+    /// The settings of a command line, as `coupond` would read them.
+    pub(super) fn parsed(args: &[&str]) -> Config {
         #[derive(clap::Parser)]
         struct Cli {
             #[command(flatten)]
@@ -440,25 +285,5 @@ mod tests {
         assert!(!parsed(&["--throttle", "off"]).throttle().unwrap().enabled);
         let with_redis = parsed(&["--redis-url", "redis://:hunter2@cache:6379"]);
         assert!(!with_redis.describe().contains("hunter2"));
-    }
-
-    #[test]
-    fn the_metrics_token_is_redacted() {
-        let config = parsed(&["--metrics-token", "scrape-secret", "--metrics-listen", "127.0.0.1:9100"]);
-        let shown = format!("{config:?}");
-        assert!(!shown.contains("scrape-secret"), "{shown}");
-        assert!(shown.contains("metrics_token = <set, redacted>"), "{shown}");
-        assert!(shown.contains("metrics_listen = 127.0.0.1:9100\n"), "{shown}");
-        assert!(parsed(&[]).describe().contains("metrics_token = <none: open>"));
-    }
-
-    #[test]
-    fn redacts_database_passwords() {
-        assert_eq!(
-            redact_password("postgres://u:hunter2@db:5432/c"),
-            "postgres://u:<redacted>@db:5432/c"
-        );
-        assert_eq!(redact_password("postgres://u@db/c"), "postgres://u@db/c");
-        assert_eq!(redact_password("sqlite://coupond.db"), "sqlite://coupond.db");
     }
 }
