@@ -87,7 +87,7 @@ impl std::ops::Deref for AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    use routes::{books, catalog, checkout, claims, events, health, redemptions, users, webhooks};
+    use routes::{books, catalog, claims, events, health, lock, redeem, redemptions, rollback, users, webhooks};
     let limits = Arc::new(state.limits.clone());
     let codes_body = DefaultBodyLimit::max(limits.codes_body_bytes);
     let routes = Router::new()
@@ -99,7 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/coupons/{book_id}/redemptions", get(redemptions::of_book))
         .route(
             "/coupons/redemptions/{redemption_id}/rollback",
-            post(redemptions::rollback),
+            post(rollback::rollback),
         )
         .route("/coupons/{book_id}/codes", get(routes::pool::list))
         .route(
@@ -112,10 +112,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/coupons/assign", post(claims::assign))
         .route("/coupons/assign/{code}", post(claims::assign_code))
-        .route("/coupons/lock/{code}", post(checkout::lock))
-        .route("/coupons/unlock/{code}", post(checkout::unlock))
-        .route("/coupons/redeem/{code}", post(checkout::redeem))
-        .route("/coupons/validate/{code}", get(checkout::validate))
+        .route("/coupons/lock/{code}", post(lock::lock))
+        .route("/coupons/unlock/{code}", post(lock::unlock))
+        .route("/coupons/redeem/{code}", post(redeem::redeem))
+        .route("/coupons/validate/{code}", get(redeem::validate))
         .route("/users/{user_id}/coupons", get(users::coupons))
         .route("/users/{user_id}/redemptions", get(redemptions::of_user))
         .route("/events", get(events::list))

@@ -11,7 +11,7 @@ use coupon_core::{Book, Redemption, Timestamp};
 use uuid::Uuid;
 
 use crate::engine::{Batcher, Queues};
-use crate::script::{claim, lock, redeem};
+use crate::script::{claim, lock, redeem, rollback};
 use crate::telemetry;
 use crate::{
     BatchResult, ClaimRequest, Claimed, LockRequest, Locked, RedeemRequest, RollbackRequest, Stock, Store, StoreError,
@@ -65,7 +65,7 @@ impl CheckoutBatches for Store {
     }
 
     async fn rollback(&self, batch: Vec<RollbackRequest>, now: Timestamp) -> BatchResult<Redemption> {
-        self.write(redeem::Rollback { batch, now }).await
+        self.write(rollback::Rollback { batch, now }).await
     }
 }
 

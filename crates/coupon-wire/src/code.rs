@@ -208,3 +208,12 @@ impl From<domain::Locked> for LockAnswer {
         }
     }
 }
+
+// A released checkout hold: the unlock's answer and the data of the `code.unlocked` event (a
+// comment, not a doc: the schema has no description).
+#[derive(Serialize, ToSchema)]
+pub struct UnlockAnswer {
+    /// `active`.
+    pub status: &'static str,
+    pub code: String,
+}

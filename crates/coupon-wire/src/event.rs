@@ -120,14 +120,6 @@ pub struct ClaimLapsed<'a> {
     pub user_id: &'a str,
 }
 
-/// `code.unlocked`: the code as the unlock's answer shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct CodeUnlocked<'a> {
-    pub code: &'a str,
-    /// `active`.
-    pub status: &'static str,
-}
-
 /// `book.low_stock` and `book.sold_out`: what is left, and the threshold.
 #[derive(Debug, Clone, Serialize)]
 pub struct StockChanged {

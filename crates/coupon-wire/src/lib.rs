@@ -16,7 +16,7 @@ pub mod text;
 mod time;
 
 pub use book::{Book, BookStats, BookStatus, CodeMode, Policies};
-pub use code::{ClaimedCode, CodeState, LockAnswer, Redemption, RedemptionStatus};
+pub use code::{ClaimedCode, CodeState, LockAnswer, Redemption, RedemptionStatus, UnlockAnswer};
 pub use discount::{Discount, DiscountType};
 pub use draft::{BookPatch, NewBook};
 pub use event::{Event, EventType};

@@ -1,19 +1,21 @@
 //! The routes, each file named for the operations it holds: books and the admin's catalog, a
 //! book's pool of codes (list, export, import, remove), claims (assign, assign a named code),
-//! checkout (lock, unlock, redeem, and the dry-run validate), redemptions (history, rollback),
-//! users, events, webhooks, health. `lookup` is the preamble of the routes that look one code up,
+//! lock (and unlock), redeem (and the dry-run validate), rollback, redemptions (history), users,
+//! events, webhooks, health. `lookup` is the preamble of the routes that look one code up,
 //! and `page` the paging every list shares.
 
 pub mod books;
 pub mod catalog;
-pub mod checkout;
 pub mod claims;
 pub mod events;
 pub mod health;
+pub mod lock;
 pub mod lookup;
 pub mod page;
 pub mod pool;
+pub mod redeem;
 pub mod redemptions;
+pub mod rollback;
 pub mod users;
 pub mod webhooks;
 

@@ -1,53 +1,20 @@
-//! Redemptions after the fact: their history, by book and by user, and the rollback that undoes
-//! one when its order fails (a declined payment, a cancellation, a refund).
+//! Redemptions after the fact: their history, by book and by user (the rollback that undoes one
+//! is in `rollback.rs`).
 
 use axum::extract::State;
 use axum::Json;
-use coupon_core::Rollback;
-use coupon_store::{RedemptionQuery, RedemptionsOf, RollbackRequest};
-use serde::{Deserialize, Serialize};
+use coupon_store::{RedemptionQuery, RedemptionsOf};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{Admin, Caller, Operator};
+use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, Problems};
-use crate::extract::{Body, Path, Query};
+use crate::extract::{Path, Query};
 use crate::routes::page::{self, PageParams};
 use crate::routes::users::UserPath;
-use crate::wire::{Metadata, Redemption};
+use crate::wire::Redemption;
 use crate::AppState;
-
-#[derive(Deserialize, Default, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackRequestBody {
-    /// Why the redemption is undone; trimmed, an empty one is none.
-    #[serde(default)]
-    #[schema(max_length = 500)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub metadata: Option<Metadata>,
-}
-
-/// Undoes a redemption: its use goes back to the code, which is its owner's to lock and redeem
-/// again, and to the user's count. Repeating it answers the first rollback and counts once.
-#[utoipa::path(post, path = "/coupons/redemptions/{redemption_id}/rollback", tag = "redemptions",
-    request_body = RollbackRequestBody, security(("bearer" = [])),
-    params(("redemption_id" = Uuid, Path)),
-    responses((status = 200, body = Redemption), Problems))]
-pub async fn rollback(
-    _: Operator,
-    State(s): State<AppState>,
-    Path(redemption_id): Path<Uuid>,
-    Body(req): Body<RollbackRequestBody>,
-) -> Result<Json<Redemption>, ApiError> {
-    let now = s.clock.now();
-    let metadata = req.metadata.map(Into::into).unwrap_or_default();
-    let request = RollbackRequest {
-        redemption_id,
-        rollback: Rollback::new(req.reason, metadata, now)?,
-    };
-    Ok(Json(s.coupons.rollback(request, now).await?.into()))
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct Redemptions {

@@ -13,8 +13,8 @@ mod types;
 use std::sync::{Arc, Mutex};
 
 use coupon_core::{Book, CodeInstance, Redemption, StockAlert, Timestamp};
-use coupon_wire::event::{self as form, ClaimLapsed, CodeUnlocked, CodesAdded, CodesRemoved, StockChanged};
-use coupon_wire::{ClaimedCode, LockAnswer};
+use coupon_wire::event::{self as form, ClaimLapsed, CodesAdded, CodesRemoved, StockChanged};
+use coupon_wire::{ClaimedCode, LockAnswer, UnlockAnswer};
 use uuid::Uuid;
 
 use crate::backend::{Planning, Script, Tx};
@@ -204,7 +204,10 @@ fn data(at: Timestamp, change: &Change) -> String {
             user_id,
         }),
         Change::Locked { locked, .. } => form::data(LockAnswer::from(locked.clone())),
-        Change::Unlocked { code, .. } => form::data(CodeUnlocked { code, status: "active" }),
+        Change::Unlocked { code, .. } => form::data(UnlockAnswer {
+            status: "active",
+            code: code.clone(),
+        }),
         Change::Redeemed(r) | Change::RolledBack(r) => form::data(coupon_wire::Redemption::from(r.clone())),
         Change::Stock {
             book_id,

@@ -79,6 +79,7 @@ pub(crate) mod lapse;
 pub(crate) mod lock;
 pub(crate) mod pool;
 pub(crate) mod redeem;
+pub(crate) mod rollback;
 pub(crate) mod stock;
 pub(crate) mod webhook;
 

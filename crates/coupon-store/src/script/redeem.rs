@@ -1,6 +1,5 @@
-//! Redeeming a code against an order, undoing a redemption when its order fails (a declined
-//! payment, a cancellation, a refund), and the redemption history. A redemption and a rollback of
-//! one code both lock the code's row first, so they queue on it; then the user's counters. Every
+//! Redeeming a code against an order, and the redemption history. A redemption locks the code's
+//! row first (as a rollback of it does, so they queue on it), then the user's counters. Every
 //! write is guarded and its row count checked, and the rules decide before anything is written.
 
 use coupon_core::rules;
@@ -9,17 +8,15 @@ use uuid::Uuid;
 
 use super::code::{find_for_user, holdings};
 use super::{book, each, Decided};
-use crate::backend::{Fields, Tx};
+use crate::backend::Tx;
 use crate::outbox::{Change, Journal};
 use crate::rows;
 use crate::statements::Q;
+use crate::StoreError;
 use crate::{Page, RedeemRequest, RedemptionPage, RedemptionQuery, RedemptionsOf};
-use crate::{RollbackRequest, StoreError};
 
 write!(Redeem { batch: Vec<RedeemRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
     |tx, s, events| each(&s.batch, |req| redeem(tx, events, req, s.now)).await);
-write!(Rollback { batch: Vec<RollbackRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
-    |tx, s, events| each(&s.batch, |req| rollback(tx, events, req, s.now)).await);
 read!(ListRedemptions { query: RedemptionQuery } -> RedemptionPage = |tx, s| history(tx, &s.query).await);
 
 async fn redeem<T: Tx>(tx: &T, events: &Journal, req: &RedeemRequest, now: Timestamp) -> Decided<Redemption> {
@@ -86,52 +83,6 @@ async fn redeem<T: Tx>(tx: &T, events: &Journal, req: &RedeemRequest, now: Times
         return Err(StoreError::Conflict("redemption limits"));
     }
     events.note(now, Change::Redeemed(redemption.clone()));
-    Ok(Ok(redemption))
-}
-
-/// Undoes a redemption: the code (locked first, as every redemption of it does) gets its use back
-/// and is its owner's to redeem again, and the user's count drops. A redemption already rolled
-/// back is answered as it is, counted once.
-async fn rollback<T: Tx>(tx: &T, events: &Journal, req: &RollbackRequest, now: Timestamp) -> Decided<Redemption> {
-    let found = tx.first(Q::RedemptionRead, &[req.redemption_id.into()]).await?;
-    let code_id = match found {
-        Some(row) => row.i64("code_id")?,
-        None => return Ok(Err(CouponError::NotFound("redemption"))),
-    };
-    let code = tx.first(Q::CodeLock, &[code_id.into()]).await?;
-    let code = rows::code(&code.ok_or(StoreError::Conflict("a redemption's code is gone"))?)?;
-    // Read again under the code's lock: a rollback that got there first has committed.
-    let row = tx.first(Q::RedemptionLock, &[req.redemption_id.into()]).await?;
-    let mut redemption = rows::redemption(&row.ok_or(StoreError::Conflict("a redemption is gone"))?)?;
-    if redemption.rollback.is_some() {
-        return Ok(Ok(redemption));
-    }
-    let book = book::load(tx, code.book_id).await?;
-    let rollback = req.rollback.clone();
-    let reclaim_until = book
-        .policies
-        .claim_ttl_seconds
-        .map(|ttl| now.plus_seconds(ttl).millis());
-    let user = redemption.user_id.as_str();
-    let metadata = rows::metadata_json(&rollback.metadata);
-    let mark = [
-        redemption.redemption_id.into(),
-        rollback.rolled_back_at.millis().into(),
-        rollback.reason.as_deref().into(),
-        (&metadata).into(),
-    ];
-    let give_back = [code.id.into(), user.into(), reclaim_until.into()];
-    let uncount = [book.id.into(), user.into()];
-    let (marked, given, uncounted) = futures::try_join!(
-        tx.exec(Q::RollBack, &mark),
-        tx.exec(Q::GiveBackUse, &give_back),
-        tx.exec(Q::UncountRedemption, &uncount),
-    )?;
-    if marked != 1 || given != 1 || uncounted != 1 {
-        return Err(StoreError::Conflict("rollback"));
-    }
-    redemption.rollback = Some(rollback);
-    events.note(now, Change::RolledBack(redemption.clone()));
     Ok(Ok(redemption))
 }
 

@@ -1,11 +1,11 @@
-//! Checkout: the holder locks a code for an order, unlocks it, redeems it; and the dry-run
-//! `validate` says what a redeem would answer now.
+//! Redeeming a code against an order, and the dry-run `validate` that says what a redeem would
+//! answer now.
 
 use axum::extract::State;
 use axum::Json;
 use coupon_core::rules::check_redeem;
 use coupon_core::{Amount, CouponError, OrderId};
-use coupon_store::{LockRequest, RedeemRequest, StoreError, UnlockRequest};
+use coupon_store::{RedeemRequest, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -13,77 +13,8 @@ use uuid::Uuid;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Body, Query};
 use crate::routes::lookup::{Cleared, CodeLookup, CodePath};
-use crate::wire::{text, LockAnswer, Metadata, Redemption};
+use crate::wire::{text, Metadata, Redemption};
 use crate::AppState;
-
-/// For endpoints that act for a user and take nothing else.
-#[derive(Deserialize, Default, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ForUser {
-    #[serde(default)]
-    #[schema(schema_with = text::user_id)]
-    pub user_id: Option<String>,
-}
-
-/// Holds the user's code for a checkout until `locked_until`.
-#[utoipa::path(post, path = "/coupons/lock/{code}", tag = "codes", request_body = ForUser, security(("bearer" = [])),
-    params(CodePath),
-    responses((status = 200, body = LockAnswer), Problems,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, book state")))]
-pub async fn lock(
-    lookup: CodeLookup,
-    State(s): State<AppState>,
-    Body(req): Body<ForUser>,
-) -> Result<Json<LockAnswer>, ApiError> {
-    let lookup = lookup.parse()?;
-    let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
-    let request = LockRequest { code, user_id: user };
-    let locked = lookups.charge(s.coupons.lock(request, s.clock.now()).await).await?;
-    Ok(Json(locked.into()))
-}
-
-#[derive(Deserialize, Default, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UnlockRequestBody {
-    #[serde(default)]
-    #[schema(schema_with = text::user_id)]
-    pub user_id: Option<String>,
-    /// If given, only that lock is released.
-    #[serde(default)]
-    pub lock_id: Option<Uuid>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UnlockAnswer {
-    /// `active`.
-    pub status: &'static str,
-    pub code: String,
-}
-
-/// Releases the checkout hold.
-#[utoipa::path(post, path = "/coupons/unlock/{code}", tag = "codes", request_body = UnlockRequestBody, security(("bearer" = [])),
-    params(CodePath),
-    responses((status = 200, body = UnlockAnswer), Problems,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "not_locked, locked (another lock), already_redeemed")))]
-pub async fn unlock(
-    lookup: CodeLookup,
-    State(s): State<AppState>,
-    Body(req): Body<UnlockRequestBody>,
-) -> Result<Json<UnlockAnswer>, ApiError> {
-    let lookup = lookup.parse()?;
-    let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
-    let text = code.to_string();
-    let request = UnlockRequest {
-        code,
-        user_id: user,
-        lock_id: req.lock_id,
-    };
-    lookups.charge(s.coupons.unlock(request, s.clock.now()).await).await?;
-    Ok(Json(UnlockAnswer {
-        status: "active",
-        code: text,
-    }))
-}
 
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
