@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use coupon_core::{Book, Redemption, Timestamp};
 use uuid::Uuid;
 
-use crate::engine::{Batcher, Queues};
 use crate::script::{claim, lock, redeem, rollback};
 use crate::telemetry;
 use crate::{
@@ -82,8 +81,6 @@ pub(crate) trait Checkout: Clone + Send + Sync + 'static {
     const COUNTER: &'static str;
 
     fn run(to: &dyn CheckoutBatches, batch: Vec<Self>, now: Timestamp) -> Run<'_, Self::Answer>;
-    /// The engine's queue for this operation.
-    fn queue(queues: &Queues) -> &Batcher<Self, Self::Answer>;
 }
 
 impl Checkout for LockRequest {
@@ -93,10 +90,6 @@ impl Checkout for LockRequest {
 
     fn run(to: &dyn CheckoutBatches, batch: Vec<Self>, now: Timestamp) -> Run<'_, Locked> {
         to.lock(batch, now)
-    }
-
-    fn queue(queues: &Queues) -> &Batcher<Self, Locked> {
-        &queues.locks
     }
 }
 
@@ -108,10 +101,6 @@ impl Checkout for UnlockRequest {
     fn run(to: &dyn CheckoutBatches, batch: Vec<Self>, now: Timestamp) -> Run<'_, ()> {
         to.unlock(batch, now)
     }
-
-    fn queue(queues: &Queues) -> &Batcher<Self, ()> {
-        &queues.unlocks
-    }
 }
 
 impl Checkout for RedeemRequest {
@@ -121,10 +110,6 @@ impl Checkout for RedeemRequest {
 
     fn run(to: &dyn CheckoutBatches, batch: Vec<Self>, now: Timestamp) -> Run<'_, Redemption> {
         to.redeem(batch, now)
-    }
-
-    fn queue(queues: &Queues) -> &Batcher<Self, Redemption> {
-        &queues.redeems
     }
 }
 
@@ -137,9 +122,5 @@ impl Checkout for RollbackRequest {
 
     fn run(to: &dyn CheckoutBatches, batch: Vec<Self>, now: Timestamp) -> Run<'_, Redemption> {
         to.rollback(batch, now)
-    }
-
-    fn queue(queues: &Queues) -> &Batcher<Self, Redemption> {
-        &queues.rollbacks
     }
 }

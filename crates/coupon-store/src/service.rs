@@ -14,8 +14,7 @@ use coupon_core::{Book, BookDraft, BookPatch, BookStats, CodeInstance, CodePatte
 use uuid::Uuid;
 
 use crate::background::Background;
-use crate::batches::Checkout;
-use crate::engine::{Answer, Engine};
+use crate::engine::{Answer, Engine, Queued};
 use crate::outbox::{EventPage, EventQuery};
 use crate::script::{book, code, event, pool, redeem, webhook};
 use crate::telemetry::{self, counted, Connections};
@@ -141,7 +140,7 @@ impl Coupons {
     }
 
     /// A lock, unlock, redemption or rollback, through the engine's queue or alone.
-    async fn checkout<R: Checkout>(&self, req: R, now: Timestamp) -> Result<R::Answer, StoreError> {
+    async fn checkout<R: Queued>(&self, req: R, now: Timestamp) -> Result<R::Answer, StoreError> {
         let answer = match &self.inner.engine {
             Some(engine) => engine.checkout(req, now).await,
             None => only(R::run(self.store(), vec![req], now).await),

@@ -30,7 +30,8 @@ use crate::{
     CheckoutBatches, ClaimBatches, ClaimRequest, ClaimTarget, Claimed, LockRequest, Locked, RedeemRequest,
     RollbackRequest, Stock, StoreError, UnlockRequest,
 };
-pub(crate) use batcher::{Answer, Batcher};
+pub(crate) use batcher::Answer;
+use batcher::Batcher;
 use batcher::{RunBatch, Shape};
 
 /// A book's claims: one batch at a time, since every batch of a book queues on its row lock (two
@@ -59,13 +60,31 @@ pub(crate) struct Engine {
     queues: Queues,
 }
 
-/// The checkout queues, one per operation ([`Checkout::queue`] picks a request's).
+/// The checkout queues, one per operation.
 pub(crate) struct Queues {
-    pub locks: Batcher<LockRequest, Locked>,
-    pub unlocks: Batcher<UnlockRequest, ()>,
-    pub redeems: Batcher<RedeemRequest, Redemption>,
-    pub rollbacks: Batcher<RollbackRequest, Redemption>,
+    locks: Batcher<LockRequest, Locked>,
+    unlocks: Batcher<UnlockRequest, ()>,
+    redeems: Batcher<RedeemRequest, Redemption>,
+    rollbacks: Batcher<RollbackRequest, Redemption>,
 }
+
+/// A checkout request with its queue in the engine.
+pub(crate) trait Queued: Checkout {
+    fn queue(queues: &Queues) -> &Batcher<Self, Self::Answer>;
+}
+
+/// Each checkout operation's queue.
+macro_rules! queued {
+    ($($request:ty => $queue:ident),* $(,)?) => {
+        $(impl Queued for $request {
+            fn queue(queues: &Queues) -> &Batcher<Self, Self::Answer> {
+                &queues.$queue
+            }
+        })*
+    };
+}
+
+queued!(LockRequest => locks, UnlockRequest => unlocks, RedeemRequest => redeems, RollbackRequest => rollbacks);
 
 /// One book's claim queue and what the engine knows of its stock.
 struct BookLine {
@@ -280,7 +299,7 @@ impl Engine {
     }
 
     /// A lock, unlock, redemption or rollback, through its queue.
-    pub(crate) async fn checkout<R: Checkout>(&self, req: R, now: Timestamp) -> Answer<R::Answer> {
+    pub(crate) async fn checkout<R: Queued>(&self, req: R, now: Timestamp) -> Answer<R::Answer> {
         R::queue(&self.queues).submit(req, now).await.unwrap_or_else(stopped)
     }
 }

@@ -3,10 +3,9 @@
 //! its supply, and every claim from it, takes first.
 
 use coupon_core::discount::DiscountType;
-use coupon_core::{Book, BookDraft, BookPatch, BookStats, BookStatus, CodeMode, CouponError, Timestamp};
+use coupon_core::{Book, BookDraft, BookPatch, BookStats, BookStatus, CodeMode, CodePattern, CouponError, Timestamp};
 use uuid::Uuid;
 
-use super::pool::{bump_supply, fill};
 use super::stock::{self, Announce, Pool};
 use crate::backend::{Fields, Tx};
 use crate::outbox::{Change, Journal};
@@ -21,6 +20,12 @@ write!(UpdateBook { id: Uuid, patch: BookPatch, now: Timestamp } -> Book =
     |tx, s, events| update(tx, events, s.id, s.patch.clone(), s.now).await);
 read!(BookWithStats { id: Uuid, now: Timestamp } -> (Book, BookStats) = |tx, s| with_stats(tx, s.id, s.now).await);
 read!(SearchBooks { query: SearchQuery, now: Timestamp } -> SearchPage = |tx, s| search(tx, &s.query, s.now).await);
+
+/// Rounds in a row in which a pattern may draw nothing new before generation gives up. With the
+/// space at least 1000 times the draw, a round rarely loses more than a thousandth to collisions.
+const DRAW_ATTEMPTS: usize = 20;
+/// Codes drawn and inserted per round, so a large generation never holds them all in memory.
+const DRAW_CHUNK: u64 = 50_000;
 
 /// A book's row as locked for a change to it or its supply.
 pub(crate) struct LockedBook {
@@ -186,4 +191,33 @@ pub(crate) async fn search<T: Tx>(tx: &T, q: &SearchQuery, now: Timestamp) -> Re
         .await?;
     let books = rows.iter().map(|r| rows::book(r, "")).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_overfetch(books, q.limit, |b| (b.created_at, b.id)))
+}
+
+/// Moves the supply counter; the table's CHECK refuses to pass `total_codes`.
+pub(crate) async fn bump_supply<T: Tx>(tx: &T, book_id: Uuid, by: i64) -> Result<(), StoreError> {
+    if tx.exec(Q::BumpSupply, &[book_id.into(), by.into()]).await? != 1 {
+        return Err(StoreError::Conflict("supply counter"));
+    }
+    Ok(())
+}
+
+/// Draws from the pattern, a chunk at a time, until `count` new codes are in; codes that collide
+/// with existing ones are simply drawn again. A chunk goes in sorted, so the unique index on code
+/// texts is written in order rather than at random pages.
+pub(crate) async fn fill<T: Tx>(tx: &T, book_id: Uuid, pattern: &CodePattern, count: u64) -> Result<(), StoreError> {
+    let mut missing = count;
+    let mut stalled = 0;
+    while missing > 0 {
+        let mut drawn = pattern.draw_distinct(missing.min(DRAW_CHUNK) as usize, &mut rand::rng());
+        drawn.sort_unstable();
+        let inserted = tx
+            .exec(Q::InsertDrawn, &[book_id.into(), drawn.as_slice().into()])
+            .await?;
+        missing -= inserted;
+        stalled = if inserted == 0 { stalled + 1 } else { 0 };
+        if stalled == DRAW_ATTEMPTS {
+            return Err(StoreError::Conflict("the pattern keeps drawing codes that exist"));
+        }
+    }
+    Ok(())
 }

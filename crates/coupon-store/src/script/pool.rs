@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use coupon_core::{Book, CodePattern, CodeState, Timestamp};
 use uuid::Uuid;
 
-use super::book::{lock_existing, LockedBook};
+use super::book::{bump_supply, fill, lock_existing, LockedBook};
 use super::stock::{self, Announce, Pool};
 use crate::backend::{Fields, Tx};
 use crate::outbox::{Change, Journal};
@@ -21,41 +21,6 @@ write!(GenerateCodes { book_id: Uuid, pattern: Option<CodePattern>, count: u64, 
 write!(RemoveCodes { book_id: Uuid, codes: Vec<String>, now: Timestamp } -> RemovedCodes =
     |tx, s, events| remove_codes(tx, events, s.book_id, &s.codes, s.now).await);
 read!(ListCodes { query: CodeQuery, now: Timestamp } -> (Book, CodePage) = |tx, s| codes(tx, &s.query, s.now).await);
-
-/// Rounds in a row in which a pattern may draw nothing new before generation gives up. With the
-/// space at least 1000 times the draw, a round rarely loses more than a thousandth to collisions.
-const DRAW_ATTEMPTS: usize = 20;
-/// Codes drawn and inserted per round, so a large generation never holds them all in memory.
-const DRAW_CHUNK: u64 = 50_000;
-
-/// Moves the supply counter; the table's CHECK refuses to pass `total_codes`.
-pub(crate) async fn bump_supply<T: Tx>(tx: &T, book_id: Uuid, by: i64) -> Result<(), StoreError> {
-    if tx.exec(Q::BumpSupply, &[book_id.into(), by.into()]).await? != 1 {
-        return Err(StoreError::Conflict("supply counter"));
-    }
-    Ok(())
-}
-
-/// Draws from the pattern, a chunk at a time, until `count` new codes are in; codes that collide
-/// with existing ones are simply drawn again. A chunk goes in sorted, so the unique index on code
-/// texts is written in order rather than at random pages.
-pub(crate) async fn fill<T: Tx>(tx: &T, book_id: Uuid, pattern: &CodePattern, count: u64) -> Result<(), StoreError> {
-    let mut missing = count;
-    let mut stalled = 0;
-    while missing > 0 {
-        let mut drawn = pattern.draw_distinct(missing.min(DRAW_CHUNK) as usize, &mut rand::rng());
-        drawn.sort_unstable();
-        let inserted = tx
-            .exec(Q::InsertDrawn, &[book_id.into(), drawn.as_slice().into()])
-            .await?;
-        missing -= inserted;
-        stalled = if inserted == 0 { stalled + 1 } else { 0 };
-        if stalled == DRAW_ATTEMPTS {
-            return Err(StoreError::Conflict("the pattern keeps drawing codes that exist"));
-        }
-    }
-    Ok(())
-}
 
 pub(crate) async fn add_codes<T: Tx>(
     tx: &T,
