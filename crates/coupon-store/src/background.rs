@@ -1,6 +1,6 @@
 //! The one owner of background work: every task the service starts (the claim engine's workers and
-//! its thread today; event delivery and purges later) is spawned through [`Background`], watches
-//! its stop signal, and is waited for by [`Background::shutdown`]. This is mini-redis's shape, a
+//! its thread, the event relay's loops, the throttle's pruning) is spawned through [`Background`],
+//! watches its stop signal, and is waited for by [`Background::shutdown`]. This is mini-redis's shape, a
 //! shutdown signal and a completion wait, with tokio-util's token and tracker.
 
 use std::future::Future;
