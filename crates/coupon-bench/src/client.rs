@@ -220,3 +220,12 @@ pub fn token(secret: &str, sub: &str, role: &str) -> anyhow::Result<String> {
         &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
     )?)
 }
+
+/// Quantiles of a phase's latencies, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub max: f64,
+}

@@ -20,8 +20,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::client::{Connection, Target};
-use crate::report::Latency;
+use crate::client::{Connection, Latency, Target};
 
 /// How often the backlog is read from `/metrics`: more often than a Prometheus server would, and
 /// seldom enough that the reads cost the sale little.

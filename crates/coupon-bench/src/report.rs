@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::client::Tally;
+use crate::client::{Latency, Tally};
 use crate::events::Events;
 use crate::reads::IdleConnections;
 use crate::server::Usage;
@@ -19,14 +19,6 @@ pub const CLAIM: &str = "claim";
 pub const OUT_OF_STOCK: &str = "out_of_stock";
 pub const READ: &str = "read";
 pub const REDEEM: &str = "redeem";
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Latency {
-    pub p50: f64,
-    pub p99: f64,
-    pub p99_9: f64,
-    pub max: f64,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Phase {
