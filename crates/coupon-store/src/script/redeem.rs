@@ -28,10 +28,11 @@ async fn redeem<T: Tx>(tx: &T, events: &Journal, req: &RedeemRequest, now: Times
     let inst = decide!(find_for_user(tx, &req.code, user, req.lock_id).await?);
     if let Some(order_id) = &req.order_id {
         let prior = tx
-            .first(
-                Q::PriorRedemption,
-                &[inst.code.as_str().into(), user.into(), order_id.as_str().into()],
-            )
+            .first(Q::PriorRedemption {
+                code: inst.code.as_str().into(),
+                user: user.into(),
+                order_id: order_id.as_str().into(),
+            })
             .await?;
         if let Some(prior) = prior {
             return Ok(Ok(rows::redemption(&prior)?));
@@ -49,36 +50,32 @@ async fn redeem<T: Tx>(tx: &T, events: &Journal, req: &RedeemRequest, now: Times
     ));
     let redemption = req.record(&inst, applied, now);
     let metadata = rows::metadata_json(&redemption.metadata);
-    let record = [
-        redemption.redemption_id.into(),
-        inst.id.into(),
-        book.id.into(),
-        inst.code.as_str().into(),
-        user.into(),
-        (&redemption.order_id).into(),
-        redemption.order_amount.into(),
-        redemption.discount_applied.into(),
-        redemption.final_price.into(),
-        now.millis().into(),
-        (&metadata).into(),
-    ];
-    let use_code = [
-        inst.id.into(),
-        user.into(),
-        book.policies.max_redemptions_per_code.into(),
-        now.millis().into(),
-        req.lock_id.into(),
-    ];
-    let count = [
-        book.id.into(),
-        user.into(),
-        book.policies.max_redemptions_per_user.into(),
-    ];
-    let (recorded, used, counted) = futures::try_join!(
-        tx.exec(Q::InsertRedemption, &record),
-        tx.exec(Q::UseCode, &use_code),
-        tx.exec(Q::CountRedemption, &count),
-    )?;
+    let record = Q::InsertRedemption {
+        id: redemption.redemption_id.into(),
+        code_id: inst.id.into(),
+        book_id: book.id.into(),
+        code: inst.code.as_str().into(),
+        user: user.into(),
+        order_id: (&redemption.order_id).into(),
+        order_amount: redemption.order_amount.into(),
+        discount_applied: redemption.discount_applied.into(),
+        final_price: redemption.final_price.into(),
+        redeemed_at: now.millis().into(),
+        metadata: (&metadata).into(),
+    };
+    let use_code = Q::UseCode {
+        code_id: inst.id.into(),
+        user: user.into(),
+        max_uses: book.policies.max_redemptions_per_code.into(),
+        now: now.millis().into(),
+        lock_id: req.lock_id.into(),
+    };
+    let count = Q::CountRedemption {
+        book_id: book.id.into(),
+        user: user.into(),
+        max_redemptions: book.policies.max_redemptions_per_user.into(),
+    };
+    let (recorded, used, counted) = futures::try_join!(tx.exec(record), tx.exec(use_code), tx.exec(count))?;
     if recorded != 1 {
         return Err(StoreError::Conflict("redemption recorded twice"));
     }
@@ -93,15 +90,16 @@ async fn redeem<T: Tx>(tx: &T, events: &Journal, req: &RedeemRequest, now: Times
 /// and is its owner's to redeem again, and the user's count drops. A redemption already rolled
 /// back is answered as it is, counted once.
 async fn rollback<T: Tx>(tx: &T, events: &Journal, req: &RollbackRequest, now: Timestamp) -> Decided<Redemption> {
-    let found = tx.first(Q::RedemptionRead, &[req.redemption_id.into()]).await?;
+    let redemption_id = req.redemption_id.into();
+    let found = tx.first(Q::RedemptionRead { redemption_id }).await?;
     let code_id = match found {
-        Some(row) => row.i64("code_id")?,
+        Some(row) => row.i64("code_id")?.into(),
         None => return Ok(Err(CouponError::NotFound("redemption"))),
     };
-    let code = tx.first(Q::CodeLock, &[code_id.into()]).await?;
+    let code = tx.first(Q::CodeLock { code_id }).await?;
     let code = rows::code(&code.ok_or(StoreError::Conflict("a redemption's code is gone"))?)?;
     // Read again under the code's lock: a rollback that got there first has committed.
-    let row = tx.first(Q::RedemptionLock, &[req.redemption_id.into()]).await?;
+    let row = tx.first(Q::RedemptionLock { redemption_id }).await?;
     let mut redemption = rows::redemption(&row.ok_or(StoreError::Conflict("a redemption is gone"))?)?;
     if redemption.rollback.is_some() {
         return Ok(Ok(redemption));
@@ -114,19 +112,22 @@ async fn rollback<T: Tx>(tx: &T, events: &Journal, req: &RollbackRequest, now: T
         .map(|ttl| now.plus_seconds(ttl).millis());
     let user = redemption.user_id.as_str();
     let metadata = rows::metadata_json(&rollback.metadata);
-    let mark = [
-        redemption.redemption_id.into(),
-        rollback.rolled_back_at.millis().into(),
-        rollback.reason.as_deref().into(),
-        (&metadata).into(),
-    ];
-    let give_back = [code.id.into(), user.into(), reclaim_until.into()];
-    let uncount = [book.id.into(), user.into()];
-    let (marked, given, uncounted) = futures::try_join!(
-        tx.exec(Q::RollBack, &mark),
-        tx.exec(Q::GiveBackUse, &give_back),
-        tx.exec(Q::UncountRedemption, &uncount),
-    )?;
+    let mark = Q::RollBack {
+        redemption_id: redemption.redemption_id.into(),
+        rolled_back_at: rollback.rolled_back_at.millis().into(),
+        reason: rollback.reason.as_deref().into(),
+        metadata: (&metadata).into(),
+    };
+    let give_back = Q::GiveBackUse {
+        code_id: code.id.into(),
+        user: user.into(),
+        reclaim_until: reclaim_until.into(),
+    };
+    let uncount = Q::UncountRedemption {
+        book_id: book.id.into(),
+        user: user.into(),
+    };
+    let (marked, given, uncounted) = futures::try_join!(tx.exec(mark), tx.exec(give_back), tx.exec(uncount))?;
     if marked != 1 || given != 1 || uncounted != 1 {
         return Err(StoreError::Conflict("rollback"));
     }
@@ -141,16 +142,27 @@ async fn history<T: Tx>(tx: &T, q: &RedemptionQuery) -> Result<RedemptionPage, S
         Some((ts, id)) => (Some(ts.millis()), Some(id)),
         None => (None, None),
     };
-    let of = match &q.of {
+    let (after_at, after_id, limit) = (after_ts.into(), after_id.into(), (q.limit as i64 + 1).into());
+    let page = match &q.of {
         RedemptionsOf::Book(id) => {
             // An unknown book is a 404, not an empty history.
             book::load(tx, *id).await?;
-            (Q::BookRedemptions, (*id).into())
+            let book_id = (*id).into();
+            Q::BookRedemptions {
+                book_id,
+                after_at,
+                after_id,
+                limit,
+            }
         }
-        RedemptionsOf::User(user) => (Q::UserRedemptions, user.as_str().into()),
+        RedemptionsOf::User(user) => Q::UserRedemptions {
+            user: user.as_str().into(),
+            after_at,
+            after_id,
+            limit,
+        },
     };
-    let args = [of.1, after_ts.into(), after_id.into(), (q.limit as i64 + 1).into()];
-    let rows = tx.query(of.0, &args).await?;
+    let rows = tx.query(page).await?;
     let redemptions = rows.iter().map(rows::redemption).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_overfetch(redemptions, q.limit, |r| {
         (r.redeemed_at, r.redemption_id)
