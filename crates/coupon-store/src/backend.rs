@@ -1,6 +1,10 @@
 //! What a backend supplies to the transaction scripts, and nothing more: connections, transactions
 //! with their retry rules, and the SQL text of each named statement in its dialect.
 //!
+//! A script gives a statement and its arguments together, each argument under its parameter's
+//! name ([`Q`]); the backend binds them in the order the statement declares them, the order its
+//! text's placeholders were numbered in (`crate::statements`).
+//!
 //! A script (`crate::script`) is one async function generic over [`Tx`]. On PostgreSQL its
 //! statements go over the network, and the ones a script awaits together (`try_join!`) are
 //! pipelined on the connection. On SQLite each statement runs the moment the script issues it, on
@@ -9,13 +13,15 @@
 
 use std::future::Future;
 
+use futures::TryFutureExt;
 use uuid::Uuid;
 
 use crate::statements::Q;
 use crate::{Connections, StoreError};
 
-/// One parameter of a statement, in the form both drivers bind. Lists bind as arrays on
-/// PostgreSQL and as JSON arrays (read with `json_each`) on SQLite.
+/// One argument of a statement, in the form both drivers bind, named by the statement's parameter
+/// it is given for (`Q::UseCode { code_id: id.into(), .. }`). Lists bind as arrays on PostgreSQL
+/// and as JSON arrays (read with `json_each`) on SQLite.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Arg<'a> {
     I64(Option<i64>),
@@ -118,27 +124,29 @@ pub(crate) trait Fields {
     fn bool(&self, col: &str) -> Result<bool, StoreError>;
 }
 
-/// A transaction (or, for reads, a connection outside one) that runs named statements.
+/// A transaction (or, for reads, a connection outside one) that runs named statements, each with
+/// its arguments by name ([`Q`]), bound in the order the statement declares them.
 pub(crate) trait Tx: Sync {
     type Row: Fields + Send;
 
-    fn query(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
-    fn exec(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn query(&self, q: Q<'_>) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
+    fn exec(&self, q: Q<'_>) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// The transaction's last statement: nothing may follow it. PostgreSQL sends COMMIT with it,
     /// one round trip instead of two at the end of every write that records events (for a claim
     /// batch, under the book's lock); elsewhere it is a statement like any other and the backend
     /// commits after the script.
-    fn exec_last(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        self.exec(q, args)
+    fn exec_last(&self, q: Q<'_>) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        self.exec(q)
     }
 
     /// The search words as this dialect's full-text query parameter.
     fn text_query(words: &[String]) -> String;
 
     /// The first row of a statement, if any.
-    fn first(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<Option<Self::Row>, StoreError>> + Send {
-        async move { Ok(self.query(q, args).await?.into_iter().next()) }
+    fn first(&self, q: Q<'_>) -> impl Future<Output = Result<Option<Self::Row>, StoreError>> + Send {
+        // A combinator, not an async block: that would hold the query's future twice over.
+        self.query(q).map_ok(|rows| rows.into_iter().next())
     }
 }
 

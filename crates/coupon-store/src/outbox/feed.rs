@@ -8,7 +8,7 @@ use crate::statements::Q;
 use crate::StoreError;
 
 pub(crate) async fn read<T: Tx>(tx: &T, q: &EventQuery) -> Result<EventPage, StoreError> {
-    let rows = page(tx, Q::Events, q).await?;
+    let rows = page(tx, q, false).await?;
     let events = rows.iter().map(event).collect::<Result<Vec<_>, _>>()?;
     let next = events.last().map(|e| e.cursor).or(q.after);
     Ok(EventPage { events, next })
@@ -16,19 +16,31 @@ pub(crate) async fn read<T: Tx>(tx: &T, q: &EventQuery) -> Result<EventPage, Sto
 
 /// The page `read` gives, each event's key only.
 pub(crate) async fn keys<T: Tx>(tx: &T, q: &EventQuery) -> Result<Vec<EventKey>, StoreError> {
-    page(tx, Q::EventKeys, q).await?.iter().map(key).collect()
+    page(tx, q, true).await?.iter().map(key).collect()
 }
 
-async fn page<T: Tx>(tx: &T, statement: Q, q: &EventQuery) -> Result<Vec<T::Row>, StoreError> {
+/// The page of the feed `q` asks for, of whole events or of their `keys` only: `Q::Events` and
+/// `Q::EventKeys` take the same arguments.
+async fn page<T: Tx>(tx: &T, q: &EventQuery, keys: bool) -> Result<Vec<T::Row>, StoreError> {
     let after = q.after.unwrap_or_default();
     let types: Vec<&str> = q.types.iter().map(|t| t.as_str()).collect();
-    let args = [
-        after.xid.into(),
-        after.position.into(),
-        types.as_slice().into(),
-        (q.limit as i64).into(),
-    ];
-    tx.query(statement, &args).await
+    let (after_xid, after_position) = (after.xid.into(), after.position.into());
+    let (types, limit) = (types.as_slice().into(), (q.limit as i64).into());
+    let page = match keys {
+        false => Q::Events {
+            after_xid,
+            after_position,
+            types,
+            limit,
+        },
+        true => Q::EventKeys {
+            after_xid,
+            after_position,
+            types,
+            limit,
+        },
+    };
+    tx.query(page).await
 }
 
 fn key(r: &impl Fields) -> Result<EventKey, StoreError> {

@@ -132,18 +132,18 @@ async fn write<T: Tx>(tx: &T, changes: Vec<(Timestamp, Change)>) -> Result<(), S
         users.push(user_id);
         data.push(self::data(*at, change));
     }
-    let args = [
-        ids.as_slice().into(),
-        types.as_slice().into(),
-        times.as_slice().into(),
-        books.as_slice().into(),
-        codes.as_slice().into(),
-        users.as_slice().into(),
-        data.as_slice().into(),
-    ];
+    let record = Q::RecordEvents {
+        ids: ids.as_slice().into(),
+        types: types.as_slice().into(),
+        occurred_at: times.as_slice().into(),
+        book_ids: books.as_slice().into(),
+        codes: codes.as_slice().into(),
+        user_ids: users.as_slice().into(),
+        data: data.as_slice().into(),
+    };
     // The last statement: on PostgreSQL it carries the COMMIT, so no count is checked after it.
     // An insert of every element of its arrays writes them all or fails, failing the transaction.
-    tx.exec_last(Q::RecordEvents, &args).await?;
+    tx.exec_last(record).await?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use deadpool_postgres::Object;
-use tokio_postgres::types::ToSql;
+use futures::TryStreamExt;
 use tokio_postgres::{Row, Statement};
 
 use super::sql;
@@ -101,8 +101,8 @@ impl<'a> PgTx<'a> {
         }
     }
 
-    async fn statement(&self, q: Q) -> Result<Statement, StoreError> {
-        Ok(self.client.prepare_cached(sql::sql(q)).await?)
+    async fn statement(&self, text: &str) -> Result<Statement, StoreError> {
+        Ok(self.client.prepare_cached(text).await?)
     }
 
     /// Sends `statement`, behind `BEGIN` if it is the transaction's first and ahead of `COMMIT` if
@@ -151,26 +151,47 @@ impl<'a> PgTx<'a> {
     }
 }
 
-fn params<'a>(args: &'a [Arg<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
-    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+/// A statement's text and its arguments in declared order, taken off the statement when it is
+/// issued so its future holds only what it binds. The arguments go by value: each is then
+/// checked against its parameter's type as it is bound (`Arg::to_sql_checked`).
+fn bound<'a>(q: Q<'a>) -> (&'static str, Vec<Arg<'a>>) {
+    (sql::sql(q.name()), q.args(<[Arg]>::to_vec))
 }
 
 impl Tx for PgTx<'_> {
     type Row = Row;
 
-    async fn query(&self, q: Q, args: &[Arg<'_>]) -> Result<Vec<Row>, StoreError> {
-        let (stmt, params) = (self.statement(q).await?, params(args));
-        self.send(self.client.query(&stmt, &params), false).await
+    fn query(&self, q: Q<'_>) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send {
+        let (text, args) = bound(q);
+        async move {
+            let stmt = self.statement(text).await?;
+            let rows = async {
+                self.client
+                    .query_raw(&stmt, args.iter().copied())
+                    .await?
+                    .try_collect()
+                    .await
+            };
+            self.send(rows, false).await
+        }
     }
 
-    async fn exec(&self, q: Q, args: &[Arg<'_>]) -> Result<u64, StoreError> {
-        let (stmt, params) = (self.statement(q).await?, params(args));
-        self.send(self.client.execute(&stmt, &params), false).await
+    fn exec(&self, q: Q<'_>) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let (text, args) = bound(q);
+        async move {
+            let stmt = self.statement(text).await?;
+            self.send(self.client.execute_raw(&stmt, args.iter().copied()), false)
+                .await
+        }
     }
 
-    async fn exec_last(&self, q: Q, args: &[Arg<'_>]) -> Result<u64, StoreError> {
-        let (stmt, params) = (self.statement(q).await?, params(args));
-        self.send(self.client.execute(&stmt, &params), true).await
+    fn exec_last(&self, q: Q<'_>) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let (text, args) = bound(q);
+        async move {
+            let stmt = self.statement(text).await?;
+            self.send(self.client.execute_raw(&stmt, args.iter().copied()), true)
+                .await
+        }
     }
 
     fn text_query(words: &[String]) -> String {
@@ -192,18 +213,18 @@ mod tests {
     async fn record(tx: &PgTx<'_>, data: Option<&str>, last: bool) -> Result<u64, StoreError> {
         let (ids, books) = ([Uuid::now_v7()], [Uuid::now_v7()]);
         let (types, times, none, data) = (["code.claimed"], [0i64], [None], [data]);
-        let args = [
-            ids.as_slice().into(),
-            types.as_slice().into(),
-            times.as_slice().into(),
-            books.as_slice().into(),
-            none.as_slice().into(),
-            none.as_slice().into(),
-            data.as_slice().into(),
-        ];
+        let q = Q::RecordEvents {
+            ids: ids.as_slice().into(),
+            types: types.as_slice().into(),
+            occurred_at: times.as_slice().into(),
+            book_ids: books.as_slice().into(),
+            codes: none.as_slice().into(),
+            user_ids: none.as_slice().into(),
+            data: data.as_slice().into(),
+        };
         match last {
-            true => tx.exec_last(Q::RecordEvents, &args).await,
-            false => tx.exec(Q::RecordEvents, &args).await,
+            true => tx.exec_last(q).await,
+            false => tx.exec(q).await,
         }
     }
 

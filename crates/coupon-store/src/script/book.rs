@@ -37,7 +37,7 @@ pub(crate) struct LockedBook {
 }
 
 pub(crate) async fn lock<T: Tx>(tx: &T, id: Uuid) -> Result<Option<LockedBook>, StoreError> {
-    match tx.first(Q::BookLock, &[id.into()]).await? {
+    match tx.first(Q::BookLock { book_id: id.into() }).await? {
         None => Ok(None),
         Some(r) => Ok(Some(LockedBook {
             book: rows::book(&r, "")?,
@@ -58,7 +58,7 @@ pub(crate) async fn load<T: Tx>(tx: &T, id: Uuid) -> Result<Book, StoreError> {
 
 /// The book and its supply counter (the codes it holds), read from its row.
 pub(crate) async fn with_supply<T: Tx>(tx: &T, id: Uuid) -> Result<(Book, i64), StoreError> {
-    let row = tx.first(Q::BookRead, &[id.into()]).await?;
+    let row = tx.first(Q::BookRead { book_id: id.into() }).await?;
     let row = row.ok_or(StoreError::not_found("coupon book"))?;
     Ok((rows::book(&row, "")?, row.i64("generated")?))
 }
@@ -69,43 +69,44 @@ pub(crate) async fn create<T: Tx>(tx: &T, events: &Journal, draft: &BookDraft) -
     let tags = serde_json::to_string(&b.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let metadata = rows::metadata_json(&b.metadata);
     let p = &b.policies;
-    tx.exec(
-        Q::BookInsert,
-        &[
-            b.id.into(),
-            (&b.name).into(),
-            (&b.description).into(),
-            (&b.category).into(),
-            (&tags).into(),
-            b.discount.type_name().into(),
-            b.discount.raw_value().into(),
-            (&b.discount.currency).into(),
-            b.discount.max_discount.into(),
-            b.discount.min_order_amount.into(),
-            b.starts_at.map(Timestamp::millis).into(),
-            b.expires_at.map(Timestamp::millis).into(),
-            b.status.as_str().into(),
-            b.code_mode.as_str().into(),
-            (&b.code).into(),
-            (&b.code_pattern).into(),
-            b.total_codes.into(),
-            p.max_codes_per_user.into(),
-            p.max_redemptions_per_user.into(),
-            p.max_redemptions_per_code.into(),
-            p.claims_per_user_per_day.into(),
-            p.claim_ttl_seconds.into(),
-            p.lock_ttl_seconds.into(),
-            (&metadata).into(),
-            b.created_at.millis().into(),
-            b.updated_at.millis().into(),
-            b.low_stock_threshold.into(),
-        ],
-    )
+    tx.exec(Q::BookInsert {
+        id: b.id.into(),
+        name: (&b.name).into(),
+        description: (&b.description).into(),
+        category: (&b.category).into(),
+        tags: (&tags).into(),
+        discount_type: b.discount.type_name().into(),
+        discount_value: b.discount.raw_value().into(),
+        currency: (&b.discount.currency).into(),
+        max_discount: b.discount.max_discount.into(),
+        min_order_amount: b.discount.min_order_amount.into(),
+        starts_at: b.starts_at.map(Timestamp::millis).into(),
+        expires_at: b.expires_at.map(Timestamp::millis).into(),
+        status: b.status.as_str().into(),
+        code_mode: b.code_mode.as_str().into(),
+        shared_code: (&b.code).into(),
+        code_pattern: (&b.code_pattern).into(),
+        total_codes: b.total_codes.into(),
+        max_codes_per_user: p.max_codes_per_user.into(),
+        max_redemptions_per_user: p.max_redemptions_per_user.into(),
+        max_redemptions_per_code: p.max_redemptions_per_code.into(),
+        claims_per_user_per_day: p.claims_per_user_per_day.into(),
+        claim_ttl_seconds: p.claim_ttl_seconds.into(),
+        lock_ttl_seconds: p.lock_ttl_seconds.into(),
+        metadata: (&metadata).into(),
+        created_at: b.created_at.millis().into(),
+        updated_at: b.updated_at.millis().into(),
+        low_stock_threshold: b.low_stock_threshold.into(),
+    })
     .await?;
     let created = match (b.code_mode, &b.code, &draft.pattern, b.total_codes) {
         (CodeMode::Shared, Some(code), _, Some(total)) => {
             let inserted = tx
-                .exec(Q::SharedInstances, &[b.id.into(), code.into(), total.into()])
+                .exec(Q::SharedInstances {
+                    book_id: b.id.into(),
+                    code: code.into(),
+                    instances: total.into(),
+                })
                 .await?;
             if inserted as i64 != total {
                 return Err(CouponError::CodeTaken.into());
@@ -135,19 +136,16 @@ pub(crate) async fn update<T: Tx>(
 ) -> Result<Book, StoreError> {
     let LockedBook { mut book, pool, .. } = lock_existing(tx, id).await?;
     book.apply_patch(patch, now)?;
-    tx.exec(
-        Q::BookUpdate,
-        &[
-            id.into(),
-            (&book.name).into(),
-            (&book.description).into(),
-            book.expires_at.map(Timestamp::millis).into(),
-            book.status.as_str().into(),
-            now.millis().into(),
-            (&rows::metadata_json(&book.metadata)).into(),
-            book.low_stock_threshold.into(),
-        ],
-    )
+    tx.exec(Q::BookUpdate {
+        book_id: id.into(),
+        name: (&book.name).into(),
+        description: (&book.description).into(),
+        expires_at: book.expires_at.map(Timestamp::millis).into(),
+        status: book.status.as_str().into(),
+        updated_at: now.millis().into(),
+        metadata: (&rows::metadata_json(&book.metadata)).into(),
+        low_stock_threshold: book.low_stock_threshold.into(),
+    })
     .await?;
     // A new threshold may put the pool under it.
     events.note(now, Change::BookUpdated(book.clone()));
@@ -157,7 +155,11 @@ pub(crate) async fn update<T: Tx>(
 
 pub(crate) async fn with_stats<T: Tx>(tx: &T, id: Uuid, now: Timestamp) -> Result<(Book, BookStats), StoreError> {
     let (book, counts) = futures::try_join!(load(tx, id), async {
-        tx.first(Q::BookStats, &[id.into(), now.millis().into()]).await
+        tx.first(Q::BookStats {
+            book_id: id.into(),
+            now: now.millis().into(),
+        })
+        .await
     })?;
     Ok((book, rows::stats(&counts.ok_or(StoreError::Conflict("stats"))?)?))
 }
@@ -174,20 +176,17 @@ pub(crate) async fn search<T: Tx>(tx: &T, q: &SearchQuery, now: Timestamp) -> Re
         Scope::All(status) => (status, 0),
     };
     let rows = tx
-        .query(
-            Q::Search,
-            &[
-                now.millis().into(),
-                q.category.as_deref().into(),
-                q.discount_type.map(DiscountType::as_str).into(),
-                after_ts.into(),
-                after_id.into(),
-                text.as_deref().into(),
-                (q.limit as i64 + 1).into(),
-                status.map(BookStatus::as_str).into(),
-                in_window.into(),
-            ],
-        )
+        .query(Q::Search {
+            now: now.millis().into(),
+            category: q.category.as_deref().into(),
+            discount_type: q.discount_type.map(DiscountType::as_str).into(),
+            after_at: after_ts.into(),
+            after_id: after_id.into(),
+            text: text.as_deref().into(),
+            limit: (q.limit as i64 + 1).into(),
+            status: status.map(BookStatus::as_str).into(),
+            in_window: in_window.into(),
+        })
         .await?;
     let books = rows.iter().map(|r| rows::book(r, "")).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_overfetch(books, q.limit, |b| (b.created_at, b.id)))
@@ -195,7 +194,11 @@ pub(crate) async fn search<T: Tx>(tx: &T, q: &SearchQuery, now: Timestamp) -> Re
 
 /// Moves the supply counter; the table's CHECK refuses to pass `total_codes`.
 pub(crate) async fn bump_supply<T: Tx>(tx: &T, book_id: Uuid, by: i64) -> Result<(), StoreError> {
-    if tx.exec(Q::BumpSupply, &[book_id.into(), by.into()]).await? != 1 {
+    let bump = Q::BumpSupply {
+        book_id: book_id.into(),
+        by: by.into(),
+    };
+    if tx.exec(bump).await? != 1 {
         return Err(StoreError::Conflict("supply counter"));
     }
     Ok(())
@@ -211,7 +214,10 @@ pub(crate) async fn fill<T: Tx>(tx: &T, book_id: Uuid, pattern: &CodePattern, co
         let mut drawn = pattern.draw_distinct(missing.min(DRAW_CHUNK) as usize, &mut rand::rng());
         drawn.sort_unstable();
         let inserted = tx
-            .exec(Q::InsertDrawn, &[book_id.into(), drawn.as_slice().into()])
+            .exec(Q::InsertDrawn {
+                book_id: book_id.into(),
+                codes: drawn.as_slice().into(),
+            })
             .await?;
         missing -= inserted;
         stalled = if inserted == 0 { stalled + 1 } else { 0 };

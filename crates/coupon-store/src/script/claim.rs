@@ -47,10 +47,13 @@ pub(crate) async fn claim<T: Tx>(
     let targets = futures::future::try_join_all(batch.iter().map(|req| async move {
         match &req.target {
             ClaimTarget::Book(id) => Ok(Some((*id, None))),
-            ClaimTarget::Code(code) => match tx.first(Q::CodeZero, &[code.as_str().into()]).await? {
-                Some(row) => Ok(Some((row.uuid("book_id")?, Some(row.i64("id")?)))),
-                None => Ok::<_, StoreError>(None),
-            },
+            ClaimTarget::Code(code) => {
+                let code = code.as_str().into();
+                match tx.first(Q::CodeZero { code }).await? {
+                    Some(row) => Ok(Some((row.uuid("book_id")?, Some(row.i64("id")?)))),
+                    None => Ok::<_, StoreError>(None),
+                }
+            }
         }
     }))
     .await?;
@@ -186,7 +189,11 @@ async fn claim_in_book<T: Tx>(
 /// Moves the book's pool counter by `moved` (what the batch gave back, less what it took).
 async fn move_pool<T: Tx>(tx: &T, book_id: Uuid, moved: i64) -> Result<(), StoreError> {
     if moved != 0 {
-        tx.exec(Q::MovePool, &[book_id.into(), moved.into()]).await?;
+        tx.exec(Q::MovePool {
+            book_id: book_id.into(),
+            by: moved.into(),
+        })
+        .await?;
     }
     Ok(())
 }
@@ -217,7 +224,12 @@ async fn read_counters<T: Tx>(tx: &T, book_id: Uuid, users: &[&str]) -> Result<H
     let mut ids = users.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    let rows = tx.query(Q::Counters, &[book_id.into(), ids.as_slice().into()]).await?;
+    let rows = tx
+        .query(Q::Counters {
+            book_id: book_id.into(),
+            users: ids.as_slice().into(),
+        })
+        .await?;
     rows.iter()
         .map(|r| Ok((r.string("user_id")?, rows::holdings(r)?)))
         .collect()
@@ -282,8 +294,11 @@ async fn reserve<T: Tx>(tx: &T, book_id: Uuid, cursor: i64, wanted: usize) -> Re
     }
     let (popped, fresh) = futures::try_join!(
         async {
-            tx.query(Q::PopReturned, &[book_id.into(), (wanted as i64).into()])
-                .await
+            tx.query(Q::PopReturned {
+                book_id: book_id.into(),
+                limit: (wanted as i64).into(),
+            })
+            .await
         },
         fresh(tx, book_id, cursor, wanted),
     )?;
@@ -303,14 +318,22 @@ async fn reserve<T: Tx>(tx: &T, book_id: Uuid, cursor: i64, wanted: usize) -> Re
 
 async fn fresh<T: Tx>(tx: &T, book_id: Uuid, cursor: i64, wanted: usize) -> Result<Vec<i64>, StoreError> {
     let rows = tx
-        .query(Q::FreshCodes, &[book_id.into(), cursor.into(), (wanted as i64).into()])
+        .query(Q::FreshCodes {
+            book_id: book_id.into(),
+            from: cursor.into(),
+            limit: (wanted as i64).into(),
+        })
         .await?;
     rows.iter().map(|r| r.i64("id")).collect()
 }
 
 async fn move_cursor<T: Tx>(tx: &T, book_id: Uuid, from: i64, to: i64) -> Result<(), StoreError> {
     if to > from {
-        tx.exec(Q::MoveCursor, &[book_id.into(), to.into()]).await?;
+        tx.exec(Q::MoveCursor {
+            book_id: book_id.into(),
+            cursor: to.into(),
+        })
+        .await?;
     }
     Ok(())
 }
@@ -336,16 +359,13 @@ async fn take<T: Tx>(
         .claim_ttl_seconds
         .map(|ttl| now.plus_seconds(ttl).millis());
     let rows = tx
-        .query(
-            Q::TakeCodes,
-            &[
-                ids.as_slice().into(),
-                owners.as_slice().into(),
-                now.millis().into(),
-                expires.into(),
-                metadata.as_slice().into(),
-            ],
-        )
+        .query(Q::TakeCodes {
+            code_ids: ids.as_slice().into(),
+            owners: owners.as_slice().into(),
+            claimed_at: now.millis().into(),
+            claim_expires_at: expires.into(),
+            metadata: metadata.as_slice().into(),
+        })
         .await?;
     rows.iter().map(|r| rows::code(r).map(|c| (c.id, c))).collect()
 }
@@ -368,17 +388,14 @@ async fn write_counters<T: Tx>(tx: &T, book: &Book, granted: &[(&str, i64)], now
     }
     let (users, counts): (Vec<&str>, Vec<i64>) = granted.iter().copied().unzip();
     let written = tx
-        .query(
-            Q::WriteCounters,
-            &[
-                book.id.into(),
-                users.as_slice().into(),
-                now.utc_day().into(),
-                book.policies.max_codes_per_user.into(),
-                book.policies.claims_per_user_per_day.into(),
-                counts.as_slice().into(),
-            ],
-        )
+        .query(Q::WriteCounters {
+            book_id: book.id.into(),
+            users: users.as_slice().into(),
+            day: now.utc_day().into(),
+            max_codes_per_user: book.policies.max_codes_per_user.into(),
+            claims_per_user_per_day: book.policies.claims_per_user_per_day.into(),
+            claims: counts.as_slice().into(),
+        })
         .await?;
     if written.len() != users.len() {
         return Err(StoreError::Conflict("per-user claim limits"));
@@ -389,7 +406,10 @@ async fn write_counters<T: Tx>(tx: &T, book: &Book, granted: &[(&str, i64)], now
 /// The book, and what a claim on it would find now (`Q::Stock`).
 pub(crate) async fn stock<T: Tx>(tx: &T, book_id: Uuid, now: Timestamp) -> Result<(Book, Stock), StoreError> {
     let row = tx
-        .first(Q::Stock, &[book_id.into(), now.millis().into()])
+        .first(Q::Stock {
+            book_id: book_id.into(),
+            now: now.millis().into(),
+        })
         .await?
         .ok_or(StoreError::not_found("coupon book"))?;
     let stock = if row.bool("available")? {

@@ -25,10 +25,15 @@ pub(crate) async fn find_for_user<T: Tx>(
     user: &str,
     lock_id: Option<Uuid>,
 ) -> Decided<CodeInstance> {
-    let args = [code.as_str().into(), user.into(), lock_id.into()];
-    let row = match tx.first(Q::FindOwned, &args).await? {
+    let code = code.as_str().into();
+    let owned = Q::FindOwned {
+        code,
+        user: user.into(),
+        lock_id: lock_id.into(),
+    };
+    let row = match tx.first(owned).await? {
         Some(row) => row,
-        None => match tx.first(Q::CodeZero, &[code.as_str().into()]).await? {
+        None => match tx.first(Q::CodeZero { code }).await? {
             Some(row) => row,
             None => return Ok(Err(CouponError::NotFound("code"))),
         },
@@ -38,7 +43,11 @@ pub(crate) async fn find_for_user<T: Tx>(
 
 /// The user's counters in the book (zero if none yet), their row locked if it exists.
 pub(crate) async fn holdings<T: Tx>(tx: &T, book_id: Uuid, user: &str) -> Result<Holdings, StoreError> {
-    match tx.first(Q::Holdings, &[book_id.into(), user.into()]).await? {
+    let counters = Q::Holdings {
+        book_id: book_id.into(),
+        user: user.into(),
+    };
+    match tx.first(counters).await? {
         Some(row) => rows::holdings(&row),
         None => Ok(Holdings::default()),
     }
@@ -47,7 +56,11 @@ pub(crate) async fn holdings<T: Tx>(tx: &T, book_id: Uuid, user: &str) -> Result
 /// The code as `user` sees it, with its book and the user's counters.
 async fn view<T: Tx>(tx: &T, code: &CodeText, user: &str, lock_id: Option<Uuid>) -> Result<CodeView, StoreError> {
     let row = tx
-        .first(Q::CodeView, &[code.as_str().into(), user.into(), lock_id.into()])
+        .first(Q::CodeView {
+            code: code.as_str().into(),
+            user: user.into(),
+            lock_id: lock_id.into(),
+        })
         .await?
         .ok_or(StoreError::not_found("code"))?;
     Ok(CodeView {
@@ -59,7 +72,7 @@ async fn view<T: Tx>(tx: &T, code: &CodeText, user: &str, lock_id: Option<Uuid>)
 
 /// Every code the user has owned, with its book.
 async fn of_user<T: Tx>(tx: &T, user: &str) -> Result<Vec<(CodeInstance, Book)>, StoreError> {
-    let rows = tx.query(Q::UserCodes, &[user.into()]).await?;
+    let rows = tx.query(Q::UserCodes { user: user.into() }).await?;
     rows.iter()
         .map(|r| Ok((rows::code(r)?, rows::book(r, "b_")?)))
         .collect()

@@ -19,8 +19,8 @@ write!(Prune { before: Timestamp } -> u64 = |tx, s, _events| prune(tx, s.before)
 
 /// A consumer's place in the feed (`Q::RelayCursor` locks it until the transaction ends,
 /// `Q::RelayPlace` only reads it); a consumer without one starts from the beginning.
-pub(crate) async fn cursor<T: Tx>(tx: &T, q: Q, name: &str) -> Result<EventCursor, StoreError> {
-    Ok(match tx.first(q, &[name.into()]).await? {
+pub(crate) async fn cursor<T: Tx>(tx: &T, place: Q<'_>) -> Result<EventCursor, StoreError> {
+    Ok(match tx.first(place).await? {
         Some(r) => EventCursor {
             xid: r.i64("xid")?,
             position: r.i64("position")?,
@@ -31,20 +31,20 @@ pub(crate) async fn cursor<T: Tx>(tx: &T, q: Q, name: &str) -> Result<EventCurso
 
 /// Moves a consumer's place from `from` to `to`; false if another instance moved it first.
 pub(crate) async fn advance<T: Tx>(tx: &T, name: &str, from: EventCursor, to: EventCursor) -> Result<bool, StoreError> {
-    let args = [
-        name.into(),
-        from.xid.into(),
-        from.position.into(),
-        to.xid.into(),
-        to.position.into(),
-    ];
-    Ok(tx.exec(Q::MoveRelayCursor, &args).await? == 1)
+    let move_cursor = Q::MoveRelayCursor {
+        name: name.into(),
+        from_xid: from.xid.into(),
+        from_position: from.position.into(),
+        to_xid: to.xid.into(),
+        to_position: to.position.into(),
+    };
+    Ok(tx.exec(move_cursor).await? == 1)
 }
 
 /// The next `limit` events after a consumer's place, and the place (for [`moved`], which moves it
 /// only from there: the read needs no lock).
 async fn next_for<T: Tx>(tx: &T, name: &str, limit: u32) -> Result<(EventCursor, Vec<Event>), StoreError> {
-    let from = cursor(tx, Q::RelayPlace, name).await?;
+    let from = cursor(tx, Q::RelayPlace { name: name.into() }).await?;
     let query = EventQuery {
         after: Some(from),
         limit,
@@ -55,14 +55,15 @@ async fn next_for<T: Tx>(tx: &T, name: &str, limit: u32) -> Result<(EventCursor,
 
 /// Moves a consumer's place (creating it at first), unless another instance moved it first.
 async fn moved<T: Tx>(tx: &T, name: &str, from: EventCursor, to: EventCursor) -> Result<bool, StoreError> {
-    tx.exec(Q::AddRelayCursor, &[name.into()]).await?;
+    tx.exec(Q::AddRelayCursor { name: name.into() }).await?;
     advance(tx, name, from, to).await
 }
 
 /// Deletes what is older than `before` and no longer needed: finished deliveries, and events every
 /// consumer has passed that no pending delivery refers to. Says how many rows went.
 async fn prune<T: Tx>(tx: &T, before: Timestamp) -> Result<u64, StoreError> {
-    let deliveries = tx.exec(Q::PruneDeliveries, &[before.millis().into()]).await?;
-    let events = tx.exec(Q::PruneEvents, &[before.millis().into()]).await?;
+    let before = before.millis().into();
+    let deliveries = tx.exec(Q::PruneDeliveries { before }).await?;
+    let events = tx.exec(Q::PruneEvents { before }).await?;
     Ok(deliveries + events)
 }

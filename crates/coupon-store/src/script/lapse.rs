@@ -24,7 +24,12 @@ pub(crate) async fn return_lapsed<T: Tx>(
     if book.policies.claim_ttl_seconds.is_none() {
         return Ok(0);
     }
-    let rows = tx.query(Q::Lapsed, &[book.id.into(), now.millis().into()]).await?;
+    let rows = tx
+        .query(Q::Lapsed {
+            book_id: book.id.into(),
+            now: now.millis().into(),
+        })
+        .await?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -44,14 +49,17 @@ pub(crate) async fn return_lapsed<T: Tx>(
         );
     }
     let (owners, counts): (Vec<&str>, Vec<i64>) = lost.iter().map(|(u, n)| (u.as_str(), *n)).unzip();
-    let (freed, (), _) = futures::try_join!(
-        async { tx.exec(Q::FreeCodes, &[ids.as_slice().into()]).await },
-        queue(tx, book.id, &ids),
-        async {
-            let args = [book.id.into(), owners.as_slice().into(), counts.as_slice().into()];
-            tx.exec(Q::ChargeLapsed, &args).await
-        },
-    )?;
+    let free = Q::FreeCodes {
+        code_ids: ids.as_slice().into(),
+    };
+    let (freed, (), _) = futures::try_join!(async { tx.exec(free).await }, queue(tx, book.id, &ids), async {
+        let charge = Q::ChargeLapsed {
+            book_id: book.id.into(),
+            users: owners.as_slice().into(),
+            lapsed: counts.as_slice().into(),
+        };
+        tx.exec(charge).await
+    },)?;
     if freed != ids.len() as u64 {
         return Err(StoreError::Conflict("lapsed codes"));
     }
@@ -61,7 +69,11 @@ pub(crate) async fn return_lapsed<T: Tx>(
 /// Queues codes to be dealt first next time.
 pub(crate) async fn queue<T: Tx>(tx: &T, book_id: Uuid, ids: &[i64]) -> Result<(), StoreError> {
     if !ids.is_empty() {
-        tx.exec(Q::QueueCodes, &[book_id.into(), ids.into()]).await?;
+        tx.exec(Q::QueueCodes {
+            book_id: book_id.into(),
+            code_ids: ids.into(),
+        })
+        .await?;
     }
     Ok(())
 }

@@ -28,16 +28,13 @@ async fn lock<T: crate::backend::Tx>(tx: &T, events: &Journal, req: &LockRequest
     let lock_id = Uuid::now_v7();
     let until = now.plus_seconds(book.policies.lock_ttl_seconds);
     let n = tx
-        .exec(
-            Q::LockCode,
-            &[
-                inst.id.into(),
-                user.into(),
-                lock_id.into(),
-                until.millis().into(),
-                now.millis().into(),
-            ],
-        )
+        .exec(Q::LockCode {
+            code_id: inst.id.into(),
+            user: user.into(),
+            lock_id: lock_id.into(),
+            until: until.millis().into(),
+            now: now.millis().into(),
+        })
         .await?;
     if n != 1 {
         return Err(StoreError::Conflict("lock"));
@@ -65,10 +62,12 @@ async fn unlock<T: crate::backend::Tx>(tx: &T, events: &Journal, req: &UnlockReq
     let book = book::load(tx, inst.book_id).await?;
     decide!(rules::check_unlock(&book, &inst, user, req.lock_id, now));
     let n = tx
-        .exec(
-            Q::UnlockCode,
-            &[inst.id.into(), user.into(), inst.lock_id.into(), now.millis().into()],
-        )
+        .exec(Q::UnlockCode {
+            code_id: inst.id.into(),
+            user: user.into(),
+            lock_id: inst.lock_id.into(),
+            now: now.millis().into(),
+        })
         .await?;
     if n != 1 {
         return Err(StoreError::Conflict("unlock"));

@@ -104,5 +104,5 @@ where
 
 read!(
     /// Reads one row, so the database, not just a pooled connection, has answered.
-    Ping {} -> () = |tx, _s| tx.query(crate::statements::Q::Ping, &[]).await.map(drop)
+    Ping {} -> () = |tx, _s| tx.query(crate::statements::Q::Ping {}).await.map(drop)
 );

@@ -38,7 +38,10 @@ pub(crate) async fn add_codes<T: Tx>(
     book.check_room(before, 0)?;
     let (codes, mut duplicates) = dedup_codes(codes);
     let rows = tx
-        .query(Q::UploadCodes, &[book_id.into(), codes.as_slice().into()])
+        .query(Q::UploadCodes {
+            book_id: book_id.into(),
+            codes: codes.as_slice().into(),
+        })
         .await?;
     let inserted: HashSet<String> = rows.iter().map(|r| r.string("code")).collect::<Result<_, _>>()?;
     duplicates.extend(codes.into_iter().filter(|c| !inserted.contains(c)));
@@ -81,7 +84,10 @@ pub(crate) async fn remove_codes<T: Tx>(
     book.check_pool_editable()?;
     let (codes, _) = dedup_codes(codes);
     let rows = tx
-        .query(Q::NamedCodes, &[book_id.into(), codes.as_slice().into()])
+        .query(Q::NamedCodes {
+            book_id: book_id.into(),
+            codes: codes.as_slice().into(),
+        })
         .await?;
     let mut found = std::collections::HashMap::with_capacity(rows.len());
     let (mut removable, mut removed) = (Vec::with_capacity(rows.len()), Vec::new());
@@ -109,9 +115,13 @@ pub(crate) async fn remove_codes<T: Tx>(
         .collect();
     if !removable.is_empty() {
         // The queue refers to codes: it lets go of them first.
-        tx.exec(Q::UnqueueCodes, &[book_id.into(), removable.as_slice().into()])
-            .await?;
-        let deleted = tx.exec(Q::DeleteCodes, &[removable.as_slice().into()]).await?;
+        let code_ids = removable.as_slice().into();
+        tx.exec(Q::UnqueueCodes {
+            book_id: book_id.into(),
+            code_ids,
+        })
+        .await?;
+        let deleted = tx.exec(Q::DeleteCodes { code_ids }).await?;
         if deleted != removable.len() as u64 {
             return Err(StoreError::Conflict("a code to remove left the pool"));
         }
@@ -206,16 +216,13 @@ pub(crate) async fn codes<T: Tx>(tx: &T, q: &CodeQuery, now: Timestamp) -> Resul
         ));
     };
     let rows = tx
-        .query(
-            Q::ListCodes,
-            &[
-                q.book_id.into(),
-                q.after.unwrap_or(0).into(),
-                (q.limit as i64 + 1).into(),
-                filter.into(),
-                now.millis().into(),
-            ],
-        )
+        .query(Q::ListCodes {
+            book_id: q.book_id.into(),
+            after: q.after.unwrap_or(0).into(),
+            limit: (q.limit as i64 + 1).into(),
+            state: filter.into(),
+            now: now.millis().into(),
+        })
         .await?;
     let codes = rows.iter().map(rows::code).collect::<Result<Vec<_>, _>>()?;
     Ok((book, Page::from_overfetch(codes, q.limit, |c| c.id)))

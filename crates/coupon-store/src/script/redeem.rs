@@ -25,10 +25,11 @@ async fn redeem<T: Tx>(tx: &T, events: &Journal, req: &RedeemRequest, now: Times
     let inst = decide!(find_for_user(tx, &req.code, user, req.lock_id).await?);
     if let Some(order_id) = &req.order_id {
         let prior = tx
-            .first(
-                Q::PriorRedemption,
-                &[inst.code.as_str().into(), user.into(), order_id.as_str().into()],
-            )
+            .first(Q::PriorRedemption {
+                code: inst.code.as_str().into(),
+                user: user.into(),
+                order_id: order_id.as_str().into(),
+            })
             .await?;
         if let Some(prior) = prior {
             return Ok(Ok(rows::redemption(&prior)?));
@@ -46,36 +47,32 @@ async fn redeem<T: Tx>(tx: &T, events: &Journal, req: &RedeemRequest, now: Times
     ));
     let redemption = req.record(&inst, applied, now);
     let metadata = rows::metadata_json(&redemption.metadata);
-    let record = [
-        redemption.redemption_id.into(),
-        inst.id.into(),
-        book.id.into(),
-        inst.code.as_str().into(),
-        user.into(),
-        (&redemption.order_id).into(),
-        redemption.order_amount.into(),
-        redemption.discount_applied.into(),
-        redemption.final_price.into(),
-        now.millis().into(),
-        (&metadata).into(),
-    ];
-    let use_code = [
-        inst.id.into(),
-        user.into(),
-        book.policies.max_redemptions_per_code.into(),
-        now.millis().into(),
-        req.lock_id.into(),
-    ];
-    let count = [
-        book.id.into(),
-        user.into(),
-        book.policies.max_redemptions_per_user.into(),
-    ];
-    let (recorded, used, counted) = futures::try_join!(
-        tx.exec(Q::InsertRedemption, &record),
-        tx.exec(Q::UseCode, &use_code),
-        tx.exec(Q::CountRedemption, &count),
-    )?;
+    let record = Q::InsertRedemption {
+        id: redemption.redemption_id.into(),
+        code_id: inst.id.into(),
+        book_id: book.id.into(),
+        code: inst.code.as_str().into(),
+        user: user.into(),
+        order_id: (&redemption.order_id).into(),
+        order_amount: redemption.order_amount.into(),
+        discount_applied: redemption.discount_applied.into(),
+        final_price: redemption.final_price.into(),
+        redeemed_at: now.millis().into(),
+        metadata: (&metadata).into(),
+    };
+    let use_code = Q::UseCode {
+        code_id: inst.id.into(),
+        user: user.into(),
+        max_uses: book.policies.max_redemptions_per_code.into(),
+        now: now.millis().into(),
+        lock_id: req.lock_id.into(),
+    };
+    let count = Q::CountRedemption {
+        book_id: book.id.into(),
+        user: user.into(),
+        max_redemptions: book.policies.max_redemptions_per_user.into(),
+    };
+    let (recorded, used, counted) = futures::try_join!(tx.exec(record), tx.exec(use_code), tx.exec(count))?;
     if recorded != 1 {
         return Err(StoreError::Conflict("redemption recorded twice"));
     }
@@ -92,16 +89,27 @@ async fn history<T: Tx>(tx: &T, q: &RedemptionQuery) -> Result<RedemptionPage, S
         Some((ts, id)) => (Some(ts.millis()), Some(id)),
         None => (None, None),
     };
-    let of = match &q.of {
+    let (after_at, after_id, limit) = (after_ts.into(), after_id.into(), (q.limit as i64 + 1).into());
+    let page = match &q.of {
         RedemptionsOf::Book(id) => {
             // An unknown book is a 404, not an empty history.
             book::load(tx, *id).await?;
-            (Q::BookRedemptions, (*id).into())
+            let book_id = (*id).into();
+            Q::BookRedemptions {
+                book_id,
+                after_at,
+                after_id,
+                limit,
+            }
         }
-        RedemptionsOf::User(user) => (Q::UserRedemptions, user.as_str().into()),
+        RedemptionsOf::User(user) => Q::UserRedemptions {
+            user: user.as_str().into(),
+            after_at,
+            after_id,
+            limit,
+        },
     };
-    let args = [of.1, after_ts.into(), after_id.into(), (q.limit as i64 + 1).into()];
-    let rows = tx.query(of.0, &args).await?;
+    let rows = tx.query(page).await?;
     let redemptions = rows.iter().map(rows::redemption).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_overfetch(redemptions, q.limit, |r| {
         (r.redeemed_at, r.redemption_id)

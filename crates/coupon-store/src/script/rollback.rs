@@ -20,15 +20,16 @@ write!(Rollback { batch: Vec<RollbackRequest>, now: Timestamp } -> Vec<Result<Re
 /// and is its owner's to redeem again, and the user's count drops. A redemption already rolled
 /// back is answered as it is, counted once.
 async fn rollback<T: Tx>(tx: &T, events: &Journal, req: &RollbackRequest, now: Timestamp) -> Decided<Redemption> {
-    let found = tx.first(Q::RedemptionRead, &[req.redemption_id.into()]).await?;
+    let redemption_id = req.redemption_id.into();
+    let found = tx.first(Q::RedemptionRead { redemption_id }).await?;
     let code_id = match found {
-        Some(row) => row.i64("code_id")?,
+        Some(row) => row.i64("code_id")?.into(),
         None => return Ok(Err(CouponError::NotFound("redemption"))),
     };
-    let code = tx.first(Q::CodeLock, &[code_id.into()]).await?;
+    let code = tx.first(Q::CodeLock { code_id }).await?;
     let code = rows::code(&code.ok_or(StoreError::Conflict("a redemption's code is gone"))?)?;
     // Read again under the code's lock: a rollback that got there first has committed.
-    let row = tx.first(Q::RedemptionLock, &[req.redemption_id.into()]).await?;
+    let row = tx.first(Q::RedemptionLock { redemption_id }).await?;
     let mut redemption = rows::redemption(&row.ok_or(StoreError::Conflict("a redemption is gone"))?)?;
     if redemption.rollback.is_some() {
         return Ok(Ok(redemption));
@@ -41,19 +42,22 @@ async fn rollback<T: Tx>(tx: &T, events: &Journal, req: &RollbackRequest, now: T
         .map(|ttl| now.plus_seconds(ttl).millis());
     let user = redemption.user_id.as_str();
     let metadata = rows::metadata_json(&rollback.metadata);
-    let mark = [
-        redemption.redemption_id.into(),
-        rollback.rolled_back_at.millis().into(),
-        rollback.reason.as_deref().into(),
-        (&metadata).into(),
-    ];
-    let give_back = [code.id.into(), user.into(), reclaim_until.into()];
-    let uncount = [book.id.into(), user.into()];
-    let (marked, given, uncounted) = futures::try_join!(
-        tx.exec(Q::RollBack, &mark),
-        tx.exec(Q::GiveBackUse, &give_back),
-        tx.exec(Q::UncountRedemption, &uncount),
-    )?;
+    let mark = Q::RollBack {
+        redemption_id: redemption.redemption_id.into(),
+        rolled_back_at: rollback.rolled_back_at.millis().into(),
+        reason: rollback.reason.as_deref().into(),
+        metadata: (&metadata).into(),
+    };
+    let give_back = Q::GiveBackUse {
+        code_id: code.id.into(),
+        user: user.into(),
+        reclaim_until: reclaim_until.into(),
+    };
+    let uncount = Q::UncountRedemption {
+        book_id: book.id.into(),
+        user: user.into(),
+    };
+    let (marked, given, uncounted) = futures::try_join!(tx.exec(mark), tx.exec(give_back), tx.exec(uncount))?;
     if marked != 1 || given != 1 || uncounted != 1 {
         return Err(StoreError::Conflict("rollback"));
     }

@@ -57,8 +57,11 @@ pub(crate) async fn settle<T: Tx>(
     if level == before.level {
         return Ok(());
     }
-    tx.exec(Q::SetStockLevel, &[book.id.into(), level.as_str().into()])
-        .await?;
+    tx.exec(Q::SetStockLevel {
+        book_id: book.id.into(),
+        level: level.as_str().into(),
+    })
+    .await?;
     if announce == Announce::Yes {
         for alert in before.level.alerts(level, threshold) {
             let book_id = book.id;

@@ -70,15 +70,15 @@ fn delivery(r: &impl Fields) -> Result<Delivery, StoreError> {
 
 async fn create<T: Tx>(tx: &T, new: &NewWebhook) -> Result<Webhook, StoreError> {
     let events = new.events.to_json();
-    let args = [
-        new.id.into(),
-        new.url.as_str().into(),
-        events.as_str().into(),
-        new.description.as_deref().into(),
-        new.secret.as_str().into(),
-        new.created_at.millis().into(),
-    ];
-    tx.exec(Q::WebhookInsert, &args).await?;
+    tx.exec(Q::WebhookInsert {
+        id: new.id.into(),
+        url: new.url.as_str().into(),
+        events: events.as_str().into(),
+        description: new.description.as_deref().into(),
+        secret: new.secret.as_str().into(),
+        created_at: new.created_at.millis().into(),
+    })
+    .await?;
     Ok(Webhook {
         id: new.id,
         url: new.url.clone(),
@@ -89,16 +89,16 @@ async fn create<T: Tx>(tx: &T, new: &NewWebhook) -> Result<Webhook, StoreError> 
 }
 
 pub(crate) async fn endpoints<T: Tx>(tx: &T) -> Result<Vec<Endpoint>, StoreError> {
-    tx.query(Q::Webhooks, &[]).await?.iter().map(endpoint).collect()
+    tx.query(Q::Webhooks {}).await?.iter().map(endpoint).collect()
 }
 
 async fn get<T: Tx>(tx: &T, id: Uuid) -> Result<Webhook, StoreError> {
-    let row = tx.first(Q::WebhookRead, &[id.into()]).await?;
+    let row = tx.first(Q::WebhookRead { webhook_id: id.into() }).await?;
     Ok(endpoint(&row.ok_or(StoreError::not_found("webhook"))?)?.webhook)
 }
 
 async fn delete<T: Tx>(tx: &T, id: Uuid) -> Result<(), StoreError> {
-    match tx.exec(Q::WebhookDelete, &[id.into()]).await? {
+    match tx.exec(Q::WebhookDelete { webhook_id: id.into() }).await? {
         0 => Err(StoreError::not_found("webhook")),
         _ => Ok(()),
     }
@@ -109,7 +109,7 @@ async fn delete<T: Tx>(tx: &T, id: Uuid) -> Result<(), StoreError> {
 /// in one transaction: the place is locked, so instances take turns and each event fans out once.
 /// Says how many events it passed.
 async fn fan_out<T: Tx>(tx: &T, limit: u32, now: Timestamp) -> Result<usize, StoreError> {
-    let from = cursor(tx, Q::RelayCursor, FAN_OUT).await?;
+    let from = cursor(tx, Q::RelayCursor { name: FAN_OUT.into() }).await?;
     let query = EventQuery {
         after: Some(from),
         limit,
@@ -138,16 +138,16 @@ async fn fan_out<T: Tx>(tx: &T, limit: u32, now: Timestamp) -> Result<usize, Sto
         }
     }
     if !ids.is_empty() {
-        let args = [
-            ids.as_slice().into(),
-            webhooks.as_slice().into(),
-            xids.as_slice().into(),
-            positions.as_slice().into(),
-            event_ids.as_slice().into(),
-            types.as_slice().into(),
-            now.millis().into(),
-        ];
-        tx.exec(Q::RecordDeliveries, &args).await?;
+        tx.exec(Q::RecordDeliveries {
+            ids: ids.as_slice().into(),
+            webhook_ids: webhooks.as_slice().into(),
+            event_xids: xids.as_slice().into(),
+            event_positions: positions.as_slice().into(),
+            event_ids: event_ids.as_slice().into(),
+            event_types: types.as_slice().into(),
+            now: now.millis().into(),
+        })
+        .await?;
     }
     if !advance(tx, FAN_OUT, from, to).await? {
         return Err(StoreError::Conflict("the fan-out's place moved"));
@@ -164,13 +164,13 @@ async fn lease<T: Tx>(
     until: Timestamp,
     now: Timestamp,
 ) -> Result<Vec<Due>, StoreError> {
-    let args = [
-        webhook_id.into(),
-        now.millis().into(),
-        until.millis().into(),
-        (limit as i64).into(),
-    ];
-    let leased = tx.query(Q::LeaseDeliveries, &args).await?;
+    let lease = Q::LeaseDeliveries {
+        webhook_id: webhook_id.into(),
+        now: now.millis().into(),
+        until: until.millis().into(),
+        limit: (limit as i64).into(),
+    };
+    let leased = tx.query(lease).await?;
     if leased.is_empty() {
         return Ok(Vec::new());
     }
@@ -186,7 +186,10 @@ async fn lease<T: Tx>(
         positions.push(key.position);
     }
     let rows = tx
-        .query(Q::EventsAt, &[xids.as_slice().into(), positions.as_slice().into()])
+        .query(Q::EventsAt {
+            xids: xids.as_slice().into(),
+            positions: positions.as_slice().into(),
+        })
         .await?;
     let mut events = std::collections::HashMap::with_capacity(rows.len());
     for r in &rows {
@@ -217,18 +220,22 @@ async fn settle<T: Tx>(tx: &T, attempts: &[Attempted]) -> Result<(), StoreError>
     let writes = attempts.iter().map(|a| async move {
         match &a.failure {
             None => {
-                let args = [a.delivery_id.into(), a.at.millis().into(), a.status.into()];
-                tx.exec(Q::SettleDelivered, &args).await
+                let delivered = Q::SettleDelivered {
+                    delivery_id: a.delivery_id.into(),
+                    delivered_at: a.at.millis().into(),
+                    status: a.status.into(),
+                };
+                tx.exec(delivered).await
             }
             Some((error, next)) => {
                 let next = next.map(Timestamp::millis);
-                let args = [
-                    a.delivery_id.into(),
-                    a.status.into(),
-                    error.as_str().into(),
-                    next.into(),
-                ];
-                tx.exec(Q::SettleFailed, &args).await
+                let failed = Q::SettleFailed {
+                    delivery_id: a.delivery_id.into(),
+                    status: a.status.into(),
+                    error: error.as_str().into(),
+                    next_attempt_at: next.into(),
+                };
+                tx.exec(failed).await
             }
         }
     });
@@ -247,24 +254,39 @@ async fn deliveries<T: Tx>(
         Some((at, id)) => (Some(at.millis()), Some(id)),
         None => (None, None),
     };
-    let args = [webhook_id.into(), at.into(), id.into(), (limit as i64 + 1).into()];
-    let rows = tx.query(Q::Deliveries, &args).await?;
+    let page = Q::Deliveries {
+        webhook_id: webhook_id.into(),
+        after_at: at.into(),
+        after_id: id.into(),
+        limit: (limit as i64 + 1).into(),
+    };
+    let rows = tx.query(page).await?;
     let items = rows.iter().map(delivery).collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_overfetch(items, limit, |d| (d.created_at, d.id)))
 }
 
 /// Makes a delivery due again now, whatever became of it: an admin's "send it again".
 async fn retry<T: Tx>(tx: &T, webhook_id: Uuid, id: Uuid, now: Timestamp) -> Result<Delivery, StoreError> {
-    let args = [webhook_id.into(), id.into(), now.millis().into()];
-    if tx.exec(Q::RetryDelivery, &args).await? == 0 {
+    let (webhook_id, delivery_id) = (webhook_id.into(), id.into());
+    let retry = Q::RetryDelivery {
+        webhook_id,
+        delivery_id,
+        now: now.millis().into(),
+    };
+    if tx.exec(retry).await? == 0 {
         return Err(StoreError::not_found("delivery"));
     }
-    let row = tx.first(Q::DeliveryRead, &[webhook_id.into(), id.into()]).await?;
+    let row = tx
+        .first(Q::DeliveryRead {
+            webhook_id,
+            delivery_id,
+        })
+        .await?;
     delivery(&row.ok_or(StoreError::not_found("delivery"))?)
 }
 
 async fn backlog<T: Tx>(tx: &T) -> Result<Backlog, StoreError> {
-    let (pending, unread) = futures::try_join!(tx.first(Q::Backlog, &[]), tx.query(Q::Unread, &[]))?;
+    let (pending, unread) = futures::try_join!(tx.first(Q::Backlog {}), tx.query(Q::Unread {}))?;
     let pending = pending.ok_or_else(|| corrupt("backlog"))?;
     let unread = unread
         .iter()

@@ -1,20 +1,26 @@
 //! SQLite's text of the statements whose text is its own: lists arrive as JSON arrays read with
 //! `json_each`, a shared book's instances come from a recursive CTE, search goes through the FTS5
 //! table, and nothing takes row locks (the one writer serializes every write transaction).
-//! Everything else is the shared text of `crate::statements`.
+//! Everything else is the shared text of `crate::statements`. Texts name their parameters
+//! (`:book_id`; a JSON path such as `'$[' || x.key || ']'` names none); the table built once per
+//! process holds them with `?N` by each statement's declared order.
 
 use std::sync::LazyLock;
 
-use crate::statements::{shared, unlocked, BOOK_COLUMNS, CODE_COLUMNS, EVENT_COLUMNS, EVENT_KEYS, Q};
+use crate::statements::{
+    positional, shared, unlocked, Name, BOOK_COLUMNS, CODE_COLUMNS, EVENT_COLUMNS, EVENT_KEYS, NO_HISTORY,
+};
 
-/// The text of every statement, built once per process.
-static TEXT: LazyLock<Vec<String>> = LazyLock::new(|| Q::ALL.iter().map(|q| text(*q)).collect());
+/// The text of every statement with positional parameters, built once per process.
+static TEXT: LazyLock<Vec<String>> =
+    LazyLock::new(|| Name::ALL.iter().map(|q| positional(&named(*q), q.params())).collect());
 
-pub(crate) fn sql(q: Q) -> &'static str {
+pub(crate) fn sql(q: Name) -> &'static str {
     &TEXT[q as usize]
 }
 
-fn text(q: Q) -> String {
+/// The text of `q` with its parameters by name.
+pub(crate) fn named(q: Name) -> String {
     own(q)
         .or_else(|| unlocked(q))
         .or_else(|| shared(q))
@@ -61,121 +67,130 @@ fn pairs(a: &str, b: &str, first: &str, second: &str) -> String {
     rows_of(&[(a, first), (b, second)])
 }
 
-fn own(q: Q) -> Option<String> {
+fn own(q: Name) -> Option<String> {
     Some(match q {
-        Q::SharedInstances => "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?3) \
+        Name::SharedInstances => "WITH RECURSIVE n(i) AS \
+               (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :instances) \
              INSERT OR IGNORE INTO codes (book_id, code, instance, status) \
-             SELECT ?1, ?2, i, 'available' FROM n"
+             SELECT :book_id, :code, i, 'available' FROM n"
             .into(),
         // `WHERE true`: an INSERT … SELECT followed by ON CONFLICT needs a WHERE to parse.
-        Q::UploadCodes => "INSERT INTO codes (book_id, code, instance, status) \
-             SELECT ?1, value, 0, 'available' FROM json_each(?2) WHERE true \
+        Name::UploadCodes => "INSERT INTO codes (book_id, code, instance, status) \
+             SELECT :book_id, value, 0, 'available' FROM json_each(:codes) WHERE true \
              ON CONFLICT (code, instance) DO NOTHING RETURNING code"
             .into(),
-        Q::InsertDrawn => "INSERT INTO codes (book_id, code, instance, status) \
-             SELECT ?1, value, 0, 'available' FROM json_each(?2) WHERE true \
+        Name::InsertDrawn => "INSERT INTO codes (book_id, code, instance, status) \
+             SELECT :book_id, value, 0, 'available' FROM json_each(:codes) WHERE true \
              ON CONFLICT (code, instance) DO NOTHING"
             .into(),
-        Q::Search => format!(
+        Name::Search => format!(
             "SELECT {BOOK_COLUMNS} FROM books \
-             WHERE (?8 IS NULL OR status = ?8) \
-               AND (?9 = 0 OR ((starts_at IS NULL OR starts_at <= ?1) AND (expires_at IS NULL OR expires_at >= ?1))) \
-               AND (?2 IS NULL OR category = ?2) AND (?3 IS NULL OR discount_type = ?3) \
-               AND (?4 IS NULL OR (created_at, id) < (?4, ?5)) \
-               AND (?6 IS NULL OR seq IN (SELECT rowid FROM books_fts WHERE books_fts MATCH ?6)) \
-             ORDER BY created_at DESC, id DESC LIMIT ?7"
+             WHERE (:status IS NULL OR status = :status) \
+               AND (:in_window = 0 OR ((starts_at IS NULL OR starts_at <= :now) \
+                 AND (expires_at IS NULL OR expires_at >= :now))) \
+               AND (:category IS NULL OR category = :category) \
+               AND (:discount_type IS NULL OR discount_type = :discount_type) \
+               AND (:after_at IS NULL OR (created_at, id) < (:after_at, :after_id)) \
+               AND (:text IS NULL OR seq IN (SELECT rowid FROM books_fts WHERE books_fts MATCH :text)) \
+             ORDER BY created_at DESC, id DESC LIMIT :limit"
         ),
-        Q::FreeCodes => "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
+        Name::FreeCodes => "UPDATE codes SET status = 'available', owner = NULL, claimed_at = NULL, \
                claim_expires_at = NULL, lock_id = NULL, locked_until = NULL, metadata = NULL \
-             WHERE id IN (SELECT value FROM json_each(?1))"
+             WHERE id IN (SELECT value FROM json_each(:code_ids))"
             .into(),
-        Q::NamedCodes => "SELECT id, code, status, \
+        Name::NamedCodes => "SELECT id, code, status, \
                EXISTS (SELECT 1 FROM redemptions r \
                  WHERE r.code_id = codes.id AND r.rolled_back_at IS NOT NULL) AS has_history \
-             FROM codes WHERE book_id = ?1 AND instance = 0 AND code IN (SELECT value FROM json_each(?2))"
+             FROM codes WHERE book_id = :book_id AND instance = 0 \
+               AND code IN (SELECT value FROM json_each(:codes))"
             .into(),
-        Q::UnqueueCodes => "DELETE FROM returned_codes \
-             WHERE book_id = ?1 AND code_id IN (SELECT value FROM json_each(?2))"
+        Name::UnqueueCodes => "DELETE FROM returned_codes \
+             WHERE book_id = :book_id AND code_id IN (SELECT value FROM json_each(:code_ids))"
             .into(),
-        Q::DeleteCodes => format!(
-            "DELETE FROM codes WHERE id IN (SELECT value FROM json_each(?1)) AND {}",
-            crate::statements::NO_HISTORY
-        ),
-        Q::QueueCodes => "INSERT INTO returned_codes (book_id, code_id) \
-             SELECT ?1, value FROM json_each(?2) WHERE true ON CONFLICT DO NOTHING"
+        Name::DeleteCodes => {
+            format!("DELETE FROM codes WHERE id IN (SELECT value FROM json_each(:code_ids)) AND {NO_HISTORY}")
+        }
+        Name::QueueCodes => "INSERT INTO returned_codes (book_id, code_id) \
+             SELECT :book_id, value FROM json_each(:code_ids) WHERE true ON CONFLICT DO NOTHING"
             .into(),
-        Q::ChargeLapsed => format!(
+        Name::ChargeLapsed => format!(
             "UPDATE user_books SET held = held - v.n FROM {} AS v \
-             WHERE user_books.book_id = ?1 AND user_books.user_id = v.user_id",
-            pairs("?2", "?3", "user_id", "n")
+             WHERE user_books.book_id = :book_id AND user_books.user_id = v.user_id",
+            pairs(":users", ":lapsed", "user_id", "n")
         ),
-        Q::Counters => "SELECT user_id, held, day, day_claims, redeemed FROM user_books \
-             WHERE book_id = ?1 AND user_id IN (SELECT value FROM json_each(?2))"
+        Name::Counters => "SELECT user_id, held, day, day_claims, redeemed FROM user_books \
+             WHERE book_id = :book_id AND user_id IN (SELECT value FROM json_each(:users))"
             .into(),
-        Q::PopReturned => "DELETE FROM returned_codes WHERE book_id = ?1 AND code_id IN \
-               (SELECT code_id FROM returned_codes WHERE book_id = ?1 ORDER BY code_id LIMIT ?2) \
+        Name::PopReturned => "DELETE FROM returned_codes WHERE book_id = :book_id AND code_id IN \
+               (SELECT code_id FROM returned_codes WHERE book_id = :book_id ORDER BY code_id LIMIT :limit) \
              RETURNING code_id, \
                (SELECT status = 'available' FROM codes WHERE codes.id = returned_codes.code_id) AS free"
             .into(),
-        Q::TakeCodes => format!(
-            "UPDATE codes SET status = 'active', owner = v.claimer, claimed_at = ?3, claim_expires_at = ?4, \
-               metadata = v.claim_metadata \
+        Name::TakeCodes => format!(
+            "UPDATE codes SET status = 'active', owner = v.claimer, claimed_at = :claimed_at, \
+               claim_expires_at = :claim_expires_at, metadata = v.claim_metadata \
              FROM {} AS v WHERE codes.id = v.code_id AND codes.status = 'available' RETURNING {CODE_COLUMNS}",
-            rows_of(&[("?1", "code_id"), ("?2", "claimer"), ("?5", "claim_metadata")])
+            rows_of(&[
+                (":code_ids", "code_id"),
+                (":owners", "claimer"),
+                (":metadata", "claim_metadata")
+            ])
         ),
-        Q::WriteCounters => format!(
+        Name::WriteCounters => format!(
             "INSERT INTO user_books (book_id, user_id, held, day, day_claims) \
-             SELECT ?1, v.user_id, v.n, ?3, v.n FROM {} AS v \
-             WHERE (?4 IS NULL OR v.n <= ?4) AND (?5 IS NULL OR v.n <= ?5) \
+             SELECT :book_id, v.user_id, v.n, :day, v.n FROM {} AS v \
+             WHERE (:max_codes_per_user IS NULL OR v.n <= :max_codes_per_user) \
+               AND (:claims_per_user_per_day IS NULL OR v.n <= :claims_per_user_per_day) \
              ON CONFLICT (book_id, user_id) DO UPDATE SET held = held + excluded.held, \
                day_claims = (CASE WHEN day = excluded.day THEN day_claims ELSE 0 END) + excluded.day_claims, \
                day = excluded.day \
-             WHERE (?4 IS NULL OR held + excluded.held <= ?4) \
-               AND (?5 IS NULL OR (CASE WHEN day = excluded.day THEN day_claims ELSE 0 END) \
-                 + excluded.day_claims <= ?5) \
+             WHERE (:max_codes_per_user IS NULL OR held + excluded.held <= :max_codes_per_user) \
+               AND (:claims_per_user_per_day IS NULL OR (CASE WHEN day = excluded.day THEN day_claims ELSE 0 END) \
+                 + excluded.day_claims <= :claims_per_user_per_day) \
              RETURNING user_id",
-            pairs("?2", "?6", "user_id", "n")
+            pairs(":users", ":claims", "user_id", "n")
         ),
-        Q::RecordEvents => format!(
+        Name::RecordEvents => format!(
             "INSERT INTO events (id, type, occurred_at, book_id, code, user_id, data) \
              SELECT id, type, occurred_at, book_id, code, user_id, data FROM {}",
             rows_of(&[
-                ("?1", "id"),
-                ("?2", "type"),
-                ("?3", "occurred_at"),
-                ("?4", "book_id"),
-                ("?5", "code"),
-                ("?6", "user_id"),
-                ("?7", "data"),
+                (":ids", "id"),
+                (":types", "type"),
+                (":occurred_at", "occurred_at"),
+                (":book_ids", "book_id"),
+                (":codes", "code"),
+                (":user_ids", "user_id"),
+                (":data", "data"),
             ])
         ),
-        Q::Events => feed(EVENT_COLUMNS),
-        Q::EventKeys => feed(EVENT_KEYS),
-        Q::RecordDeliveries => format!(
+        Name::Events => feed(EVENT_COLUMNS),
+        Name::EventKeys => feed(EVENT_KEYS),
+        Name::RecordDeliveries => format!(
             "INSERT INTO deliveries (id, webhook_id, event_xid, event_position, event_id, \
                event_type, state, next_attempt_at, created_at) \
-             SELECT id, webhook_id, event_xid, event_position, event_id, event_type, 'pending', ?7, ?7 \
+             SELECT id, webhook_id, event_xid, event_position, event_id, event_type, 'pending', :now, :now \
              FROM {} WHERE true \
              ON CONFLICT (webhook_id, event_xid, event_position) DO NOTHING",
             rows_of(&[
-                ("?1", "id"),
-                ("?2", "webhook_id"),
-                ("?3", "event_xid"),
-                ("?4", "event_position"),
-                ("?5", "event_id"),
-                ("?6", "event_type"),
+                (":ids", "id"),
+                (":webhook_ids", "webhook_id"),
+                (":event_xids", "event_xid"),
+                (":event_positions", "event_position"),
+                (":event_ids", "event_id"),
+                (":event_types", "event_type"),
             ])
         ),
-        Q::LeaseDeliveries => "UPDATE deliveries SET leased_until = ?3, attempts = attempts + 1, last_attempt_at = ?2 \
-             WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = ?1 AND state = 'pending' \
-               AND next_attempt_at <= ?2 AND (leased_until IS NULL OR leased_until <= ?2) \
-               ORDER BY webhook_id, event_xid, event_position LIMIT ?4) \
+        Name::LeaseDeliveries => "UPDATE deliveries SET leased_until = :until, attempts = attempts + 1, \
+               last_attempt_at = :now \
+             WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = :webhook_id AND state = 'pending' \
+               AND next_attempt_at <= :now AND (leased_until IS NULL OR leased_until <= :now) \
+               ORDER BY webhook_id, event_xid, event_position LIMIT :limit) \
              RETURNING id, attempts, event_xid, event_position"
             .into(),
         // `xid` is always 0 here: the place is the position.
-        Q::EventsAt => format!(
-            "SELECT xid, position, {EVENT_COLUMNS} FROM events WHERE ?1 IS NOT NULL \
-               AND position IN (SELECT value FROM json_each(?2))"
+        Name::EventsAt => format!(
+            "SELECT xid, position, {EVENT_COLUMNS} FROM events WHERE :xids IS NOT NULL \
+               AND position IN (SELECT value FROM json_each(:positions))"
         ),
         _ => return None,
     })
@@ -186,8 +201,8 @@ fn own(q: Q) -> Option<String> {
 fn feed(columns: &str) -> String {
     format!(
         "SELECT xid, position, {columns} FROM events \
-         WHERE position > ?2 AND ?1 >= 0 \
-           AND (json_array_length(?3) = 0 OR type IN (SELECT value FROM json_each(?3))) \
-         ORDER BY position LIMIT ?4"
+         WHERE position > :after_position AND :after_xid >= 0 \
+           AND (json_array_length(:types) = 0 OR type IN (SELECT value FROM json_each(:types))) \
+         ORDER BY position LIMIT :limit"
     )
 }

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use super::bind::SqliteRow;
 use super::{sql, Role};
-use crate::backend::{Arg, Script, Tx};
+use crate::backend::{Script, Tx};
 use crate::statements::Q;
 use crate::StoreError;
 
@@ -51,11 +51,11 @@ impl SqliteTx {
         Ok(conn.execute_batch(sql)?)
     }
 
-    fn query_now(&self, q: Q, args: &[Arg<'_>]) -> Result<Vec<SqliteRow>, StoreError> {
+    fn query_now(&self, q: Q<'_>) -> Result<Vec<SqliteRow>, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut stmt = conn.prepare_cached(sql::sql(q))?;
+        let mut stmt = conn.prepare_cached(sql::sql(q.name()))?;
         let names: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
-        let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+        let mut rows = q.args(|args| stmt.query(rusqlite::params_from_iter(args)))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let values = (0..names.len())
@@ -69,10 +69,10 @@ impl SqliteTx {
         Ok(out)
     }
 
-    fn exec_now(&self, q: Q, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+    fn exec_now(&self, q: Q<'_>) -> Result<u64, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut stmt = conn.prepare_cached(sql::sql(q))?;
-        Ok(stmt.execute(rusqlite::params_from_iter(args.iter()))? as u64)
+        let mut stmt = conn.prepare_cached(sql::sql(q.name()))?;
+        Ok(q.args(|args| stmt.execute(rusqlite::params_from_iter(args)))? as u64)
     }
 }
 
@@ -94,12 +94,12 @@ fn run_ready<T>(script: impl Future<Output = Result<T, StoreError>>) -> Result<T
 impl Tx for SqliteTx {
     type Row = SqliteRow;
 
-    fn query(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<Vec<SqliteRow>, StoreError>> + Send {
-        std::future::ready(self.query_now(q, args))
+    fn query(&self, q: Q<'_>) -> impl Future<Output = Result<Vec<SqliteRow>, StoreError>> + Send {
+        std::future::ready(self.query_now(q))
     }
 
-    fn exec(&self, q: Q, args: &[Arg<'_>]) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        std::future::ready(self.exec_now(q, args))
+    fn exec(&self, q: Q<'_>) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        std::future::ready(self.exec_now(q))
     }
 
     fn text_query(words: &[String]) -> String {
