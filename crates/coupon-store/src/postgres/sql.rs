@@ -30,8 +30,12 @@ pub(crate) fn named(q: Name) -> String {
     }
     let locked = |suffix: &str| unlocked(q).map(|sql| format!("{sql} {suffix}"));
     let sql = match q {
-        Name::BookLock
-        | Name::FindOwned
+        // Not FOR UPDATE: that would also hold off the key-share lock every insert referring to the
+        // book takes (a redemption, a user's counter), and a redeem holding its user's counter
+        // while a claim batch holding the book waits for that counter to charge a lapsed claim is a
+        // deadlock. A book's id never changes, so NO KEY UPDATE serializes what needs it.
+        Name::BookLock => locked("FOR NO KEY UPDATE"),
+        Name::FindOwned
         | Name::Holdings
         | Name::RedemptionLock
         | Name::CodeLock
