@@ -35,11 +35,9 @@ pub(crate) fn named(q: Name) -> String {
         // while a claim batch holding the book waits for that counter to charge a lapsed claim is a
         // deadlock. A book's id never changes, so NO KEY UPDATE serializes what needs it.
         Name::BookLock => locked("FOR NO KEY UPDATE"),
-        Name::FindOwned
-        | Name::Holdings
-        | Name::RedemptionLock
-        | Name::CodeLock
-        | Name::RelayCursor => locked("FOR UPDATE"),
+        Name::FindOwned | Name::Holdings | Name::RedemptionLock | Name::CodeLock | Name::RelayCursor => {
+            locked("FOR UPDATE")
+        }
         // A redemption racing the lapse holds its code: skip it until the next claim.
         Name::Lapsed => locked("FOR UPDATE SKIP LOCKED"),
         _ => shared(q),
