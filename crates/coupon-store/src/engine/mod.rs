@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::background::Background;
-use crate::batches::Checkout;
+use crate::batches::{Checkout, Run};
 use crate::{
     CheckoutBatches, ClaimBatches, ClaimRequest, ClaimTarget, Claimed, LockRequest, Locked, RedeemRequest,
     RollbackRequest, Stock, StoreError, UnlockRequest,
@@ -120,24 +120,32 @@ impl BookLine {
 }
 
 /// A checkout queue of `R`, whose batches go to `to`.
-fn queue<R: Checkout>(lane: &Lane, to: &Arc<dyn CheckoutBatches>) -> Batcher<R, R::Answer> {
-    let to = to.clone();
-    let run: RunBatch<R, R::Answer> = Arc::new(move |batch, now| {
-        let to = to.clone();
-        Box::pin(async move { R::run(&*to, batch, now).await })
-    });
-    Batcher::start(lane, CODE_OPS, R::OP, run)
+fn checkout_queue<R: Checkout>(lane: &Lane, to: &Arc<dyn CheckoutBatches>) -> Batcher<R, R::Answer> {
+    queue(lane, CODE_OPS, R::OP, to, R::run)
 }
 
-/// A book's claim queue, whose batches go to `to`.
-fn claim_queue(lane: &Lane, to: &Arc<dyn ClaimBatches>) -> Batcher<ClaimRequest, Claimed> {
+/// A queue whose batches `run` sends to `to`, on the lane.
+fn queue<R, T, S>(lane: &Lane, shape: Shape, op: &'static str, to: &Arc<S>, run: Hand<R, T, S>) -> Batcher<R, T>
+where
+    R: Clone + Send + 'static,
+    T: Send + 'static,
+    S: ?Sized + Send + Sync + 'static,
+{
     let to = to.clone();
-    let run: RunBatch<ClaimRequest, Claimed> = Arc::new(move |batch, now| {
+    let run: RunBatch<R, T> = Arc::new(move |batch, now| {
         let to = to.clone();
-        Box::pin(async move { to.claim(batch, now).await })
+        Box::pin(async move { run(&*to, batch, now).await })
     });
-    Batcher::start(lane, CLAIMS, "claim", run)
+    Batcher::start(lane, shape, op, run)
 }
+
+/// A book's claim batch, to the claims' store.
+fn send_claims(to: &dyn ClaimBatches, batch: Vec<ClaimRequest>, now: Timestamp) -> Run<'_, Claimed> {
+    to.claim(batch, now)
+}
+
+/// How a queue hands a batch to what it writes to: one of the batch interfaces' methods.
+type Hand<R, T, S> = for<'a> fn(&'a S, Vec<R>, Timestamp) -> Run<'a, T>;
 
 /// The engine's own single-threaded runtime: a batch waits on several database round trips, and on
 /// the server's runtime each of them would queue behind the HTTP work of thousands of connections.
@@ -205,10 +213,10 @@ impl Engine {
     ) -> Result<Self, StoreError> {
         let lane = Lane::start(background)?;
         let queues = Queues {
-            locks: queue(&lane, &checkout),
-            unlocks: queue(&lane, &checkout),
-            redeems: queue(&lane, &checkout),
-            rollbacks: queue(&lane, &checkout),
+            locks: checkout_queue(&lane, &checkout),
+            unlocks: checkout_queue(&lane, &checkout),
+            redeems: checkout_queue(&lane, &checkout),
+            rollbacks: checkout_queue(&lane, &checkout),
         };
         Ok(Engine {
             claims,
@@ -222,7 +230,7 @@ impl Engine {
         let mut books = self.books.lock().unwrap_or_else(PoisonError::into_inner);
         let line = books.entry(book_id).or_insert_with(|| {
             Arc::new(BookLine {
-                claims: claim_queue(&self.lane, &self.claims),
+                claims: queue(&self.lane, CLAIMS, "claim", &self.claims, send_claims),
                 sold_out: Mutex::new(None),
                 restocks: AtomicU64::new(0),
                 checking: AtomicBool::new(false),
