@@ -90,7 +90,10 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
-        authenticate(&parts.headers, state)
+        let caller = authenticate(&parts.headers, state)?;
+        // Kept for what reads it later (the idempotency key's scope), so it is verified once.
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
     }
 }
 

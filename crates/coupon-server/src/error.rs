@@ -44,8 +44,17 @@ pub enum ApiError {
     Overloaded,
     #[error("the server did not answer in time; the request may or may not have taken effect")]
     Timeout,
-    #[error("the database is busy; retry shortly")]
+    #[error(
+        "the database is busy or unreachable; retry shortly (a write retried with its Idempotency-Key is not repeated)"
+    )]
     Unavailable(#[source] StoreError),
+    /// The request's idempotency key was answered before: that answer, given again.
+    #[error("answered before")]
+    Replayed(coupon_store::Reply),
+    #[error("this Idempotency-Key was first sent with another request")]
+    KeyReused,
+    #[error("a request with this Idempotency-Key is still running; retry shortly")]
+    KeyInFlight,
 }
 
 /// Seconds a client should wait before retrying a 408 or 503: saturation passes quickly.
@@ -80,7 +89,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rejected(e) => ApiError::Coupon(e),
-            e @ StoreError::Unavailable(_) => ApiError::Unavailable(e),
+            StoreError::Replayed(reply) => ApiError::Replayed(reply),
+            StoreError::KeyReused => ApiError::KeyReused,
+            StoreError::KeyInFlight => ApiError::KeyInFlight,
+            e if e.is_unavailable() => ApiError::Unavailable(e),
             other => ApiError::Internal(other),
         }
     }
@@ -164,12 +176,41 @@ impl ApiError {
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Replayed(reply) => (
+                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "replayed",
+            ),
+            ApiError::KeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            ApiError::KeyInFlight => (StatusCode::CONFLICT, "idempotency_in_flight"),
         }
+    }
+}
+
+/// A rule's refusal as the API answers it: what a keyed request's record keeps.
+pub(crate) fn refusal(e: &CouponError) -> coupon_store::Reply {
+    let status = status_of(e);
+    let body = serde_json::to_string(&problem(status, e.code(), e.to_string())).unwrap_or_default();
+    coupon_store::Reply {
+        status: status.as_u16(),
+        body,
+    }
+}
+
+fn problem(status: StatusCode, code: &str, detail: String) -> Problem {
+    Problem {
+        kind: format!("urn:coupond:problem:{code}"),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail,
+        code: code.to_owned(),
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Replayed(reply) = self {
+            return crate::idempotency::replayed(reply);
+        }
         let (status, code) = self.status_and_code();
         let detail = match &self {
             ApiError::Coupon(e) => e.to_string(),
@@ -187,19 +228,15 @@ impl IntoResponse for ApiError {
                 "the server could not complete the request".into()
             }
             ApiError::RequestTimeout | ApiError::Overloaded | ApiError::Timeout => self.to_string(),
-            // Saturation, not a fault: a warning, and nothing of the database's words to the client.
+            ApiError::KeyReused | ApiError::KeyInFlight | ApiError::Replayed(_) => self.to_string(),
+            // Saturation or an outage, not a fault of ours: a warning, and nothing of the database's
+            // words to the client.
             ApiError::Unavailable(e) => {
-                tracing::warn!(error = %e, "database busy");
+                tracing::warn!(error = %e, "database unavailable");
                 self.to_string()
             }
         };
-        let problem = Problem {
-            kind: format!("urn:coupond:problem:{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail,
-            code: code.to_owned(),
-        };
+        let problem = problem(status, code, detail);
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response();
         if let ApiError::Unauthorized(why) = &self {

@@ -10,33 +10,30 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON object. An empty body (no bytes at all) reads as `{}`, so endpoints whose fields are all optional take
-/// none, and a missing required field is reported by name.
-pub struct Body<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::invalid("body", e.body_text())
-            }
-        })?;
-        let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
-        let mut value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| ApiError::invalid("body", e.to_string()))?;
-        // Every body is an object; serde would also read a struct from an array of its fields.
-        if !value.is_object() {
-            return Err(ApiError::invalid("body", "must be a JSON object"));
+/// The request's body, within the route's size limit.
+pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::invalid("body", e.body_text())
         }
-        integral(&mut value);
-        T::deserialize(value)
-            .map(Body)
-            .map_err(|e| ApiError::invalid("body", e.to_string()))
+    })
+}
+
+/// A body's JSON object. An empty body (no bytes at all) reads as `{}`, so endpoints whose fields
+/// are all optional take none, and a missing required field is reported by name. Every route with
+/// a JSON body takes it with its idempotency key (`crate::idempotency::Idempotent`).
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    // Every body is an object; serde would also read a struct from an array of its fields.
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
     }
+    integral(&mut value);
+    T::deserialize(value).map_err(|e| ApiError::invalid("body", e.to_string()))
 }
 
 /// Whole numbers written with a fraction (`5.0`, `1e3`) become integers: JSON and JSON Schema

@@ -6,6 +6,7 @@ pub mod auth;
 mod docs;
 pub mod error;
 mod extract;
+pub mod idempotency;
 pub mod limits;
 mod routes;
 pub mod telemetry;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use coupon_core::{Book, Redemption, Timestamp};
 use uuid::Uuid;
 
+use crate::idempotency::KeyedRequest;
 use crate::script::{claim, lock, redeem, rollback};
 use crate::telemetry;
 use crate::{
@@ -73,7 +74,7 @@ pub(crate) type Run<'a, T> = Pin<Box<dyn Future<Output = BatchResult<T>> + Send 
 
 /// A request of the checkout queues, and the batch it runs in: what lets the per-request service
 /// and the engine treat lock, unlock, redeem and rollback as one.
-pub(crate) trait Checkout: Clone + Send + Sync + 'static {
+pub(crate) trait Checkout: KeyedRequest + Clone + Send + Sync + 'static {
     type Answer: Send + 'static;
     /// The operation's name in the batch metrics.
     const OP: &'static str;

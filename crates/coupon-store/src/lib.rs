@@ -20,6 +20,7 @@ mod background;
 mod batches;
 mod engine;
 mod error;
+pub mod idempotency;
 mod open;
 pub mod outbox;
 pub mod postgres;
@@ -40,6 +41,7 @@ pub mod webhooks;
 pub use background::Background;
 pub use batches::{CheckoutBatches, ClaimBatches};
 pub use error::StoreError;
+pub use idempotency::{Key, Keyed, Reply};
 pub use open::{connect, connect_with, migrate, open, PoolConfig};
 pub use outbox::{Event, EventCursor, EventPage, EventQuery, EventType};
 pub use queries::{

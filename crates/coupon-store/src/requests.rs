@@ -1,10 +1,13 @@
 //! What the write operations take and answer: claims, checkout locks, redemptions and rollbacks
-//! (one request each, batched by the claim engine), and what changes to a book's supply report.
+//! (one request each, batched by the claim engine, each with its idempotency key if it has one), and
+//! what changes to a book's supply report.
 
 pub use coupon_core::Locked;
 use coupon_core::{Amount, Applied, Book, CodeInstance, CodeText, CouponError, Metadata, OrderId, Redemption};
 use coupon_core::{Timestamp, UserId};
 use uuid::Uuid;
+
+use crate::idempotency::{Keyed, KeyedRequest};
 
 /// Per-request answers of a batch: each request succeeds or is refused on its own.
 pub type BatchResult<T> = Result<Vec<Result<T, CouponError>>, crate::StoreError>;
@@ -23,6 +26,7 @@ pub struct ClaimRequest {
     pub user_id: UserId,
     /// Kept with the claim while the user holds the code.
     pub metadata: Metadata,
+    pub key: Option<Keyed<Claimed>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +47,7 @@ pub struct Claimed {
 pub struct LockRequest {
     pub code: CodeText,
     pub user_id: UserId,
+    pub key: Option<Keyed<Locked>>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +55,7 @@ pub struct UnlockRequest {
     pub code: CodeText,
     pub user_id: UserId,
     pub lock_id: Option<Uuid>,
+    pub key: Option<Keyed<()>>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +66,7 @@ pub struct RedeemRequest {
     pub order_amount: Option<Amount>,
     pub lock_id: Option<Uuid>,
     pub metadata: Metadata,
+    pub key: Option<Keyed<Redemption>>,
 }
 
 impl RedeemRequest {
@@ -87,7 +94,28 @@ pub struct RollbackRequest {
     pub redemption_id: Uuid,
     /// What to record: the reason and metadata, at the rollback's time.
     pub rollback: coupon_core::Rollback,
+    pub key: Option<Keyed<Redemption>>,
 }
+
+/// Each batched request's key, for the batch's records.
+macro_rules! keyed {
+    ($($request:ty => $answer:ty),* $(,)?) => {
+        $(impl KeyedRequest for $request {
+            type Outcome = $answer;
+            fn keyed(&self) -> Option<&Keyed<$answer>> {
+                self.key.as_ref()
+            }
+        })*
+    };
+}
+
+keyed!(
+    ClaimRequest => Claimed,
+    LockRequest => Locked,
+    UnlockRequest => (),
+    RedeemRequest => Redemption,
+    RollbackRequest => Redemption,
+);
 
 /// Why a code named for removal stayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use crate::background::Background;
 use crate::engine::{Answer, Engine, Queued};
+use crate::idempotency::{InFlight, Key, Keyed};
 use crate::outbox::{EventPage, EventQuery};
-use crate::script::{book, code, event, pool, redeem, webhook};
+use crate::script::{book, code, event, idempotency, pool, redeem, webhook};
 use crate::telemetry::{self, counted, Connections};
 use crate::webhooks::{Backlog, Delivery, DeliveryPage, NewWebhook, Webhook};
 use crate::{
@@ -45,6 +46,8 @@ struct Inner {
     engine: Option<Engine>,
     /// The store the engine writes to, when it has one of its own (PostgreSQL's second pool).
     writes: Option<Store>,
+    /// The idempotency keys of requests running here.
+    running: InFlight,
 }
 
 /// The answer of a batch of one.
@@ -55,10 +58,10 @@ fn only<T>(answers: BatchResult<T>) -> Answer<T> {
         .ok_or(StoreError::Conflict("a batch of one gave no answer"))
 }
 
-/// A request's answer as the store gives it, counted under `counter`: a refusal by the rules
-/// becomes `StoreError::Rejected` here.
-fn answered<T>(counter: &'static str, answer: Answer<T>) -> Result<T, StoreError> {
-    counted(counter, answer.and_then(|a| a.map_err(StoreError::Rejected)))
+/// A request's answer as the store gives it: a refusal by the rules becomes
+/// `StoreError::Rejected` here.
+fn answered<T>(answer: Answer<T>) -> Result<T, StoreError> {
+    answer.and_then(|a| a.map_err(StoreError::Rejected))
 }
 
 impl Coupons {
@@ -69,6 +72,7 @@ impl Coupons {
                 store,
                 engine: None,
                 writes: None,
+                running: InFlight::default(),
             }),
         }
     }
@@ -97,6 +101,7 @@ impl Coupons {
                 store,
                 engine: Some(engine),
                 writes,
+                running: InFlight::default(),
             }),
         }
     }
@@ -114,11 +119,14 @@ impl Coupons {
     }
 
     pub async fn claim(&self, req: ClaimRequest, now: Timestamp) -> Result<Claimed, StoreError> {
-        let answer = match &self.inner.engine {
-            Some(engine) => engine.claim(req, now).await,
-            None => only(self.store().claim(vec![req], now).await),
-        };
-        answered(telemetry::CLAIMS, answer)
+        let key = req.key.as_ref().map(|k| k.key().clone());
+        let answer = self.once(key.as_ref(), async {
+            answered(match &self.inner.engine {
+                Some(engine) => engine.claim(req, now).await,
+                None => only(self.store().claim(vec![req], now).await),
+            })
+        });
+        counted(telemetry::CLAIMS, answer.await)
     }
 
     pub async fn lock(&self, req: LockRequest, now: Timestamp) -> Result<Locked, StoreError> {
@@ -141,19 +149,63 @@ impl Coupons {
 
     /// A lock, unlock, redemption or rollback, through the engine's queue or alone.
     async fn checkout<R: Queued>(&self, req: R, now: Timestamp) -> Result<R::Answer, StoreError> {
-        let answer = match &self.inner.engine {
-            Some(engine) => engine.checkout(req, now).await,
-            None => only(R::run(self.store(), vec![req], now).await),
+        let key = req.key().cloned();
+        let answer = self.once(key.as_ref(), async {
+            answered(match &self.inner.engine {
+                Some(engine) => engine.checkout(req, now).await,
+                None => only(R::run(self.store(), vec![req], now).await),
+            })
+        });
+        counted(R::COUNTER, answer.await)
+    }
+
+    /// Runs a request at most once for its idempotency key: a key answered before gives that
+    /// answer again (`StoreError::Replayed`), or is refused if it came with another request; a key
+    /// running here is refused as in flight; and a key that another instance recorded while this
+    /// request ran is answered from that record (this request's transaction wrote nothing).
+    async fn once<T>(
+        &self,
+        key: Option<&Key>,
+        run: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let Some(key) = key else {
+            return run.await;
         };
-        answered(R::COUNTER, answer)
+        let _running = self.inner.running.enter(key)?;
+        self.replay(key).await?;
+        match run.await {
+            Err(StoreError::KeyTaken) => {
+                self.replay(key).await?;
+                Err(StoreError::Conflict("an idempotency key was recorded, then purged"))
+            }
+            answer => answer,
+        }
+    }
+
+    /// Fails with the key's recorded answer, if it has one: for an operation of several
+    /// transactions (an import), whose key is recorded with its last.
+    pub async fn replay(&self, key: &Key) -> Result<(), StoreError> {
+        let find = idempotency::FindKey {
+            scope: key.scope.clone(),
+            key: key.key.clone(),
+        };
+        crate::idempotency::replay(key, self.store().read(find).await?)
+    }
+
+    /// Deletes idempotency keys recorded before `before`; says how many went.
+    pub async fn purge_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.store().write(idempotency::PurgeKeys { before }).await
     }
 
     pub async fn redemptions(&self, query: RedemptionQuery) -> Result<RedemptionPage, StoreError> {
         self.store().read(redeem::ListRedemptions { query }).await
     }
 
-    pub async fn create_book(&self, draft: BookDraft) -> Result<Book, StoreError> {
-        let (book, created) = self.store().write(book::CreateBook { draft }).await?;
+    pub async fn create_book(&self, draft: BookDraft, key: Option<Keyed<Book>>) -> Result<Book, StoreError> {
+        let id = key.as_ref().map(|k| k.key().clone());
+        let key = key.map(|k| k.through(|(book, _): &(Book, u64)| book));
+        let write = self.store().write_keyed(book::CreateBook { draft }, key);
+        let (book, created) = self.once(id.as_ref(), write).await?;
         self.store().loaded(created).await;
         Ok(book)
     }
@@ -167,8 +219,16 @@ impl Coupons {
         self.store().read(book::BookSupply { id }).await
     }
 
-    pub async fn update_book(&self, id: Uuid, patch: BookPatch, now: Timestamp) -> Result<Book, StoreError> {
-        let book = self.store().write(book::UpdateBook { id, patch, now }).await?;
+    pub async fn update_book(
+        &self,
+        id: Uuid,
+        patch: BookPatch,
+        now: Timestamp,
+        key: Option<Keyed<Book>>,
+    ) -> Result<Book, StoreError> {
+        let once = key.as_ref().map(|k| k.key().clone());
+        let write = self.store().write_keyed(book::UpdateBook { id, patch, now }, key);
+        let book = self.once(once.as_ref(), write).await?;
         self.restocked(id);
         Ok(book)
     }
@@ -185,8 +245,18 @@ impl Coupons {
 
     /// Adds codes to a unique-mode book, never past its `total_codes`: the whole load, or its last
     /// part (the parts before it were counted as they came).
-    pub async fn add_codes(&self, book_id: Uuid, codes: Vec<String>, now: Timestamp) -> Result<AddedCodes, StoreError> {
-        let added = self.add_codes_part(book_id, codes, now).await?;
+    pub async fn add_codes(
+        &self,
+        book_id: Uuid,
+        codes: Vec<String>,
+        now: Timestamp,
+        key: Option<Keyed<AddedCodes>>,
+    ) -> Result<AddedCodes, StoreError> {
+        let id = key.as_ref().map(|k| k.key().clone());
+        let write = self.store().write_keyed(pool::AddCodes { book_id, codes, now }, key);
+        let added = self.once(id.as_ref(), write).await?;
+        self.store().loading(added.inserted);
+        self.restocked(book_id);
         self.store().loaded(0).await;
         Ok(added)
     }
@@ -214,6 +284,7 @@ impl Coupons {
         pattern: Option<CodePattern>,
         count: u64,
         now: Timestamp,
+        key: Option<Keyed<u64>>,
     ) -> Result<u64, StoreError> {
         let generate = pool::GenerateCodes {
             book_id,
@@ -221,7 +292,8 @@ impl Coupons {
             count,
             now,
         };
-        let generated = self.store().write(generate).await?;
+        let id = key.as_ref().map(|k| k.key().clone());
+        let generated = self.once(id.as_ref(), self.store().write_keyed(generate, key)).await?;
         self.store().loaded(generated).await;
         self.restocked(book_id);
         Ok(generated)
@@ -234,8 +306,11 @@ impl Coupons {
         book_id: Uuid,
         codes: Vec<String>,
         now: Timestamp,
+        key: Option<Keyed<RemovedCodes>>,
     ) -> Result<RemovedCodes, StoreError> {
-        self.store().write(pool::RemoveCodes { book_id, codes, now }).await
+        let id = key.as_ref().map(|k| k.key().clone());
+        let write = self.store().write_keyed(pool::RemoveCodes { book_id, codes, now }, key);
+        self.once(id.as_ref(), write).await
     }
 
     /// The book and a page of its codes, in the order they were added, with their states at `now`.
@@ -266,8 +341,13 @@ impl Coupons {
         self.store().read(event::ListEvents { query }).await
     }
 
-    pub async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook, StoreError> {
-        self.store().write(webhook::CreateWebhook { new }).await
+    pub async fn create_webhook(&self, new: NewWebhook, key: Option<Keyed<Webhook>>) -> Result<Webhook, StoreError> {
+        let id = key.as_ref().map(|k| k.key().clone());
+        self.once(
+            id.as_ref(),
+            self.store().write_keyed(webhook::CreateWebhook { new }, key),
+        )
+        .await
     }
 
     pub async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError> {

@@ -213,6 +213,14 @@ statements! {
     PruneDeliveries { before },
     /// Deletes events before a time that the relay has passed and no pending delivery needs.
     PruneEvents { before },
+    /// Records the first answers of keyed requests, given as a list of each field (`created_at`
+    /// too); a key already
+    /// taken records nothing, which the count of rows written tells.
+    RecordKeys { scopes, keys, fingerprints, statuses, bodies, created_at },
+    /// A key's first answer, and the digest of the request that gave it.
+    FindKey { scope, key },
+    /// Deletes idempotency keys written before a time.
+    PurgeKeys { before },
     /// Whether the database answers.
     Ping {},
 }

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::backend::{Backend, Script};
-use crate::outbox::{Outboxed, Recorded};
+use crate::idempotency::Keyed;
+use crate::outbox::{KeyedWrite, Outboxed, Recorded};
 use crate::postgres::PgBackend;
+use crate::script::idempotency;
 use crate::sqlite::SqliteBackend;
 use crate::{Connections, StoreError};
 
@@ -59,6 +61,32 @@ impl Store {
         match &self.0.backend {
             Database::Postgres(b) => b.write(script).await,
             Database::Sqlite(b) => b.write(script).await,
+        }
+    }
+
+    /// [`Store::write`] for a request with an idempotency key: its answer is recorded with its
+    /// changes; a refusal, whose transaction rolled back, is recorded in one of its own.
+    pub(crate) async fn write_keyed<S: Recorded>(
+        &self,
+        script: S,
+        key: Option<Keyed<S::Out>>,
+    ) -> Result<S::Out, StoreError> {
+        let Some(key) = key else {
+            return self.write(script).await;
+        };
+        match self
+            .write(KeyedWrite {
+                script,
+                key: key.clone(),
+            })
+            .await
+        {
+            Err(StoreError::Rejected(refusal)) => {
+                let records = vec![key.record(Err(&refusal))];
+                self.write(idempotency::RecordRefusal { records }).await?;
+                Err(StoreError::Rejected(refusal))
+            }
+            answer => answer,
         }
     }
 

@@ -81,6 +81,9 @@ pub(crate) fn outcome<T>(answer: &Result<T, StoreError>) -> &'static str {
         Ok(_) => "ok",
         Err(StoreError::Rejected(e)) => CouponError::code(e),
         Err(StoreError::Unavailable(_)) => "unavailable",
+        Err(StoreError::Replayed(_)) => "replayed",
+        Err(StoreError::KeyReused) => "idempotency_key_reused",
+        Err(StoreError::KeyInFlight) => "idempotency_in_flight",
         Err(_) => "internal_error",
     }
 }

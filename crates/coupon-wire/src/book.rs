@@ -118,6 +118,12 @@ pub struct Book {
     pub updated_at: Timestamp,
 }
 
+impl Book {
+    pub fn of(b: &domain::Book) -> Self {
+        b.clone().into()
+    }
+}
+
 impl From<domain::Book> for Book {
     fn from(b: domain::Book) -> Self {
         Book {

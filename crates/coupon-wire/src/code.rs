@@ -61,6 +61,12 @@ pub struct Redemption {
     pub rollback_metadata: Option<Metadata>,
 }
 
+impl Redemption {
+    pub fn of(r: &domain::Redemption) -> Self {
+        r.clone().into()
+    }
+}
+
 impl From<domain::Redemption> for Redemption {
     fn from(r: domain::Redemption) -> Self {
         let (status, rolled_back_at, reason, rollback_metadata) = match r.rollback {

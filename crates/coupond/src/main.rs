@@ -5,6 +5,7 @@
 
 mod admin;
 mod config;
+mod purge;
 mod relay;
 mod secret;
 mod tokens;
@@ -225,6 +226,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         coupon_server::serve_metrics(bound, state.clone());
     }
     event_relay(&config, &state)?.start(&state.background);
+    purge::start(
+        state.coupons.clone(),
+        state.clock.clone(),
+        config.idempotency_retention,
+        &state.background,
+    );
     coupon_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("coupond stopped");
     Ok(())

@@ -5,14 +5,15 @@ use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::book::MAX_SUPPLY;
 use coupon_core::CodePattern;
-use coupon_store::{Scope, SearchQuery};
+use coupon_store::{AddedCodes, Scope, SearchQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, Problem, Problems};
-use crate::extract::{Body, Path, Query};
+use crate::extract::{Path, Query};
+use crate::idempotency::Idempotent;
 use crate::routes::page::{self, PageAt};
 use crate::wire::{text, Book, BookPatch, BookStats, DiscountType, NewBook};
 use crate::AppState;
@@ -26,10 +27,14 @@ const MAX_UPLOAD: usize = 100_000;
 pub async fn create(
     _: Admin,
     State(s): State<AppState>,
-    Body(new): Body<NewBook>,
+    Idempotent(new, key): Idempotent<NewBook>,
 ) -> Result<(StatusCode, Json<Book>), ApiError> {
     let draft = coupon_core::NewBook::from(new).into_draft(Uuid::now_v7(), s.clock.now())?;
-    Ok((StatusCode::CREATED, Json(s.coupons.create_book(draft).await?.into())))
+    let key = key.map(|k| k.answering(StatusCode::CREATED, Book::of));
+    Ok((
+        StatusCode::CREATED,
+        Json(Book::of(&s.coupons.create_book(draft, key).await?)),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -61,11 +66,11 @@ pub async fn update(
     _: Admin,
     State(s): State<AppState>,
     Path(id): Path<Uuid>,
-    Body(patch): Body<BookPatch>,
+    Idempotent(patch, key): Idempotent<BookPatch>,
 ) -> Result<Json<Book>, ApiError> {
-    Ok(Json(
-        s.coupons.update_book(id, patch.into(), s.clock.now()).await?.into(),
-    ))
+    let key = key.map(|k| k.answering(StatusCode::OK, Book::of));
+    let book = s.coupons.update_book(id, patch.into(), s.clock.now(), key).await?;
+    Ok(Json(Book::of(&book)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -84,6 +89,15 @@ pub struct Uploaded {
     pub duplicates: Vec<String>,
 }
 
+impl Uploaded {
+    fn of(added: &AddedCodes) -> Self {
+        Uploaded {
+            uploaded_codes_count: added.inserted,
+            duplicates: added.duplicates.clone(),
+        }
+    }
+}
+
 /// Uploads codes into a unique-mode book, never past its `total_codes`.
 #[utoipa::path(post, path = "/coupons/codes", tag = "books", request_body = UploadCodes,
     security(("bearer" = [])),
@@ -91,17 +105,15 @@ pub struct Uploaded {
 pub async fn upload(
     _: Admin,
     State(s): State<AppState>,
-    Body(req): Body<UploadCodes>,
+    Idempotent(req, key): Idempotent<UploadCodes>,
 ) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let codes = super::code_list(&req.codes, MAX_UPLOAD)?;
-    let added = s.coupons.add_codes(req.coupon_book_id, codes, s.clock.now()).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Uploaded {
-            uploaded_codes_count: added.inserted,
-            duplicates: added.duplicates,
-        }),
-    ))
+    let key = key.map(|k| k.answering(StatusCode::CREATED, Uploaded::of));
+    let added = s
+        .coupons
+        .add_codes(req.coupon_book_id, codes, s.clock.now(), key)
+        .await?;
+    Ok((StatusCode::CREATED, Json(Uploaded::of(&added))))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -128,22 +140,21 @@ pub async fn generate(
     _: Admin,
     State(s): State<AppState>,
     Path(id): Path<Uuid>,
-    Body(req): Body<GenerateCodes>,
+    Idempotent(req, key): Idempotent<GenerateCodes>,
 ) -> Result<(StatusCode, Json<Generated>), ApiError> {
     if !(1..=MAX_SUPPLY).contains(&req.count) {
         return Err(ApiError::invalid("count", format!("must be from 1 to {MAX_SUPPLY}")));
     }
     let pattern = req.pattern.as_deref().map(CodePattern::parse).transpose()?;
+    let form = |n: &u64| Generated {
+        generated_codes_count: *n,
+    };
+    let key = key.map(|k| k.answering(StatusCode::CREATED, form));
     let n = s
         .coupons
-        .generate_codes(id, pattern, req.count as u64, s.clock.now())
+        .generate_codes(id, pattern, req.count as u64, s.clock.now(), key)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Generated {
-            generated_codes_count: n,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(form(&n))))
 }
 
 #[derive(Deserialize, IntoParams)]

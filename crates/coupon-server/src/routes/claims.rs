@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use coupon_core::UserId;
+use coupon_core::{Timestamp, UserId};
 use coupon_store::{ClaimRequest, ClaimTarget, Claimed};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
-use crate::extract::Body;
+use crate::idempotency::{Idempotent, RequestKey};
 use crate::routes::lookup::{Cleared, CodeLookup, CodePath};
 use crate::wire::{text, Book, ClaimedCode, Metadata};
 use crate::AppState;
@@ -48,26 +48,31 @@ pub struct Assigned {
     pub coupon: Book,
 }
 
+impl Assigned {
+    fn new(claimed: &Claimed, now: Timestamp) -> Self {
+        Assigned {
+            claim: ClaimedCode::new(claimed.code.clone(), &claimed.book, now),
+            coupon: claimed.book.clone().into(),
+        }
+    }
+}
+
 async fn claim(
     s: &AppState,
     target: ClaimTarget,
     user: UserId,
     metadata: Option<Metadata>,
+    key: Option<RequestKey>,
 ) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let now = s.clock.now();
     let request = ClaimRequest {
         target,
         user_id: user.clone(),
         metadata: metadata.map(Into::into).unwrap_or_default(),
+        key: key.map(|k| k.answering(StatusCode::CREATED, move |c| Assigned::new(c, now))),
     };
-    let Claimed { code, book } = s.coupons.claim(request, now).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Assigned {
-            claim: ClaimedCode::new(code, &book, now),
-            coupon: book.into(),
-        }),
-    ))
+    let claimed = s.coupons.claim(request, now).await?;
+    Ok((StatusCode::CREATED, Json(Assigned::new(&claimed, now))))
 }
 
 /// Assigns an available code of the book to the user, atomically, never over supply or limits.
@@ -77,10 +82,10 @@ async fn claim(
 pub async fn assign(
     caller: Caller,
     State(s): State<AppState>,
-    Body(req): Body<AssignRequest>,
+    Idempotent(req, key): Idempotent<AssignRequest>,
 ) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let user = caller.acting_for(req.user_id)?;
-    claim(&s, ClaimTarget::Book(req.coupon_book_id), user, req.metadata).await
+    claim(&s, ClaimTarget::Book(req.coupon_book_id), user, req.metadata, key).await
 }
 
 /// Assigns that code (in shared mode, an instance of it) to the user.
@@ -91,11 +96,11 @@ pub async fn assign(
 pub async fn assign_code(
     lookup: CodeLookup,
     State(s): State<AppState>,
-    Body(req): Body<AssignCodeBody>,
+    Idempotent(req, key): Idempotent<AssignCodeBody>,
 ) -> Result<(StatusCode, Json<Assigned>), ApiError> {
     let lookup = lookup.parse()?;
     let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
     lookups
-        .charge(claim(&s, ClaimTarget::Code(code), user, req.metadata).await)
+        .charge(claim(&s, ClaimTarget::Code(code), user, req.metadata, key).await)
         .await
 }

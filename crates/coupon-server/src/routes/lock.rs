@@ -1,14 +1,15 @@
 //! Checkout locks: the holder holds a code for one order until `locked_until`, and releases it.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
-use coupon_store::{LockRequest, UnlockRequest};
+use coupon_store::{LockRequest, Locked, UnlockRequest};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Problem, Problems};
-use crate::extract::Body;
+use crate::idempotency::Idempotent;
 use crate::routes::lookup::{Cleared, CodeLookup, CodePath};
 use crate::wire::{text, LockAnswer, UnlockAnswer};
 use crate::AppState;
@@ -30,13 +31,18 @@ pub struct ForUser {
 pub async fn lock(
     lookup: CodeLookup,
     State(s): State<AppState>,
-    Body(req): Body<ForUser>,
+    Idempotent(req, key): Idempotent<ForUser>,
 ) -> Result<Json<LockAnswer>, ApiError> {
     let lookup = lookup.parse()?;
     let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
-    let request = LockRequest { code, user_id: user };
+    let form = |locked: &Locked| LockAnswer::from(locked.clone());
+    let request = LockRequest {
+        code,
+        user_id: user,
+        key: key.map(|k| k.answering(StatusCode::OK, form)),
+    };
     let locked = lookups.charge(s.coupons.lock(request, s.clock.now()).await).await?;
-    Ok(Json(locked.into()))
+    Ok(Json(form(&locked)))
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -58,19 +64,21 @@ pub struct UnlockRequestBody {
 pub async fn unlock(
     lookup: CodeLookup,
     State(s): State<AppState>,
-    Body(req): Body<UnlockRequestBody>,
+    Idempotent(req, key): Idempotent<UnlockRequestBody>,
 ) -> Result<Json<UnlockAnswer>, ApiError> {
     let lookup = lookup.parse()?;
     let Cleared { code, user, lookups } = lookup.for_user(req.user_id).await?;
     let text = code.to_string();
+    let form = move |_: &()| UnlockAnswer {
+        status: "active",
+        code: text.clone(),
+    };
     let request = UnlockRequest {
         code,
         user_id: user,
         lock_id: req.lock_id,
+        key: key.map(|k| k.answering(StatusCode::OK, form.clone())),
     };
     lookups.charge(s.coupons.unlock(request, s.clock.now()).await).await?;
-    Ok(Json(UnlockAnswer {
-        status: "active",
-        code: text,
-    }))
+    Ok(Json(form(&())))
 }

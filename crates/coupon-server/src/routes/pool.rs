@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::error::{ApiError, Problem, Problems};
-use crate::extract::{Body, Path, Query};
+use crate::extract::{Path, Query};
+use crate::idempotency::Idempotent;
 use crate::wire::{self, text, Metadata, Timestamp};
 use crate::AppState;
 
@@ -225,19 +226,26 @@ pub async fn remove(
     _: Admin,
     State(s): State<AppState>,
     Path(id): Path<Uuid>,
-    Body(req): Body<RemoveCodes>,
+    Idempotent(req, key): Idempotent<RemoveCodes>,
 ) -> Result<Json<RemovedCodes>, ApiError> {
     let codes = super::code_list(&req.codes, MAX_REMOVE)?;
-    let removed = s.coupons.remove_codes(id, codes, s.clock.now()).await?;
-    Ok(Json(RemovedCodes {
-        removed_count: removed.removed,
-        not_removed: removed
-            .not_removed
-            .into_iter()
-            .map(|(code, why)| KeptCode {
-                code,
-                reason: why.as_str(),
-            })
-            .collect(),
-    }))
+    let key = key.map(|k| k.answering(StatusCode::OK, RemovedCodes::of));
+    let removed = s.coupons.remove_codes(id, codes, s.clock.now(), key).await?;
+    Ok(Json(RemovedCodes::of(&removed)))
+}
+
+impl RemovedCodes {
+    fn of(removed: &coupon_store::RemovedCodes) -> Self {
+        RemovedCodes {
+            removed_count: removed.removed,
+            not_removed: removed
+                .not_removed
+                .iter()
+                .map(|(code, why)| KeptCode {
+                    code: code.clone(),
+                    reason: why.as_str(),
+                })
+                .collect(),
+        }
+    }
 }

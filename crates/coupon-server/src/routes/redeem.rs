@@ -2,6 +2,7 @@
 //! answer now.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::rules::check_redeem;
 use coupon_core::{Amount, CouponError, OrderId};
@@ -11,7 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::error::{ApiError, Problem, Problems};
-use crate::extract::{Body, Query};
+use crate::extract::Query;
+use crate::idempotency::Idempotent;
 use crate::routes::lookup::{Cleared, CodeLookup, CodePath};
 use crate::wire::{text, Metadata, Redemption};
 use crate::AppState;
@@ -50,7 +52,7 @@ fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError>
 pub async fn redeem(
     lookup: CodeLookup,
     State(s): State<AppState>,
-    Body(req): Body<RedeemRequestBody>,
+    Idempotent(req, key): Idempotent<RedeemRequestBody>,
 ) -> Result<Json<Redemption>, ApiError> {
     let lookup = lookup.parse()?;
     let order_amount = order_amount(req.order_amount)?;
@@ -63,9 +65,10 @@ pub async fn redeem(
         order_amount,
         lock_id: req.lock_id,
         metadata: req.metadata.map(Into::into).unwrap_or_default(),
+        key: key.map(|k| k.answering(StatusCode::OK, Redemption::of)),
     };
     let redeemed = lookups.charge(s.coupons.redeem(request, s.clock.now()).await).await?;
-    Ok(Json(redeemed.into()))
+    Ok(Json(Redemption::of(&redeemed)))
 }
 
 #[derive(Deserialize, IntoParams)]

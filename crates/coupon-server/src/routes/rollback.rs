@@ -2,6 +2,7 @@
 //! the code's use goes back to its owner, and the user's count drops.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use coupon_core::Rollback;
 use coupon_store::RollbackRequest;
@@ -11,7 +12,8 @@ use uuid::Uuid;
 
 use crate::auth::Operator;
 use crate::error::{ApiError, Problems};
-use crate::extract::{Body, Path};
+use crate::extract::Path;
+use crate::idempotency::Idempotent;
 use crate::wire::{Metadata, Redemption};
 use crate::AppState;
 
@@ -36,13 +38,14 @@ pub async fn rollback(
     _: Operator,
     State(s): State<AppState>,
     Path(redemption_id): Path<Uuid>,
-    Body(req): Body<RollbackRequestBody>,
+    Idempotent(req, key): Idempotent<RollbackRequestBody>,
 ) -> Result<Json<Redemption>, ApiError> {
     let now = s.clock.now();
     let metadata = req.metadata.map(Into::into).unwrap_or_default();
     let request = RollbackRequest {
         redemption_id,
         rollback: Rollback::new(req.reason, metadata, now)?,
+        key: key.map(|k| k.answering(StatusCode::OK, Redemption::of)),
     };
-    Ok(Json(s.coupons.rollback(request, now).await?.into()))
+    Ok(Json(Redemption::of(&s.coupons.rollback(request, now).await?)))
 }

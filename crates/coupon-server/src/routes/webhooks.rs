@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::auth::Admin;
 use crate::error::{ApiError, Problems};
-use crate::extract::{Body, Path, Query};
+use crate::extract::{Path, Query};
+use crate::idempotency::Idempotent;
 use crate::routes::page::{self, PageParams};
 use crate::wire::{text, webhook_url, Timestamp, WebhookUrls};
 use crate::AppState;
@@ -150,7 +151,7 @@ fn subscription(events: &[String]) -> Result<Subscription, ApiError> {
 pub async fn create(
     _: Admin,
     State(s): State<AppState>,
-    Body(req): Body<NewEndpoint>,
+    Idempotent(req, key): Idempotent<NewEndpoint>,
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
     let url = check_url(&s.webhook_urls, &req.url)?;
     let events = subscription(&req.events)?;
@@ -168,12 +169,15 @@ pub async fn create(
         secret: secret.expose().to_owned(),
         created_at: s.clock.now(),
     };
-    let webhook = s.coupons.create_webhook(new).await?;
-    let created = CreatedEndpoint {
-        endpoint: webhook.into(),
-        secret: secret.expose().to_owned(),
+    // The secret is in the answer, so a retry with the key gets it again.
+    let secret = secret.expose().to_owned();
+    let form = move |webhook: &Webhook| CreatedEndpoint {
+        endpoint: webhook.clone().into(),
+        secret: secret.clone(),
     };
-    Ok((StatusCode::CREATED, Json(created)))
+    let key = key.map(|k| k.answering(StatusCode::CREATED, form.clone()));
+    let webhook = s.coupons.create_webhook(new, key).await?;
+    Ok((StatusCode::CREATED, Json(form(&webhook))))
 }
 
 /// Every endpoint, oldest first. Secrets are not shown.

@@ -4,6 +4,7 @@
 mod auth;
 mod errors;
 mod events;
+mod idempotency;
 mod idp;
 mod lifecycle;
 mod limits;
@@ -376,6 +377,10 @@ suite!(
     events::bad_feed_parameters_are_400s,
     webhooks::endpoints_are_registered_listed_and_deleted,
     webhooks::bad_endpoints_are_400s_and_write_nothing,
+    idempotency::a_retried_request_acts_once,
+    idempotency::a_refusal_is_answered_again,
+    idempotency::bad_keys_are_400s_and_write_nothing,
+    idempotency::concurrent_retries_act_once,
 );
 
 /// Generates one test per case and backend, for cases that start their own servers.

@@ -174,8 +174,10 @@ async fn settle<R: Clone, T>(run: &Timed<R, T>, batch: Vec<Job<R, T>>) {
                 let _ = job.reply.send(Ok(answer));
             }
         }
-        // A saturated database would refuse each request alone too, after as long a wait again.
-        Err(StoreError::Unavailable(why)) => {
+        // A saturated or unreachable database would refuse each request alone too, after as long
+        // a wait again.
+        Err(e) if e.is_unavailable() => {
+            let why = e.to_string();
             for job in batch {
                 let _ = job.reply.send(Err(StoreError::Unavailable(why.clone())));
             }

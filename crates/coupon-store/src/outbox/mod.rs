@@ -18,6 +18,8 @@ use coupon_wire::{ClaimedCode, LockAnswer, UnlockAnswer};
 use uuid::Uuid;
 
 use crate::backend::{Planning, Script, Tx};
+use crate::idempotency::{Keyed, Record};
+use crate::script::idempotency;
 use crate::statements::Q;
 use crate::{Locked, StoreError};
 
@@ -93,10 +95,16 @@ pub(crate) trait Recorded: Send + Sync + 'static {
         tx: &T,
         events: &Journal,
     ) -> impl std::future::Future<Output = Result<Self::Out, StoreError>> + Send;
+
+    /// The answers its keyed requests gave, to record with its changes (`crate::idempotency`).
+    fn records(&self, _out: &Self::Out) -> Vec<Record> {
+        Vec::new()
+    }
 }
 
-/// A write script with its events: the script runs with a fresh journal (again after a
-/// deadlock), and its events are written by the transaction's last statement.
+/// A write script with what concerns every write: the script runs with a fresh journal (again
+/// after a deadlock); the answers of its keyed requests are recorded, and its events are written
+/// by the transaction's last statement.
 pub(crate) struct Outboxed<S>(pub S);
 
 impl<S: Recorded> Script for Outboxed<S> {
@@ -106,8 +114,33 @@ impl<S: Recorded> Script for Outboxed<S> {
     async fn run<T: Tx>(&self, tx: &T) -> Result<S::Out, StoreError> {
         let journal = Journal::default();
         let out = self.0.run(tx, &journal).await?;
+        idempotency::record(tx, &self.0.records(&out)).await?;
         write(tx, journal.take()).await?;
         Ok(out)
+    }
+}
+
+/// A single write sent with an idempotency key: its answer is recorded if it succeeds (a refusal
+/// rolls the script back, and is recorded on its own by `crate::Store::write_keyed`).
+pub(crate) struct KeyedWrite<S: Recorded> {
+    pub script: S,
+    pub key: Keyed<S::Out>,
+}
+
+impl<S: Recorded> Recorded for KeyedWrite<S> {
+    type Out = S::Out;
+    const PLANNING: Planning = S::PLANNING;
+
+    fn run<T: Tx>(
+        &self,
+        tx: &T,
+        events: &Journal,
+    ) -> impl std::future::Future<Output = Result<S::Out, StoreError>> + Send {
+        self.script.run(tx, events)
+    }
+
+    fn records(&self, out: &S::Out) -> Vec<Record> {
+        vec![self.key.record(Ok(out))]
     }
 }
 

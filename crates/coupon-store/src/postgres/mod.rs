@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_operations.sql")),
     (4, include_str!("migrations/0004_events.sql")),
     (5, include_str!("migrations/0005_webhooks.sql")),
+    (6, include_str!("migrations/0006_idempotency.sql")),
 ];
 /// How long opening a new connection may take before the request fails.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

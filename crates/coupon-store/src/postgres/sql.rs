@@ -128,6 +128,11 @@ fn own(q: Name) -> Option<String> {
              SELECT * FROM unnest(:ids::uuid[], :types::text[], :occurred_at::bigint[], :book_ids::uuid[], \
                :codes::text[], :user_ids::text[], :data::text[])"
             .into(),
+        Name::RecordKeys => "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, created_at) \
+             SELECT * FROM unnest(:scopes::text[], :keys::text[], :fingerprints::text[], :statuses::bigint[], \
+               :bodies::text[], :created_at::bigint[]) \
+             ON CONFLICT (scope, key) DO NOTHING"
+            .into(),
         Name::Events => feed(EVENT_COLUMNS),
         Name::EventKeys => feed(EVENT_KEYS),
         Name::RecordDeliveries => "INSERT INTO deliveries (id, webhook_id, event_xid, event_position, event_id, \

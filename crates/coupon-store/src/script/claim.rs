@@ -24,7 +24,7 @@ write!(
     /// statements over the whole batch.
     Claim { batch: Vec<ClaimRequest>, now: Timestamp } -> Vec<Result<Claimed, CouponError>> =
     |tx, s, events| claim(tx, events, &s.batch, s.now).await;
-    planning = crate::backend::Planning::Fresh
+    planning = crate::backend::Planning::Fresh; keyed = batch
 );
 read!(CheckStock { book_id: Uuid, now: Timestamp } -> (Book, Stock) = |tx, s| stock(tx, s.book_id, s.now).await);
 

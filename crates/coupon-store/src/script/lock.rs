@@ -15,10 +15,10 @@ use crate::{LockRequest, Locked, StoreError, UnlockRequest};
 write!(
     /// A batch of locks: its requests run at once (pipelined on PostgreSQL), each answered alone.
     Lock { batch: Vec<LockRequest>, now: Timestamp } -> Vec<Result<Locked, CouponError>> =
-    |tx, s, events| each(&s.batch, |req| lock(tx, events, req, s.now)).await
+    |tx, s, events| each(&s.batch, |req| lock(tx, events, req, s.now)).await; keyed = batch
 );
 write!(Unlock { batch: Vec<UnlockRequest>, now: Timestamp } -> Vec<Result<(), CouponError>> =
-    |tx, s, events| each(&s.batch, |req| unlock(tx, events, req, s.now)).await);
+    |tx, s, events| each(&s.batch, |req| unlock(tx, events, req, s.now)).await; keyed = batch);
 
 async fn lock<T: crate::backend::Tx>(tx: &T, events: &Journal, req: &LockRequest, now: Timestamp) -> Decided<Locked> {
     let user = req.user_id.as_str();

@@ -37,13 +37,20 @@ macro_rules! read {
 /// Declares a write, which runs in one transaction and notes its changes in `events` (see
 /// `crate::outbox`): its inputs as fields, and the body that runs them on `tx`
 /// (`crate::Store::write`).
+/// A batch's script names its requests with `keyed = batch`: the answers of those that carry an
+/// idempotency key are recorded with the batch's changes.
 macro_rules! write {
     ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty =
         |$tx:ident, $s:ident, $events:ident| $body:expr) => {
         write!($(#[$doc])* $name { $($field: $ty),* } -> $out = |$tx, $s, $events| $body; planning = crate::backend::Planning::Cached);
     };
     ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty =
-        |$tx:ident, $s:ident, $events:ident| $body:expr; planning = $planning:expr) => {
+        |$tx:ident, $s:ident, $events:ident| $body:expr; keyed = $batch:ident) => {
+        write!($(#[$doc])* $name { $($field: $ty),* } -> $out = |$tx, $s, $events| $body;
+            planning = crate::backend::Planning::Cached; keyed = $batch);
+    };
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? } -> $out:ty =
+        |$tx:ident, $s:ident, $events:ident| $body:expr; planning = $planning:expr $(; keyed = $batch:ident)?) => {
         $(#[$doc])*
         pub(crate) struct $name { $(pub $field: $ty),* }
 
@@ -56,6 +63,10 @@ macro_rules! write {
                 let $s = self;
                 async move { $body }
             }
+
+            $(fn records(&self, out: &Self::Out) -> Vec<crate::idempotency::Record> {
+                crate::idempotency::records(&self.$batch, out)
+            })?
         }
     };
 }
@@ -75,6 +86,7 @@ pub(crate) mod book;
 pub(crate) mod claim;
 pub(crate) mod code;
 pub(crate) mod event;
+pub(crate) mod idempotency;
 pub(crate) mod lapse;
 pub(crate) mod lock;
 pub(crate) mod pool;

@@ -16,7 +16,7 @@ use crate::StoreError;
 use crate::{Page, RedeemRequest, RedemptionPage, RedemptionQuery, RedemptionsOf};
 
 write!(Redeem { batch: Vec<RedeemRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
-    |tx, s, events| each(&s.batch, |req| redeem(tx, events, req, s.now)).await);
+    |tx, s, events| each(&s.batch, |req| redeem(tx, events, req, s.now)).await; keyed = batch);
 read!(ListRedemptions { query: RedemptionQuery } -> RedemptionPage = |tx, s| history(tx, &s.query).await);
 
 async fn redeem<T: Tx>(tx: &T, events: &Journal, req: &RedeemRequest, now: Timestamp) -> Decided<Redemption> {

@@ -14,7 +14,7 @@ use crate::statements::Q;
 use crate::{RollbackRequest, StoreError};
 
 write!(Rollback { batch: Vec<RollbackRequest>, now: Timestamp } -> Vec<Result<Redemption, CouponError>> =
-    |tx, s, events| each(&s.batch, |req| rollback(tx, events, req, s.now)).await);
+    |tx, s, events| each(&s.batch, |req| rollback(tx, events, req, s.now)).await; keyed = batch);
 
 /// Undoes a redemption: the code (locked first, as every redemption of it does) gets its use back
 /// and is its owner's to redeem again, and the user's count drops. A redemption already rolled

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_operations.sql")),
     (4, include_str!("migrations/0004_events.sql")),
     (5, include_str!("migrations/0005_webhooks.sql")),
+    (6, include_str!("migrations/0006_idempotency.sql")),
 ];
 /// Reader connections: reads beyond this many wait for one to come back rather than open more.
 const READERS: usize = 8;

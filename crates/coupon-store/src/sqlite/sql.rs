@@ -163,6 +163,19 @@ fn own(q: Name) -> Option<String> {
                 (":data", "data"),
             ])
         ),
+        Name::RecordKeys => format!(
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, created_at) \
+             SELECT scope, key, fingerprint, status, body, created_at FROM {} WHERE true \
+             ON CONFLICT (scope, key) DO NOTHING",
+            rows_of(&[
+                (":scopes", "scope"),
+                (":keys", "key"),
+                (":fingerprints", "fingerprint"),
+                (":statuses", "status"),
+                (":bodies", "body"),
+                (":created_at", "created_at"),
+            ])
+        ),
         Name::Events => feed(EVENT_COLUMNS),
         Name::EventKeys => feed(EVENT_KEYS),
         Name::RecordDeliveries => format!(

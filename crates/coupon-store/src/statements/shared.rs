@@ -187,6 +187,10 @@ pub(crate) fn shared(q: Name) -> Option<String> {
                AND d.event_xid = events.xid AND d.event_position = events.position)"
             .into(),
         Name::RelayPlace => "SELECT xid, position FROM relay_cursors WHERE name = :name".into(),
+        Name::FindKey => {
+            "SELECT fingerprint, status, body FROM idempotency_keys WHERE scope = :scope AND key = :key".into()
+        }
+        Name::PurgeKeys => "DELETE FROM idempotency_keys WHERE created_at < :before".into(),
         Name::Ping => "SELECT 1 AS one".into(),
         Name::BookLock
         | Name::SharedInstances
@@ -214,7 +218,8 @@ pub(crate) fn shared(q: Name) -> Option<String> {
         | Name::RelayCursor
         | Name::RecordDeliveries
         | Name::LeaseDeliveries
-        | Name::EventsAt => return None,
+        | Name::EventsAt
+        | Name::RecordKeys => return None,
     })
 }
 

@@ -13,6 +13,7 @@ fn any(book: Uuid, user: &str) -> ClaimRequest {
         target: ClaimTarget::Book(book),
         user_id: crate::user_id(user),
         metadata: Default::default(),
+        key: None,
     }
 }
 
@@ -21,6 +22,7 @@ fn named(code: &str, user: &str) -> ClaimRequest {
         target: ClaimTarget::Code(CodeText::parse(code).unwrap()),
         user_id: crate::user_id(user),
         metadata: Default::default(),
+        key: None,
     }
 }
 
@@ -35,7 +37,7 @@ async fn answers(cx: &Ctx, batch: Vec<ClaimRequest>, at_s: i64) -> Vec<String> {
 pub async fn returned_codes_are_dealt_before_new_ones(cx: Ctx) {
     let book = cx.book(json!({"claim_ttl_seconds": 60})).await;
     let codes: Vec<String> = ["R1", "R2", "R3", "R4"].map(String::from).to_vec();
-    cx.store.add_codes(book.id, codes, at(0)).await.unwrap();
+    cx.store.add_codes(book.id, codes, at(0), None).await.unwrap();
     assert_eq!(
         answers(&cx, vec![any(book.id, "a"), any(book.id, "b")], 0).await,
         ["ok:R1", "ok:R2"]
@@ -69,8 +71,11 @@ pub async fn a_batch_answers_as_one_request_at_a_time(cx: Ctx) {
         .await;
     let other = cx.book(json!({"max_codes_per_user": 1})).await;
     let codes: Vec<String> = (1..=5).map(|i| format!("M{i}")).collect();
-    cx.store.add_codes(book.id, codes, at(0)).await.unwrap();
-    cx.store.add_codes(other.id, vec!["O1".into()], at(0)).await.unwrap();
+    cx.store.add_codes(book.id, codes, at(0), None).await.unwrap();
+    cx.store
+        .add_codes(other.id, vec!["O1".into()], at(0), None)
+        .await
+        .unwrap();
     let batch = vec![
         any(book.id, "a"),
         named("M5", "b"),
@@ -105,7 +110,7 @@ pub async fn a_batch_answers_as_one_request_at_a_time(cx: Ctx) {
     assert_eq!(mine.len(), 3);
     // The counters were written: a and b are at their limit (b's failed named claim did not count).
     cx.store
-        .add_codes(book.id, vec!["M6".into(), "M7".into()], at(0))
+        .add_codes(book.id, vec!["M6".into(), "M7".into()], at(0), None)
         .await
         .unwrap();
     assert_eq!(
@@ -118,7 +123,7 @@ pub async fn a_batch_answers_as_one_request_at_a_time(cx: Ctx) {
 pub async fn codes_taken_by_name_ahead_of_the_cursor_are_skipped(cx: Ctx) {
     let book = cx.book(json!({})).await;
     let codes: Vec<String> = ["K1", "K2", "K3"].map(String::from).to_vec();
-    cx.store.add_codes(book.id, codes, at(0)).await.unwrap();
+    cx.store.add_codes(book.id, codes, at(0), None).await.unwrap();
     assert_eq!(answers(&cx, vec![named("K2", "x")], 0).await, ["ok:K2"]);
     assert_eq!(cx.backend.stock(book.id, at(0)).await.unwrap().1, Stock::Available);
     let got = answers(&cx, vec![any(book.id, "a"), any(book.id, "b"), any(book.id, "c")], 1).await;
@@ -128,7 +133,10 @@ pub async fn codes_taken_by_name_ahead_of_the_cursor_are_skipped(cx: Ctx) {
         Stock::SoldOut { next_lapse: None }
     );
     // Supply added later is dealt from where the cursor stopped.
-    cx.store.add_codes(book.id, vec!["K4".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["K4".into()], at(0), None)
+        .await
+        .unwrap();
     assert_eq!(cx.backend.stock(book.id, at(2)).await.unwrap().1, Stock::Available);
     assert_eq!(
         answers(&cx, vec![any(book.id, "c"), any(book.id, "d")], 2).await,
@@ -139,7 +147,7 @@ pub async fn codes_taken_by_name_ahead_of_the_cursor_are_skipped(cx: Ctx) {
 pub async fn a_redemption_batch_never_uses_a_code_twice(cx: Ctx) {
     let book = cx.book(json!({})).await;
     cx.store
-        .add_codes(book.id, vec!["P1".into(), "P2".into()], at(0))
+        .add_codes(book.id, vec!["P1".into(), "P2".into()], at(0), None)
         .await
         .unwrap();
     answers(&cx, vec![any(book.id, "a"), any(book.id, "b")], 0).await;

@@ -29,7 +29,10 @@ pub async fn pattern_books_have_their_codes_at_creation(cx: Ctx) {
 pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
     let book = cx.book(json!({"total_codes": 4})).await;
     let other = cx.book(json!({})).await;
-    cx.store.add_codes(other.id, vec!["TAKEN".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(other.id, vec!["TAKEN".into()], at(0), None)
+        .await
+        .unwrap();
 
     let added = cx
         .store
@@ -37,6 +40,7 @@ pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
             book.id,
             vec!["A1".into(), "A2".into(), "A1".into(), "TAKEN".into()],
             at(0),
+            None,
         )
         .await
         .unwrap();
@@ -46,7 +50,7 @@ pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
     // Three new codes would pass the cap of four: refused, and none of them written.
     let err = cx
         .store
-        .add_codes(book.id, vec!["B1".into(), "B2".into(), "B3".into()], at(0))
+        .add_codes(book.id, vec!["B1".into(), "B2".into(), "B3".into()], at(0), None)
         .await
         .unwrap_err();
     assert_eq!(rejected(err).code(), "invalid_request");
@@ -58,13 +62,13 @@ pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
 
     let added = cx
         .store
-        .add_codes(book.id, vec!["B1".into(), "B2".into()], at(0))
+        .add_codes(book.id, vec!["B1".into(), "B2".into()], at(0), None)
         .await
         .unwrap();
     assert_eq!(added.inserted, 2);
     let missing = cx
         .store
-        .add_codes(uuid::Uuid::now_v7(), vec!["C1".into()], at(0))
+        .add_codes(uuid::Uuid::now_v7(), vec!["C1".into()], at(0), None)
         .await
         .unwrap_err();
     assert_eq!(rejected(missing), CouponError::NotFound("coupon book"));
@@ -75,20 +79,20 @@ pub async fn generation_respects_the_cap_and_the_pattern(cx: Ctx) {
     let pattern = CodePattern::parse("GEN-*****").unwrap();
     assert_eq!(
         cx.store
-            .generate_codes(book.id, Some(pattern.clone()), 20, at(0))
+            .generate_codes(book.id, Some(pattern.clone()), 20, at(0), None)
             .await
             .unwrap(),
         20
     );
     let err = cx
         .store
-        .generate_codes(book.id, Some(pattern.clone()), 11, at(0))
+        .generate_codes(book.id, Some(pattern.clone()), 11, at(0), None)
         .await
         .unwrap_err();
     assert_eq!(rejected(err).code(), "invalid_request");
     assert_eq!(
         cx.store
-            .generate_codes(book.id, Some(pattern), 10, at(0))
+            .generate_codes(book.id, Some(pattern), 10, at(0), None)
             .await
             .unwrap(),
         10
@@ -109,7 +113,7 @@ pub async fn shared_codes_are_unique_across_books(cx: Ctx) {
     let unique = cx.book(json!({})).await;
     let added = cx
         .store
-        .add_codes(unique.id, vec!["WELCOME10".into()], at(0))
+        .add_codes(unique.id, vec!["WELCOME10".into()], at(0), None)
         .await
         .unwrap();
     assert_eq!((added.inserted, added.duplicates.len()), (0, 1));
@@ -118,7 +122,7 @@ pub async fn shared_codes_are_unique_across_books(cx: Ctx) {
 pub async fn patches_change_status_and_window(cx: Ctx) {
     let book = cx.book(json!({"total_codes": 10})).await;
     cx.store
-        .add_codes(book.id, vec!["P1".into(), "P2".into()], at(0))
+        .add_codes(book.id, vec!["P1".into(), "P2".into()], at(0), None)
         .await
         .unwrap();
     let patched = cx
@@ -131,6 +135,7 @@ pub async fn patches_change_status_and_window(cx: Ctx) {
                 ..Default::default()
             },
             at(5),
+            None,
         )
         .await
         .unwrap();
@@ -145,7 +150,7 @@ pub async fn patches_change_status_and_window(cx: Ctx) {
         ..Default::default()
     };
     assert_eq!(
-        rejected(cx.store.update_book(book.id, bad, at(6)).await.unwrap_err()).code(),
+        rejected(cx.store.update_book(book.id, bad, at(6), None).await.unwrap_err()).code(),
         "invalid_request"
     );
 
@@ -153,16 +158,20 @@ pub async fn patches_change_status_and_window(cx: Ctx) {
         status: Some(BookStatus::Archived),
         ..Default::default()
     };
-    cx.store.update_book(book.id, archive, at(7)).await.unwrap();
+    cx.store.update_book(book.id, archive, at(7), None).await.unwrap();
     let reopen = BookPatch {
         status: Some(BookStatus::Active),
         ..Default::default()
     };
     assert_eq!(
-        rejected(cx.store.update_book(book.id, reopen, at(8)).await.unwrap_err()),
+        rejected(cx.store.update_book(book.id, reopen, at(8), None).await.unwrap_err()),
         CouponError::BookInactive
     );
-    let upload = cx.store.add_codes(book.id, vec!["P3".into()], at(0)).await.unwrap_err();
+    let upload = cx
+        .store
+        .add_codes(book.id, vec!["P3".into()], at(0), None)
+        .await
+        .unwrap_err();
     assert_eq!(rejected(upload), CouponError::BookInactive);
 }
 

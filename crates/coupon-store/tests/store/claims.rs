@@ -7,7 +7,7 @@ use crate::{at, Ctx};
 pub async fn claims_follow_the_book_and_user_limits(cx: Ctx) {
     let book = cx.book(json!({"max_codes_per_user": 2})).await;
     cx.store
-        .add_codes(book.id, vec!["C1".into(), "C2".into(), "C3".into()], at(0))
+        .add_codes(book.id, vec!["C1".into(), "C2".into(), "C3".into()], at(0), None)
         .await
         .unwrap();
     let first = cx.claim(&book, "alice", at(1)).await.unwrap();
@@ -53,7 +53,7 @@ pub async fn daily_limits_reset_at_utc_midnight(cx: Ctx) {
         .book(json!({"max_codes_per_user": null, "claims_per_user_per_day": 2}))
         .await;
     let codes: Vec<String> = (0..5).map(|i| format!("D{i}")).collect();
-    cx.store.add_codes(book.id, codes, at(0)).await.unwrap();
+    cx.store.add_codes(book.id, codes, at(0), None).await.unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     cx.claim(&book, "alice", at(1)).await.unwrap();
     assert_eq!(
@@ -67,7 +67,7 @@ pub async fn daily_limits_reset_at_utc_midnight(cx: Ctx) {
 pub async fn a_specific_code_is_claimed_once(cx: Ctx) {
     let book = cx.book(json!({})).await;
     cx.store
-        .add_codes(book.id, vec!["PICK-ME".into(), "OTHER".into()], at(0))
+        .add_codes(book.id, vec!["PICK-ME".into(), "OTHER".into()], at(0), None)
         .await
         .unwrap();
     let claimed = cx.claim_code(" pick-me ", "alice", at(1)).await.unwrap();
@@ -131,7 +131,7 @@ pub async fn paused_archived_and_out_of_window_books_refuse_claims(cx: Ctx) {
         .book(json!({"starts_at": "2026-06-01T12:00:10Z", "expires_at": "2026-06-01T12:01:00Z", "max_codes_per_user": null}))
         .await;
     cx.store
-        .add_codes(book.id, vec!["W1".into(), "W2".into(), "W3".into()], at(0))
+        .add_codes(book.id, vec!["W1".into(), "W2".into(), "W3".into()], at(0), None)
         .await
         .unwrap();
     assert_eq!(
@@ -149,7 +149,7 @@ pub async fn paused_archived_and_out_of_window_books_refuse_claims(cx: Ctx) {
         status: Some(BookStatus::Paused),
         ..Default::default()
     };
-    cx.store.update_book(book.id, paused, at(20)).await.unwrap();
+    cx.store.update_book(book.id, paused, at(20), None).await.unwrap();
     assert_eq!(
         cx.claim(&book, "bob", at(30)).await.unwrap_err(),
         CouponError::BookInactive
@@ -165,7 +165,7 @@ pub async fn paused_archived_and_out_of_window_books_refuse_claims(cx: Ctx) {
         status: Some(BookStatus::Archived),
         ..Default::default()
     };
-    cx.store.update_book(book.id, archived, at(31)).await.unwrap();
+    cx.store.update_book(book.id, archived, at(31), None).await.unwrap();
     assert_eq!(
         cx.lock(&mine[1].0.code, "alice", at(32)).await.unwrap_err(),
         CouponError::BookInactive
@@ -176,7 +176,10 @@ pub async fn lapsed_claims_return_to_the_pool(cx: Ctx) {
     let book = cx
         .book(json!({"claim_ttl_seconds": 60, "claims_per_user_per_day": 2}))
         .await;
-    cx.store.add_codes(book.id, vec!["TTL1".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["TTL1".into()], at(0), None)
+        .await
+        .unwrap();
     let first = cx.claim(&book, "alice", at(0)).await.unwrap();
     assert_eq!(
         cx.claim(&book, "bob", at(59)).await.unwrap_err(),
@@ -202,7 +205,7 @@ pub async fn lapsed_claims_return_to_the_pool(cx: Ctx) {
 
     // Alice's lapsed claim no longer counts toward max_codes_per_user but still counts today.
     cx.store
-        .add_codes(book.id, vec!["TTL2".into(), "TTL3".into()], at(0))
+        .add_codes(book.id, vec!["TTL2".into(), "TTL3".into()], at(0), None)
         .await
         .unwrap();
     cx.claim(&book, "alice", at(62)).await.unwrap();
@@ -214,7 +217,10 @@ pub async fn lapsed_claims_return_to_the_pool(cx: Ctx) {
 
 pub async fn a_live_lock_keeps_a_claim_from_lapsing(cx: Ctx) {
     let book = cx.book(json!({"claim_ttl_seconds": 60, "lock_ttl_seconds": 120})).await;
-    cx.store.add_codes(book.id, vec!["HOLD".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["HOLD".into()], at(0), None)
+        .await
+        .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let lock = cx.lock("HOLD", "alice", at(50)).await.unwrap();
     assert_eq!(lock.locked_until, at(170));
@@ -240,13 +246,14 @@ pub async fn a_live_lock_keeps_a_claim_from_lapsing(cx: Ctx) {
 pub async fn a_batch_answers_each_request(cx: Ctx) {
     let book = cx.book(json!({})).await;
     cx.store
-        .add_codes(book.id, vec!["B1".into(), "B2".into()], at(0))
+        .add_codes(book.id, vec!["B1".into(), "B2".into()], at(0), None)
         .await
         .unwrap();
     let req = |user: &str| ClaimRequest {
         target: ClaimTarget::Book(book.id),
         user_id: crate::user_id(user),
         metadata: Default::default(),
+        key: None,
     };
     let answers = cx
         .backend

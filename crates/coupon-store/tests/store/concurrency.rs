@@ -38,7 +38,10 @@ pub async fn concurrent_claims_never_oversell(cx: Ctx) {
 
 pub async fn concurrent_redemptions_of_one_code_succeed_once(cx: Ctx) {
     let book = cx.book(json!({})).await;
-    cx.store.add_codes(book.id, vec!["ONCE".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["ONCE".into()], at(0), None)
+        .await
+        .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let cx = Arc::new(cx);
     let results = join_all((0..50).map(|i| {
@@ -74,7 +77,10 @@ pub async fn concurrent_claims_by_one_user_respect_the_limit(cx: Ctx) {
 
 pub async fn concurrent_repeats_of_one_redemption_count_once(cx: Ctx) {
     let book = cx.book(json!({"max_redemptions_per_code": 100})).await;
-    cx.store.add_codes(book.id, vec!["SAME".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["SAME".into()], at(0), None)
+        .await
+        .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let cx = Arc::new(cx);
     let results = join_all((0..20).map(|_| {

@@ -83,6 +83,7 @@ async fn rush(store: &Coupons, book: Uuid, n: usize, now: Timestamp) -> Vec<Resu
                 target: ClaimTarget::Book(book),
                 user_id: crate::user_id(&format!("user-{i}")),
                 metadata: Default::default(),
+                key: None,
             };
             answer(store.claim(req, now).await)
         })
@@ -142,7 +143,7 @@ pub async fn sold_out_books_are_answered_from_memory(backend: Backend) {
     let b = counted(backend, false).await;
     let book = b.cx.book(json!({})).await;
     let codes = (1..=5).map(|i| format!("GONE{i}")).collect();
-    b.cx.store.add_codes(book.id, codes, at(0)).await.unwrap();
+    b.cx.store.add_codes(book.id, codes, at(0), None).await.unwrap();
     assert_eq!(count(&rush(&b.cx.store, book.id, 6, at(1)).await), (5, 1));
     settle_checks(&b).await;
     let before = b.counted.claim_batches.load(Ordering::SeqCst);
@@ -154,7 +155,7 @@ pub async fn sold_out_books_are_answered_from_memory(backend: Backend) {
     );
     // Supply added through the engine reopens the book at once.
     b.cx.store
-        .add_codes(book.id, vec!["MORE1".into()], at(0))
+        .add_codes(book.id, vec!["MORE1".into()], at(0), None)
         .await
         .unwrap();
     let again = b.cx.claim(&book, "late", at(3)).await.unwrap();
@@ -191,15 +192,22 @@ pub async fn another_instance_restocks_a_sold_out_book() {
         db,
     };
     let book = cx.book(json!({})).await;
-    first.add_codes(book.id, vec!["FROM-ONE".into()], at(0)).await.unwrap();
+    first
+        .add_codes(book.id, vec!["FROM-ONE".into()], at(0), None)
+        .await
+        .unwrap();
     assert_eq!(count(&rush(&first, book.id, 2, at(1)).await), (1, 1));
-    second.add_codes(book.id, vec!["FROM-TWO".into()], at(0)).await.unwrap();
+    second
+        .add_codes(book.id, vec!["FROM-TWO".into()], at(0), None)
+        .await
+        .unwrap();
     let mut claimed = None;
     for _ in 0..200 {
         let late = ClaimRequest {
             target: ClaimTarget::Book(book.id),
             user_id: crate::user_id("late"),
             metadata: Default::default(),
+            key: None,
         };
         match answer(first.claim(late, at(2)).await) {
             Ok(c) => {
@@ -233,6 +241,7 @@ pub async fn shutdown_answers_every_queued_request(backend: Backend) {
             target: ClaimTarget::Book(book.id),
             user_id: crate::user_id(&format!("user-{i}")),
             metadata: Default::default(),
+            key: None,
         };
         cx.store.claim(req, at(1))
     });
@@ -259,6 +268,7 @@ pub async fn shutdown_answers_every_queued_request(backend: Backend) {
     let late = LockRequest {
         code: coupon_core::CodeText::parse(&code).unwrap(),
         user_id: crate::user_id("user-0"),
+        key: None,
     };
     assert!(
         matches!(cx.store.lock(late, at(2)).await, Err(StoreError::Task(_))),

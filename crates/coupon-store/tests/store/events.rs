@@ -59,7 +59,7 @@ fn types(events: &[Event]) -> Vec<&'static str> {
 pub async fn every_change_writes_its_event(cx: Ctx) {
     let book = cx.book(json!({"total_codes": 5})).await;
     cx.store
-        .add_codes(book.id, vec!["EV-1".into(), "EV-2".into()], at(1))
+        .add_codes(book.id, vec!["EV-1".into(), "EV-2".into()], at(1), None)
         .await
         .unwrap();
     let claimed = cx.claim(&book, "ada", at(2)).await.unwrap();
@@ -77,6 +77,7 @@ pub async fn every_change_writes_its_event(cx: Ctx) {
     let rollback = RollbackRequest {
         redemption_id: redemption.redemption_id,
         rollback: Rollback::new(Some("refund".into()), Default::default(), at(7)).unwrap(),
+        key: None,
     };
     cx.store.rollback(rollback.clone(), at(7)).await.unwrap();
     cx.store.rollback(rollback, at(8)).await.unwrap();
@@ -84,9 +85,9 @@ pub async fn every_change_writes_its_event(cx: Ctx) {
         name: Some("Winter sale".into()),
         ..Default::default()
     };
-    cx.store.update_book(book.id, patch, at(9)).await.unwrap();
+    cx.store.update_book(book.id, patch, at(9), None).await.unwrap();
     cx.store
-        .remove_codes(book.id, vec!["EV-1".into(), "EV-2".into(), "NOPE".into()], at(10))
+        .remove_codes(book.id, vec!["EV-1".into(), "EV-2".into(), "NOPE".into()], at(10), None)
         .await
         .unwrap();
 
@@ -183,7 +184,7 @@ pub async fn stock_alerts_come_once_per_crossing(cx: Ctx) {
         .book(json!({"total_codes": 40, "low_stock_threshold": 3, "max_codes_per_user": 100}))
         .await;
     let codes: Vec<String> = (0..20).map(|i| format!("LOW-{i}")).collect();
-    cx.store.add_codes(book.id, codes, at(0)).await.unwrap();
+    cx.store.add_codes(book.id, codes, at(0), None).await.unwrap();
     let alerts = |events: &[Event]| -> Vec<(&'static str, serde_json::Value)> {
         events
             .iter()
@@ -223,7 +224,7 @@ pub async fn stock_alerts_come_once_per_crossing(cx: Ctx) {
 
     // Restocked to 2, under the threshold: not low again until it rose above it.
     cx.store
-        .add_codes(book.id, vec!["LOW-A".into(), "LOW-B".into()], at(6))
+        .add_codes(book.id, vec!["LOW-A".into(), "LOW-B".into()], at(6), None)
         .await
         .unwrap();
     claim(2, 7).await;
@@ -245,14 +246,15 @@ pub async fn stock_alerts_come_once_per_crossing(cx: Ctx) {
                 ..Default::default()
             },
             at(8),
+            None,
         )
         .await
         .unwrap();
     let bigger = cx.book(json!({"total_codes": 100, "low_stock_threshold": 2})).await;
-    cx.store.add_codes(bigger.id, more, at(8)).await.unwrap();
+    cx.store.add_codes(bigger.id, more, at(8), None).await.unwrap();
     cx.claim(&bigger, "u1", at(9)).await.unwrap();
     cx.claim(&bigger, "u2", at(9)).await.unwrap();
-    cx.store.update_book(bigger.id, cap, at(10)).await.unwrap();
+    cx.store.update_book(bigger.id, cap, at(10), None).await.unwrap();
     cx.claim(&bigger, "u3", at(11)).await.unwrap();
     let (events, _) = drain(&cx, cursor, 100, 8).await;
     let on_bigger: Vec<_> = events
@@ -318,7 +320,7 @@ pub async fn concurrent_writers_never_make_the_feed_skip(cx: Ctx) {
                         description: Some(format!("{w}-{i}")),
                         ..Default::default()
                     };
-                    cx.store.update_book(book.id, patch, at(i)).await.unwrap();
+                    cx.store.update_book(book.id, patch, at(i), None).await.unwrap();
                 }
             }
         })
@@ -383,7 +385,10 @@ pub async fn a_late_commit_is_not_skipped() {
         .await
         .unwrap();
     // Later positions commit first.
-    cx.store.add_codes(book.id, vec!["LATE-1".into()], at(1)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["LATE-1".into()], at(1), None)
+        .await
+        .unwrap();
     let (before, cursor) = drain(&cx, None, 10, 1).await;
     assert_eq!(
         types(&before),

@@ -8,6 +8,7 @@ mod claims;
 mod concurrency;
 mod engine;
 mod events;
+mod idempotency;
 mod operations;
 mod redemptions;
 mod refusals;
@@ -50,7 +51,7 @@ impl Ctx {
         let draft = book_spec::new_book(&v)
             .into_draft(Uuid::now_v7(), at(0))
             .expect("valid book");
-        self.store.create_book(draft).await
+        self.store.create_book(draft, None).await
     }
 
     pub async fn stats(&self, book_id: Uuid, now: Timestamp) -> BookStats {
@@ -62,6 +63,7 @@ impl Ctx {
             target: ClaimTarget::Book(book.id),
             user_id: user_id(user),
             metadata: Default::default(),
+            key: None,
         };
         answer(self.store.claim(req, now).await)
     }
@@ -71,6 +73,7 @@ impl Ctx {
             target: ClaimTarget::Code(CodeText::parse(code).unwrap()),
             user_id: user_id(user),
             metadata: Default::default(),
+            key: None,
         };
         answer(self.store.claim(req, now).await)
     }
@@ -79,6 +82,7 @@ impl Ctx {
         let req = LockRequest {
             code: CodeText::parse(code).unwrap(),
             user_id: user_id(user),
+            key: None,
         };
         answer(self.store.lock(req, now).await)
     }
@@ -94,6 +98,7 @@ impl Ctx {
             code: CodeText::parse(code).unwrap(),
             user_id: user_id(user),
             lock_id,
+            key: None,
         };
         answer(self.store.unlock(req, now).await)
     }
@@ -130,6 +135,7 @@ pub fn redeem_req(
         order_amount: amount.map(|a| Amount::parse("order_amount", a).unwrap()),
         lock_id,
         metadata: Default::default(),
+        key: None,
     }
 }
 
@@ -200,6 +206,7 @@ variant!(
 );
 
 suite!(
+    idempotency::a_keyed_claim_acts_once,
     books::pattern_books_have_their_codes_at_creation,
     books::uploads_report_duplicates_and_respect_the_cap,
     books::generation_respects_the_cap_and_the_pattern,
@@ -320,6 +327,9 @@ async fn bulk_loads_refresh_the_planner_statistics() {
     let part: Vec<String> = (0..15_000).map(|i| format!("PART-{i}")).collect();
     cx.store.add_codes_part(book.id, part, at(0)).await.unwrap();
     assert!(estimate().await < 20_000, "no refresh while the load goes on");
-    cx.store.add_codes(book.id, vec!["LAST".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["LAST".into()], at(0), None)
+        .await
+        .unwrap();
     assert!(estimate().await >= 27_000, "the last part refreshes");
 }

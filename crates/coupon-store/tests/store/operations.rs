@@ -23,6 +23,7 @@ fn rollback_req(id: Uuid, reason: Option<&str>, now: Timestamp) -> RollbackReque
     RollbackRequest {
         redemption_id: id,
         rollback: Rollback::new(reason.map(Into::into), meta(&[("ticket", "T-1")]), now).unwrap(),
+        key: None,
     }
 }
 
@@ -58,7 +59,10 @@ pub async fn rollbacks_give_the_use_back(cx: Ctx) {
     let book = cx
         .book(json!({"max_redemptions_per_user": 1, "claim_ttl_seconds": 60}))
         .await;
-    cx.store.add_codes(book.id, vec!["BACK".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["BACK".into()], at(0), None)
+        .await
+        .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let mut req = redeem_req("BACK", "alice", Some("o1"), Some(5000), None);
     req.metadata = meta(&[("order_channel", "web")]);
@@ -114,7 +118,10 @@ pub async fn rollbacks_give_the_use_back(cx: Ctx) {
 
 pub async fn concurrent_rollbacks_count_once(cx: Ctx) {
     let book = cx.book(json!({"max_redemptions_per_user": 1})).await;
-    cx.store.add_codes(book.id, vec!["ONCE".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["ONCE".into()], at(0), None)
+        .await
+        .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let redemption = cx
         .redeem(redeem_req("ONCE", "alice", Some("o1"), Some(1000), None), at(1))
@@ -141,7 +148,10 @@ pub async fn concurrent_rollbacks_count_once(cx: Ctx) {
 /// uses, the book's counts and the history agree, and the code's limit holds.
 pub async fn rollbacks_racing_redemptions_keep_counts_exact(cx: Ctx) {
     let book = cx.book(json!({"max_redemptions_per_code": 3})).await;
-    cx.store.add_codes(book.id, vec!["RACE".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["RACE".into()], at(0), None)
+        .await
+        .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let cx = Arc::new(cx);
     let mut order = 0;
@@ -190,11 +200,11 @@ pub async fn histories_page_newest_first(cx: Ctx) {
         cx.book(json!({"max_codes_per_user": null})).await,
     );
     cx.store
-        .add_codes(one.id, vec!["A1".into(), "A2".into(), "A3".into()], at(0))
+        .add_codes(one.id, vec!["A1".into(), "A2".into(), "A3".into()], at(0), None)
         .await
         .unwrap();
     cx.store
-        .add_codes(two.id, vec!["B1".into(), "B2".into()], at(0))
+        .add_codes(two.id, vec!["B1".into(), "B2".into()], at(0), None)
         .await
         .unwrap();
     let mut expected_alice = Vec::new();
@@ -275,7 +285,7 @@ pub async fn codes_are_listed_by_state(cx: Ctx) {
         .book(json!({"max_codes_per_user": null, "claim_ttl_seconds": 60, "expires_at": "2026-06-01T13:00:00Z"}))
         .await;
     let codes: Vec<String> = ["C1", "C2", "C3", "C4", "C5"].map(String::from).to_vec();
-    cx.store.add_codes(book.id, codes.clone(), at(0)).await.unwrap();
+    cx.store.add_codes(book.id, codes.clone(), at(0), None).await.unwrap();
     for code in ["C1", "C2", "C3", "C4"] {
         cx.claim_code(code, "alice", at(0)).await.unwrap();
     }
@@ -335,7 +345,7 @@ pub async fn unclaimed_codes_leave_the_pool(cx: Ctx) {
         .book(json!({"total_codes": 5, "claim_ttl_seconds": 60, "max_codes_per_user": null}))
         .await;
     let codes: Vec<String> = ["R1", "R2", "R3", "R4", "R5"].map(String::from).to_vec();
-    cx.store.add_codes(book.id, codes, at(0)).await.unwrap();
+    cx.store.add_codes(book.id, codes, at(0), None).await.unwrap();
     cx.claim_code("R2", "alice", at(0)).await.unwrap();
     cx.claim_code("R3", "alice", at(0)).await.unwrap();
     cx.redeem(redeem_req("R3", "alice", None, None, None), at(1))
@@ -351,7 +361,7 @@ pub async fn unclaimed_codes_leave_the_pool(cx: Ctx) {
     // Carol's claim returns the lapsed R2 and R4 to the pool and is dealt the first, R2.
     assert_eq!(cx.claim(&book, "carol", at(100)).await.unwrap().code.code, "R2");
     let named = ["R5", "R5", "R1", "R3", "NOPE", "R4", "R2"].map(String::from).to_vec();
-    let removed = cx.store.remove_codes(book.id, named, at(0)).await.unwrap();
+    let removed = cx.store.remove_codes(book.id, named, at(0), None).await.unwrap();
     assert_eq!(removed.removed, 2, "R5 (named twice) and R1");
     assert_eq!(
         removed.not_removed,
@@ -367,7 +377,7 @@ pub async fn unclaimed_codes_leave_the_pool(cx: Ctx) {
     assert_eq!((stats.total_generated, stats.available), (3, 1));
     // The cap stays: the room the removed codes left takes replacements.
     let replacements: Vec<String> = (0..removed.removed).map(|i| format!("NEW{i}")).collect();
-    cx.store.add_codes(book.id, replacements, at(0)).await.unwrap();
+    cx.store.add_codes(book.id, replacements, at(0), None).await.unwrap();
     assert_eq!(
         cx.claim_code("R5", "dave", at(102)).await.unwrap_err(),
         CouponError::NotFound("code")
@@ -375,7 +385,10 @@ pub async fn unclaimed_codes_leave_the_pool(cx: Ctx) {
     let shared = cx
         .book(json!({"code_mode": "shared", "code": "ALLOFUS", "total_codes": 3}))
         .await;
-    let refused = cx.store.remove_codes(shared.id, vec!["ALLOFUS".into()], at(0)).await;
+    let refused = cx
+        .store
+        .remove_codes(shared.id, vec!["ALLOFUS".into()], at(0), None)
+        .await;
     assert!(matches!(refused, Err(StoreError::Rejected(CouponError::Invalid(_)))));
 }
 
@@ -385,7 +398,7 @@ pub async fn metadata_is_kept_where_it_was_given(cx: Ctx) {
     spec.metadata = meta(&[("campaign", "spring")]);
     let book = cx
         .store
-        .create_book(spec.into_draft(Uuid::now_v7(), at(0)).unwrap())
+        .create_book(spec.into_draft(Uuid::now_v7(), at(0)).unwrap(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -396,17 +409,21 @@ pub async fn metadata_is_kept_where_it_was_given(cx: Ctx) {
         metadata: Some(meta(&[("owner", "ops")])),
         ..Default::default()
     };
-    cx.store.update_book(book.id, patch, at(1)).await.unwrap();
+    cx.store.update_book(book.id, patch, at(1), None).await.unwrap();
     assert_eq!(
         cx.store.book(book.id).await.unwrap().metadata,
         meta(&[("owner", "ops")])
     );
 
-    cx.store.add_codes(book.id, vec!["META".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["META".into()], at(0), None)
+        .await
+        .unwrap();
     let claim = coupon_store::ClaimRequest {
         target: coupon_store::ClaimTarget::Book(book.id),
         user_id: user_id("alice"),
         metadata: meta(&[("crm", "42")]),
+        key: None,
     };
     let claimed = answer(cx.store.claim(claim, at(2)).await).unwrap();
     assert_eq!(claimed.code.metadata, meta(&[("crm", "42")]));

@@ -6,7 +6,10 @@ use crate::{at, redeem_req, Ctx};
 
 pub async fn locks_guard_redemptions(cx: Ctx) {
     let book = cx.book(json!({"lock_ttl_seconds": 300})).await;
-    cx.store.add_codes(book.id, vec!["LOCKME".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["LOCKME".into()], at(0), None)
+        .await
+        .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     assert_eq!(
         cx.lock("LOCKME", "bob", at(1)).await.unwrap_err(),
@@ -50,7 +53,10 @@ pub async fn locks_guard_redemptions(cx: Ctx) {
 
 pub async fn unlock_needs_a_live_lock(cx: Ctx) {
     let book = cx.book(json!({})).await;
-    cx.store.add_codes(book.id, vec!["FREE".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["FREE".into()], at(0), None)
+        .await
+        .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     assert_eq!(
         cx.unlock("FREE", "alice", None, at(1)).await.unwrap_err(),
@@ -80,7 +86,10 @@ pub async fn unlock_needs_a_live_lock(cx: Ctx) {
 
 pub async fn repeated_redemptions_count_once(cx: Ctx) {
     let book = cx.book(json!({"max_redemptions_per_code": 3})).await;
-    cx.store.add_codes(book.id, vec!["AGAIN".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["AGAIN".into()], at(0), None)
+        .await
+        .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     let first = cx
         .redeem(redeem_req("AGAIN", "alice", Some("order-1"), Some(5000), None), at(1))
@@ -106,7 +115,7 @@ pub async fn redemption_limits_hold(cx: Ctx) {
                      "discount": {"type": "fixed_amount", "value": 700, "min_order_amount": 1000}}))
         .await;
     cx.store
-        .add_codes(book.id, vec!["L1".into(), "L2".into()], at(0))
+        .add_codes(book.id, vec!["L1".into(), "L2".into()], at(0), None)
         .await
         .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
@@ -151,7 +160,7 @@ pub async fn redemption_limits_hold(cx: Ctx) {
 
     let expiring = cx.book(json!({"expires_at": "2026-06-01T12:00:10Z"})).await;
     cx.store
-        .add_codes(expiring.id, vec!["EXP".into()], at(0))
+        .add_codes(expiring.id, vec!["EXP".into()], at(0), None)
         .await
         .unwrap();
     cx.claim(&expiring, "alice", at(0)).await.unwrap();
@@ -168,7 +177,10 @@ pub async fn redemption_limits_hold(cx: Ctx) {
 
 pub async fn codes_usable_several_times(cx: Ctx) {
     let book = cx.book(json!({"max_redemptions_per_code": 2})).await;
-    cx.store.add_codes(book.id, vec!["TWICE".into()], at(0)).await.unwrap();
+    cx.store
+        .add_codes(book.id, vec!["TWICE".into()], at(0), None)
+        .await
+        .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();
     cx.redeem(redeem_req("TWICE", "alice", Some("a"), None, None), at(1))
         .await

@@ -28,7 +28,7 @@ pub async fn refused_requests_change_no_row(cx: Ctx) {
         }))
         .await;
     cx.store
-        .add_codes(book.id, vec!["MINE".into(), "SPENT".into()], at(0))
+        .add_codes(book.id, vec!["MINE".into(), "SPENT".into()], at(0), None)
         .await
         .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();

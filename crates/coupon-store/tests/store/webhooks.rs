@@ -35,7 +35,7 @@ trait Admin {
 #[async_trait]
 impl Admin for Store {
     async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook, StoreError> {
-        Coupons::naive(self.clone()).create_webhook(new).await
+        Coupons::naive(self.clone()).create_webhook(new, None).await
     }
     async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError> {
         Coupons::naive(self.clone()).webhook(id).await

@@ -18,7 +18,7 @@ impl Config {
              log_format = {:?}\nclaim_strategy = {:?}\nthrottle = {}\ntrusted_proxies = {}\nredis_url = {}\n\
              request_timeout = {:?}\nheader_read_timeout = {:?}\nmax_concurrent_requests = {}\ndb_acquire_timeout = {:?}\n\
              metrics_listen = {}\nmetrics_token = {}\nnats_url = {}\nwebhook_timeout = {:?}\n\
-             webhook_max_attempts = {}\nevent_retention = {:?}\nwebhook_allow_networks = {}",
+             webhook_max_attempts = {}\nevent_retention = {:?}\nwebhook_allow_networks = {}\nidempotency_retention = {:?}",
             self.listen,
             self.redacted_database_url(),
             self.db_pool_size,
@@ -75,6 +75,7 @@ impl Config {
                 [] => "<none: public addresses only>".to_owned(),
                 nets => nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(","),
             },
+            self.idempotency_retention,
         )
     }
 }

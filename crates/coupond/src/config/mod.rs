@@ -168,6 +168,10 @@ pub struct Config {
     /// once this old.
     #[arg(long, env = "COUPOND_EVENT_RETENTION", default_value = "7d", value_parser = parse_duration, global = true)]
     pub event_retention: Duration,
+    /// How long a request's idempotency key and first answer are kept: a retry with the key within
+    /// this is answered, not repeated.
+    #[arg(long, env = "COUPOND_IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = parse_duration, global = true)]
+    pub idempotency_retention: Duration,
     /// Internal networks (addresses or CIDR blocks) webhooks may be sent to, comma-separated. By
     /// default only public addresses are: never loopback, private, link-local (cloud metadata)
     /// or other special-purpose ones, whether named in the URL or resolved from its host's name.

@@ -182,7 +182,7 @@ pub async fn add_all(coupons: &Coupons, book_id: Uuid, file: File, now: Timestam
                 held = Some(chunk);
                 coupons.add_codes_part(book_id, part, now).await?
             }
-            (Some(last), None) => coupons.add_codes(book_id, last, now).await?,
+            (Some(last), None) => coupons.add_codes(book_id, last, now, None).await?,
             (None, Some(chunk)) => {
                 held = Some(chunk);
                 continue;
