@@ -9,8 +9,15 @@ answer. The document allows up to 10,000,000; here supplies are kept to at most 
 tests the contract, not the disk (coupon-bench measures the big loads). Only values inside the
 documented range are changed, and to values inside it, so a valid case stays valid and an invalid
 one stays invalid.
+
+An `Idempotency-Key` is one client's promise that two requests are the same one: a key that a
+generator happens to send with two different requests is rightly refused (422). A valid key is
+made unique to its (positive) case, so it stays valid and names one request; an invalid key stays
+as it is.
 """
 
+import re
+import uuid
 from datetime import datetime
 
 import schemathesis
@@ -48,8 +55,24 @@ def _window_in_order(body):
         body["starts_at"], body["expires_at"] = body["expires_at"], body["starts_at"]
 
 
+VALID_KEY = re.compile(r"^[ -~]{1,255}$")
+
+
+def _unique_key(case):
+    # A negative case is left whole: an edit would make schemathesis re-judge it as positive and
+    # send the headers it meant to leave out (a missing Authorization).
+    if case.meta is not None and case.meta.generation.mode.is_negative:
+        return
+    headers = case.headers
+    for name in list(headers or {}):
+        value = headers[name]
+        if name.lower() == "idempotency-key" and isinstance(value, str) and VALID_KEY.match(value):
+            headers[name] = str(uuid.uuid4())
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    _unique_key(case)
     operation = (case.operation.method.upper(), case.operation.path)
     field = FIELDS.get(operation)
     if field and isinstance(case.body, dict) and field in case.body:

@@ -73,6 +73,8 @@ pub struct ClaimLoad {
     pub deadline: Option<Instant>,
     /// Stop at the first out_of_stock: the baseline measures claims only.
     pub stop_when_sold_out: bool,
+    /// Each claim carries an `Idempotency-Key` (its user's id: one claim per user).
+    pub keyed: bool,
     pub server: Process,
     pub progress: ProgressBar,
 }
@@ -181,7 +183,8 @@ async fn claim_worker(
         };
         // Retried only when the answer is unknown (transport error) or a 5xx, which changes nothing.
         for _ in 0..MAX_ATTEMPTS {
-            let answer = match connection.post("/coupons/assign", &body).await {
+            let key = load.keyed.then_some(user.as_str());
+            let answer = match connection.post_keyed("/coupons/assign", &body, key).await {
                 Ok(answer) => answer,
                 Err(_) => {
                     w.claimed.errors += 1;

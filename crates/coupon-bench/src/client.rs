@@ -67,17 +67,29 @@ impl Connection {
     }
 
     pub async fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
-        self.send(Method::GET, path, None).await
+        self.send(Method::GET, path, None, None).await
     }
 
     pub async fn post(&mut self, path: &str, body: &impl Serialize) -> anyhow::Result<Answer> {
-        self.send(Method::POST, path, Some(serde_json::to_vec(body)?)).await
+        self.post_keyed(path, body, None).await
     }
 
-    async fn send(&mut self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Answer> {
+    /// A POST with an `Idempotency-Key`, if given.
+    pub async fn post_keyed(&mut self, path: &str, body: &impl Serialize, key: Option<&str>) -> anyhow::Result<Answer> {
+        self.send(Method::POST, path, Some(serde_json::to_vec(body)?), key)
+            .await
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        key: Option<&str>,
+    ) -> anyhow::Result<Answer> {
         // A server that stopped accepting (out of file descriptors, say) would otherwise hang the bench.
         let timeout = self.timeout;
-        let answer = tokio::time::timeout(timeout, self.try_send(method, path, body)).await;
+        let answer = tokio::time::timeout(timeout, self.try_send(method, path, body, key)).await;
         let answer = answer.unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {timeout:?}")));
         if answer.is_err() {
             self.sender = None;
@@ -85,7 +97,13 @@ impl Connection {
         answer
     }
 
-    async fn try_send(&mut self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Answer> {
+    async fn try_send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        key: Option<&str>,
+    ) -> anyhow::Result<Answer> {
         let sender = match &mut self.sender {
             Some(sender) => sender,
             None => self.sender.insert(handshake(self.target.addr).await?),
@@ -97,6 +115,9 @@ impl Connection {
             .header(AUTHORIZATION, self.target.authorization.clone());
         if body.is_some() {
             request = request.header(CONTENT_TYPE, "application/json");
+        }
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
         }
         let request = request.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         exchange(sender, request).await

@@ -76,6 +76,8 @@ async fn sale(
         users: load.codes,
         deadline: None,
         stop_when_sold_out: true,
+        // What keys cost is measured on the warm sale; the cold one measures the planner.
+        keyed: false,
         server: load.server,
         progress: bar.clone(),
     })

@@ -103,6 +103,10 @@ pub struct FlashSale {
     /// from each claim's event to its receipt, and the outbox backlog at its peak.
     #[arg(long)]
     pub webhook: bool,
+    /// Every claim of the flash sale (and of the baseline) carries an `Idempotency-Key`, so a
+    /// retry after a lost answer is answered rather than repeated: what the keys cost.
+    #[arg(long)]
+    pub idempotency_keys: bool,
 }
 
 pub async fn run(bench: Bench) -> anyhow::Result<()> {
@@ -225,6 +229,7 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
         users: args.users,
         deadline: Some(Instant::now() + secs(args.naive_secs)),
         stop_when_sold_out: true,
+        keyed: args.idempotency_keys,
         server: baseline.process(),
         progress: bar.clone(),
     })
@@ -276,6 +281,7 @@ async fn sale(args: &FlashSale, db: &BenchDatabase) -> anyhow::Result<Report> {
         users: args.users,
         deadline: None,
         stop_when_sold_out: false,
+        keyed: args.idempotency_keys,
         server: server.process(),
         progress: bar.clone(),
     })

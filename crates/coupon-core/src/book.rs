@@ -147,10 +147,11 @@ impl Book {
     pub fn check_room(&self, generated: i64, adding: i64) -> Result<(), CouponError> {
         self.check_pool_editable()?;
         match self.total_codes {
-            Some(total) if generated + adding > total => Err(CouponError::invalid(
-                "codes",
-                format!("the book holds {generated} of its {total} codes; {adding} more would exceed total_codes"),
-            )),
+            Some(total) if generated + adding > total => Err(CouponError::TotalCodesExceeded {
+                held: generated,
+                total,
+                adding,
+            }),
             _ => Ok(()),
         }
     }
@@ -161,10 +162,7 @@ impl Book {
             return Err(CouponError::BookInactive);
         }
         if self.code_mode == CodeMode::Shared {
-            return Err(CouponError::invalid(
-                "coupon_book_id",
-                "a shared book has one code; codes are not added to it or removed from it",
-            ));
+            return Err(CouponError::SharedBook);
         }
         Ok(())
     }
@@ -172,9 +170,16 @@ impl Book {
     /// The pattern to draw `count` new codes from: the one given, else the book's own, refused if
     /// its space is too small for the draw.
     pub fn generation_pattern(&self, given: Option<CodePattern>, count: u64) -> Result<CodePattern, CouponError> {
-        let pattern = match given {
-            Some(p) => p,
-            None => CodePattern::parse(self.code_pattern.as_deref().unwrap_or(DEFAULT_CODE_PATTERN))?,
+        let Some(pattern) = given else {
+            let own = CodePattern::parse(self.code_pattern.as_deref().unwrap_or(DEFAULT_CODE_PATTERN))?;
+            return match own.check_capacity(count) {
+                Ok(()) => Ok(own),
+                Err(_) => Err(CouponError::PatternTooSmall {
+                    space: own.space(),
+                    count,
+                    needed: own.needed(count),
+                }),
+            };
         };
         pattern.check_capacity(count)?;
         Ok(pattern)
@@ -232,7 +237,7 @@ mod tests {
     fn room_for_codes_follows_mode_status_and_cap() {
         let mut capped = book(|b| b.total_codes = Some(3));
         assert_eq!(capped.check_room(1, 2), Ok(()));
-        assert_eq!(capped.check_room(1, 3).unwrap_err().code(), "invalid_request");
+        assert_eq!(capped.check_room(1, 3).unwrap_err().code(), "total_codes_exceeded");
         let open = book(|_| {});
         assert_eq!(open.check_room(1_000_000, 1), Ok(()));
         let shared = book(|b| {
@@ -240,7 +245,7 @@ mod tests {
             b.code = Some("X".into());
             b.total_codes = Some(3);
         });
-        assert_eq!(shared.check_room(0, 0).unwrap_err().code(), "invalid_request");
+        assert_eq!(shared.check_room(0, 0).unwrap_err().code(), "shared_book");
         capped.status = BookStatus::Archived;
         assert_eq!(capped.check_room(0, 1), Err(CouponError::BookInactive));
     }

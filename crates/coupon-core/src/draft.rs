@@ -200,7 +200,8 @@ impl Book {
         if let Some(threshold) = patch.low_stock_threshold {
             self.low_stock_threshold = check_threshold(threshold)?;
         }
-        check_window_order(self.starts_at, self.expires_at)?;
+        // The patch cannot move starts_at: a new end before it conflicts with the stored book.
+        check_window_order(self.starts_at, self.expires_at).map_err(|_| CouponError::WindowConflict)?;
         self.updated_at = now;
         Ok(())
     }

@@ -156,7 +156,12 @@ pub fn status_of(e: &CouponError) -> StatusCode {
         | CouponError::Locked
         | CouponError::NotLocked
         | CouponError::AlreadyRedeemed
-        | CouponError::MinOrderNotMet => StatusCode::CONFLICT,
+        | CouponError::MinOrderNotMet
+        | CouponError::OrderAmountRequired
+        | CouponError::SharedBook
+        | CouponError::TotalCodesExceeded { .. }
+        | CouponError::PatternTooSmall { .. }
+        | CouponError::WindowConflict => StatusCode::CONFLICT,
     }
 }
 
@@ -289,6 +294,19 @@ mod tests {
             CouponError::NotLocked,
             CouponError::AlreadyRedeemed,
             CouponError::MinOrderNotMet,
+            CouponError::OrderAmountRequired,
+            CouponError::SharedBook,
+            CouponError::TotalCodesExceeded {
+                held: 1,
+                total: 1,
+                adding: 1,
+            },
+            CouponError::PatternTooSmall {
+                space: 1,
+                count: 1,
+                needed: 1000,
+            },
+            CouponError::WindowConflict,
         ];
         for e in &all {
             match e {
@@ -305,7 +323,12 @@ mod tests {
                 | CouponError::Locked
                 | CouponError::NotLocked
                 | CouponError::AlreadyRedeemed
-                | CouponError::MinOrderNotMet => {}
+                | CouponError::MinOrderNotMet
+                | CouponError::OrderAmountRequired
+                | CouponError::SharedBook
+                | CouponError::TotalCodesExceeded { .. }
+                | CouponError::PatternTooSmall { .. }
+                | CouponError::WindowConflict => {}
             }
         }
         all
@@ -328,6 +351,11 @@ mod tests {
             (409, "not_locked"),
             (409, "already_redeemed"),
             (409, "min_order_not_met"),
+            (409, "order_amount_required"),
+            (409, "shared_book"),
+            (409, "total_codes_exceeded"),
+            (409, "pattern_too_small"),
+            (409, "window_conflict"),
         ];
         let domain: Vec<_> = every_coupon_error()
             .into_iter()
@@ -361,6 +389,8 @@ mod tests {
                 503,
                 "unavailable",
             ),
+            (ApiError::KeyReused, 422, "idempotency_key_reused"),
+            (ApiError::KeyInFlight, 409, "idempotency_in_flight"),
         ];
         for (e, status, code) in others {
             assert_eq!(e.status_and_code(), (StatusCode::from_u16(status).unwrap(), code));
@@ -395,6 +425,8 @@ mod tests {
             (415, "unsupported_media_type"),
             (429, "rate_limited"),
             (429, "too_many_failed_lookups"),
+            (409, "idempotency_in_flight"),
+            (422, "idempotency_key_reused"),
         ] {
             assert!(
                 row(status).contains(&format!("`{code}`")),

@@ -139,6 +139,41 @@ impl RequestKey {
     }
 }
 
+/// The header, as the document states it for every route that takes it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct KeyHeader {
+    /// New for each request and the same for its retries, so that a retry is answered from the
+    /// first request's record rather than acting again (kept `--idempotency-retention`, 24 hours
+    /// by default). Printable ASCII, bare or as a quoted string.
+    #[param(
+        rename = "Idempotency-Key",
+        required = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[ -~]{1,255}$"
+    )]
+    pub idempotency_key: String,
+}
+
+/// The answers a keyed request may get on top of its route's own: the key sent with another
+/// request (422), or still running (409, listed with the route's other conflicts).
+pub struct KeyProblems;
+
+impl utoipa::IntoResponses for KeyProblems {
+    fn responses() -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        use utoipa::openapi::{Content, Ref, ResponseBuilder};
+        let response = ResponseBuilder::new()
+            .description("idempotency_key_reused: the Idempotency-Key was first sent with another request")
+            .content(
+                "application/problem+json",
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            )
+            .build();
+        [("422".to_owned(), utoipa::openapi::RefOr::T(response))].into()
+    }
+}
+
 /// A recorded answer, given again.
 pub fn replayed(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -192,9 +192,20 @@ impl Coupons {
         crate::idempotency::replay(key, self.store().read(find).await?)
     }
 
-    /// Deletes idempotency keys recorded before `before`; says how many went.
+    /// Deletes idempotency keys recorded before `before`, a slice at a time; says how many went.
     pub async fn purge_keys(&self, before: Timestamp) -> Result<u64, StoreError> {
-        self.store().write(idempotency::PurgeKeys { before }).await
+        const SLICE: i64 = 10_000;
+        let mut purged = 0;
+        loop {
+            let n = self
+                .store()
+                .write(idempotency::PurgeKeys { before, limit: SLICE })
+                .await?;
+            purged += n;
+            if n < SLICE as u64 {
+                return Ok(purged);
+            }
+        }
     }
 
     pub async fn redemptions(&self, query: RedemptionQuery) -> Result<RedemptionPage, StoreError> {

@@ -219,8 +219,8 @@ statements! {
     RecordKeys { scopes, keys, fingerprints, statuses, bodies, created_at },
     /// A key's first answer, and the digest of the request that gave it.
     FindKey { scope, key },
-    /// Deletes idempotency keys written before a time.
-    PurgeKeys { before },
+    /// Deletes up to `limit` idempotency keys written before a time.
+    PurgeKeys { before, limit },
     /// Whether the database answers.
     Ping {},
 }

@@ -61,6 +61,23 @@ impl TestDb {
         }
     }
 
+    /// On PostgreSQL, makes the database refuse new connections and ends the open ones, as a
+    /// restart or a failover does to a service's pool (`true`), or lets connections in again.
+    pub async fn cut_off(&self, cut: bool) {
+        let Some((admin, name)) = &self.database else {
+            return;
+        };
+        let allow = format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {}", !cut);
+        run_admin(admin, allow).await.expect("database altered");
+        if cut {
+            let end = format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            );
+            run_admin(admin, end).await.expect("connections ended");
+        }
+    }
+
     /// The store on this database, migrated.
     pub async fn store(&self) -> Store {
         self.store_with(crate::PoolConfig::sized(16)).await

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Path, Query};
-use crate::idempotency::Idempotent;
+use crate::idempotency::{Idempotent, KeyHeader, KeyProblems};
 use crate::routes::page::{self, PageAt};
 use crate::wire::{text, Book, BookPatch, BookStats, DiscountType, NewBook};
 use crate::AppState;
@@ -22,8 +22,8 @@ const MAX_UPLOAD: usize = 100_000;
 
 /// Creates a book. With `code_pattern`, its `total_codes` codes exist when this returns.
 #[utoipa::path(post, path = "/coupons", tag = "books", request_body = NewBook,
-    security(("bearer" = [])),
-    responses((status = 201, body = Book), Problems, (status = 409, body = Problem, content_type = "application/problem+json", description = "code_taken: the shared code exists")))]
+    security(("bearer" = [])), params(KeyHeader),
+    responses((status = 201, body = Book), Problems, KeyProblems, (status = 409, body = Problem, content_type = "application/problem+json", description = "code_taken: the shared code exists; idempotency_in_flight")))]
 pub async fn create(
     _: Admin,
     State(s): State<AppState>,
@@ -59,9 +59,9 @@ pub async fn show(_: Admin, State(s): State<AppState>, Path(id): Path<Uuid>) -> 
 /// Changes name, description, `expires_at` or status. `paused` stops new claims; `archived`
 /// stops everything but reads, for good.
 #[utoipa::path(patch, path = "/coupons/{book_id}", tag = "books", request_body = BookPatch,
-    security(("bearer" = [])), params(("book_id" = Uuid, Path)),
-    responses((status = 200, body = Book), Problems,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "book_inactive: the book is archived")))]
+    security(("bearer" = [])), params(("book_id" = Uuid, Path), KeyHeader),
+    responses((status = 200, body = Book), Problems, KeyProblems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "book_inactive: the book is archived; window_conflict: the new expires_at falls before the book's starts_at; idempotency_in_flight")))]
 pub async fn update(
     _: Admin,
     State(s): State<AppState>,
@@ -100,8 +100,9 @@ impl Uploaded {
 
 /// Uploads codes into a unique-mode book, never past its `total_codes`.
 #[utoipa::path(post, path = "/coupons/codes", tag = "books", request_body = UploadCodes,
-    security(("bearer" = [])),
-    responses((status = 201, body = Uploaded), Problems))]
+    security(("bearer" = [])), params(KeyHeader),
+    responses((status = 201, body = Uploaded), Problems, KeyProblems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "shared_book, total_codes_exceeded, book_inactive, idempotency_in_flight")))]
 pub async fn upload(
     _: Admin,
     State(s): State<AppState>,
@@ -134,8 +135,9 @@ pub struct Generated {
 
 /// Draws new codes from a pattern into a unique-mode book.
 #[utoipa::path(post, path = "/coupons/{book_id}/codes/generate", tag = "books", request_body = GenerateCodes,
-    security(("bearer" = [])), params(("book_id" = Uuid, Path)),
-    responses((status = 201, body = Generated), Problems))]
+    security(("bearer" = [])), params(("book_id" = Uuid, Path), KeyHeader),
+    responses((status = 201, body = Generated), Problems, KeyProblems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "shared_book, total_codes_exceeded, pattern_too_small (the book's own pattern), book_inactive, idempotency_in_flight")))]
 pub async fn generate(
     _: Admin,
     State(s): State<AppState>,

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem, Problems};
-use crate::idempotency::{Idempotent, RequestKey};
+use crate::idempotency::{Idempotent, KeyHeader, KeyProblems, RequestKey};
 use crate::routes::lookup::{Cleared, CodeLookup, CodePath};
 use crate::wire::{text, Book, ClaimedCode, Metadata};
 use crate::AppState;
@@ -77,7 +77,8 @@ async fn claim(
 
 /// Assigns an available code of the book to the user, atomically, never over supply or limits.
 #[utoipa::path(post, path = "/coupons/assign", tag = "codes", request_body = AssignRequest, security(("bearer" = [])),
-    responses((status = 201, body = Assigned), Problems,
+    params(KeyHeader),
+    responses((status = 201, body = Assigned), Problems, KeyProblems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "book_inactive, not_started, expired, user_limit_reached, daily_limit_reached, out_of_stock")))]
 pub async fn assign(
     caller: Caller,
@@ -90,8 +91,8 @@ pub async fn assign(
 
 /// Assigns that code (in shared mode, an instance of it) to the user.
 #[utoipa::path(post, path = "/coupons/assign/{code}", tag = "codes", request_body = AssignCodeBody, security(("bearer" = [])),
-    params(CodePath),
-    responses((status = 201, body = Assigned), Problems,
+    params(CodePath, KeyHeader),
+    responses((status = 201, body = Assigned), Problems, KeyProblems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "code_taken, out_of_stock, limits, book state")))]
 pub async fn assign_code(
     lookup: CodeLookup,

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Problem, Problems};
-use crate::idempotency::Idempotent;
+use crate::idempotency::{Idempotent, KeyHeader, KeyProblems};
 use crate::routes::lookup::{Cleared, CodeLookup, CodePath};
 use crate::wire::{text, LockAnswer, UnlockAnswer};
 use crate::AppState;
@@ -25,8 +25,8 @@ pub struct ForUser {
 
 /// Holds the user's code for a checkout until `locked_until`.
 #[utoipa::path(post, path = "/coupons/lock/{code}", tag = "codes", request_body = ForUser, security(("bearer" = [])),
-    params(CodePath),
-    responses((status = 200, body = LockAnswer), Problems,
+    params(CodePath, KeyHeader),
+    responses((status = 200, body = LockAnswer), Problems, KeyProblems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, book state")))]
 pub async fn lock(
     lookup: CodeLookup,
@@ -58,8 +58,8 @@ pub struct UnlockRequestBody {
 
 /// Releases the checkout hold.
 #[utoipa::path(post, path = "/coupons/unlock/{code}", tag = "codes", request_body = UnlockRequestBody, security(("bearer" = [])),
-    params(CodePath),
-    responses((status = 200, body = UnlockAnswer), Problems,
+    params(CodePath, KeyHeader),
+    responses((status = 200, body = UnlockAnswer), Problems, KeyProblems,
         (status = 409, body = Problem, content_type = "application/problem+json", description = "not_locked, locked (another lock), already_redeemed")))]
 pub async fn unlock(
     lookup: CodeLookup,

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Path, Query};
-use crate::idempotency::Idempotent;
+use crate::idempotency::{request_key, Fingerprint, Idempotent, KeyHeader, KeyProblems, IDEMPOTENCY_KEY};
 use crate::wire::{self, text, Metadata, Timestamp};
 use crate::AppState;
 
@@ -148,7 +148,7 @@ pub async fn list(
     .into_response())
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct ImportedCodes {
     pub uploaded_codes_count: u64,
     /// Codes that already existed (in any book) or came twice in the file; they were skipped.
@@ -161,10 +161,11 @@ pub struct ImportedCodes {
 /// first line whose first column is `code` is a header, and blank lines are skipped. Every code is
 /// checked, and the book's room for all of them, before any is written.
 #[utoipa::path(post, path = "/coupons/{book_id}/codes/import", operation_id = "import_codes", tag = "books", security(("bearer" = [])),
-    params(("book_id" = Uuid, Path)),
+    params(("book_id" = Uuid, Path), KeyHeader),
     request_body(description = "CSV or plain text, one code per line (up to 256 MiB)",
         content((inline(CodeFile) = "text/csv"), (inline(CodeFile) = "text/plain"))),
-    responses((status = 201, body = ImportedCodes), Problems,
+    responses((status = 201, body = ImportedCodes), Problems, KeyProblems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "shared_book, total_codes_exceeded, book_inactive, idempotency_in_flight"),
         (status = 413, body = Problem, content_type = "application/problem+json", description = "payload_too_large: over 256 MiB"),
         (status = 415, body = Problem, content_type = "application/problem+json", description = "unsupported_media_type: the body is not text/csv or text/plain")))]
 pub async fn import(
@@ -174,12 +175,22 @@ pub async fn import(
     req: Request,
 ) -> Result<(StatusCode, Json<ImportedCodes>), ApiError> {
     import::check_media_type(req.headers())?;
-    let file = import::spool(req).await?;
+    let (parts, body) = req.into_parts();
+    let mut digest = parts
+        .headers
+        .contains_key(IDEMPOTENCY_KEY)
+        .then(|| Fingerprint::of(&parts));
+    let file = import::spool(Request::from_parts(parts.clone(), body), digest.as_mut()).await?;
+    let key = digest.map(|d| request_key(&parts, d, &s)).transpose()?.flatten();
+    // A retry of an import that finished is answered before any of its codes is read again.
+    if let Some(key) = &key {
+        s.coupons.replay(key.key()).await?;
+    }
     let (file, count) = import::count(file).await?;
     let (book, held) = s.coupons.book_supply(id).await?;
     // Room for every line, duplicates included: a file that fits is never refused half-way.
     book.check_room(held, count as i64)?;
-    let imported = import::add_all(&s.coupons, id, file, s.clock.now()).await?;
+    let imported = import::add_all(&s.coupons, id, file, s.clock.now(), key).await?;
     Ok((StatusCode::CREATED, Json(imported)))
 }
 
@@ -220,8 +231,9 @@ pub struct RemovedCodes {
 /// Removes codes nobody ever held from a unique-mode book; `total_codes` stays, so others may
 /// replace them.
 #[utoipa::path(post, path = "/coupons/{book_id}/codes/remove", operation_id = "remove_codes", tag = "books", request_body = RemoveCodes,
-    security(("bearer" = [])), params(("book_id" = Uuid, Path)),
-    responses((status = 200, body = RemovedCodes), Problems))]
+    security(("bearer" = [])), params(("book_id" = Uuid, Path), KeyHeader),
+    responses((status = 200, body = RemovedCodes), Problems, KeyProblems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "shared_book, book_inactive, idempotency_in_flight")))]
 pub async fn remove(
     _: Admin,
     State(s): State<AppState>,

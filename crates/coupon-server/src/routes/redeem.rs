@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::Query;
-use crate::idempotency::Idempotent;
+use crate::idempotency::{Idempotent, KeyHeader, KeyProblems};
 use crate::routes::lookup::{Cleared, CodeLookup, CodePath};
 use crate::wire::{text, Metadata, Redemption};
 use crate::AppState;
@@ -46,9 +46,9 @@ fn order_amount(minor_units: Option<i64>) -> Result<Option<Amount>, CouponError>
 
 /// Redeems the user's code against an order. The answer's `status` is `redeemed`.
 #[utoipa::path(post, path = "/coupons/redeem/{code}", tag = "codes", request_body = RedeemRequestBody, security(("bearer" = [])),
-    params(CodePath),
-    responses((status = 200, body = Redemption), Problems,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, user_limit_reached, min_order_not_met, book state")))]
+    params(CodePath, KeyHeader),
+    responses((status = 200, body = Redemption), Problems, KeyProblems,
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "locked, already_redeemed, user_limit_reached, min_order_not_met, order_amount_required, book state, idempotency_in_flight")))]
 pub async fn redeem(
     lookup: CodeLookup,
     State(s): State<AppState>,

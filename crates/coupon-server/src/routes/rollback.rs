@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::auth::Operator;
 use crate::error::{ApiError, Problems};
 use crate::extract::Path;
-use crate::idempotency::Idempotent;
+use crate::idempotency::{Idempotent, KeyHeader, KeyProblems};
 use crate::wire::{Metadata, Redemption};
 use crate::AppState;
 
@@ -32,8 +32,8 @@ pub struct RollbackRequestBody {
 /// again, and to the user's count. Repeating it answers the first rollback and counts once.
 #[utoipa::path(post, path = "/coupons/redemptions/{redemption_id}/rollback", tag = "redemptions",
     request_body = RollbackRequestBody, security(("bearer" = [])),
-    params(("redemption_id" = Uuid, Path)),
-    responses((status = 200, body = Redemption), Problems))]
+    params(("redemption_id" = Uuid, Path), KeyHeader),
+    responses((status = 200, body = Redemption), Problems, KeyProblems))]
 pub async fn rollback(
     _: Operator,
     State(s): State<AppState>,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::error::{ApiError, Problems};
 use crate::extract::{Path, Query};
-use crate::idempotency::Idempotent;
+use crate::idempotency::{Idempotent, KeyHeader, KeyProblems};
 use crate::routes::page::{self, PageParams};
 use crate::wire::{text, webhook_url, Timestamp, WebhookUrls};
 use crate::AppState;
@@ -147,7 +147,8 @@ fn subscription(events: &[String]) -> Result<Subscription, ApiError> {
 /// Registers an endpoint. Every event of the types it names, from now on, is POSTed to it,
 /// signed with the secret in the answer (shown only here), until it is deleted.
 #[utoipa::path(post, path = "/webhooks", operation_id = "create_webhook", tag = "events", request_body = NewEndpoint, security(("bearer" = [])),
-    responses((status = 201, body = CreatedEndpoint), Problems))]
+    params(KeyHeader),
+    responses((status = 201, body = CreatedEndpoint), Problems, KeyProblems))]
 pub async fn create(
     _: Admin,
     State(s): State<AppState>,

@@ -152,3 +152,51 @@ pub async fn concurrent_retries_act_once(app: App) {
     assert!(replayed(&after));
     assert_eq!(after.body, bodies[0]);
 }
+
+/// The database refusing connections and ending the open ones (a restart, a failover): every
+/// request answers 503 `unavailable` with `Retry-After`, readiness says so, and the service
+/// carries on by itself once the database is back. A claim retried with its key then acts once.
+pub async fn a_database_outage_is_a_503_until_it_passes(app: App) {
+    let book = app.book(json!({"code_pattern": "DOWN-*****", "total_codes": 10})).await;
+    app.claim(&book, "before").await;
+    let user = app.user("during");
+    let claim = json!({"coupon_book_id": book});
+
+    app.db.cut_off(true).await;
+    let refused = keyed(&app, "/coupons/assign", &user, "outage-1", claim.clone()).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        refused.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let read = app.get(&format!("/coupons/{book}"), &app.admin()).await;
+    assert_eq!(
+        (read.status, read.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        "{}",
+        read.body
+    );
+    let ready = app.call(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+
+    app.db.cut_off(false).await;
+    let mut answer = keyed(&app, "/coupons/assign", &user, "outage-1", claim.clone()).await;
+    for _ in 0..100 {
+        if answer.status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = keyed(&app, "/coupons/assign", &user, "outage-1", claim.clone()).await;
+    }
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let again = keyed(&app, "/coupons/assign", &user, "outage-1", claim).await;
+    assert!(replayed(&again));
+    assert_eq!(app.stats(&book).await["total_assigned"], 2);
+    let ready = app.call(reqwest::Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+}

@@ -202,7 +202,7 @@ pub async fn admin_manages_supply(app: App) {
         .await;
     assert_eq!(
         (generated.status, generated.code()),
-        (StatusCode::BAD_REQUEST, "invalid_request"),
+        (StatusCode::CONFLICT, "total_codes_exceeded"),
         "the cap is full"
     );
 

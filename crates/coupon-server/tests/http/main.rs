@@ -422,3 +422,12 @@ suite_by_backend!(
     throttle::instances_share_buckets_through_redis,
     throttle::a_redis_outage_falls_back_to_memory_limits,
 );
+
+/// Cases of PostgreSQL alone: what a database server does that a file does not.
+mod postgres_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_database_outage_is_a_503_until_it_passes() {
+        let app = super::App::spawn(coupon_store::testing::Backend::Postgres).await;
+        super::idempotency::a_database_outage_is_a_503_until_it_passes(app).await
+    }
+}

@@ -82,10 +82,14 @@ pub async fn a_bad_import_writes_nothing(app: App) {
         (StatusCode::BAD_REQUEST, json!("codes: the file holds no codes"))
     );
 
+    // More codes than the book has room for: the book as stored refuses a well-formed file.
     let over = import(&app, &book, Some("text/csv"), "A-1\nA-2\nA-3\nA-4\n").await;
-    assert_eq!((over.status, over.code()), (StatusCode::BAD_REQUEST, "invalid_request"));
+    assert_eq!(
+        (over.status, over.code()),
+        (StatusCode::CONFLICT, "total_codes_exceeded")
+    );
     assert!(
-        over.body["detail"].as_str().unwrap().starts_with("codes:"),
+        over.body["detail"].as_str().unwrap().contains("total_codes"),
         "{}",
         over.body
     );
@@ -109,7 +113,7 @@ pub async fn a_bad_import_writes_nothing(app: App) {
         .book(json!({"code_mode": "shared", "code": "SHARED", "total_codes": 5}))
         .await;
     let r = import(&app, &shared, Some("text/csv"), "X-1\n").await;
-    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_request"));
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "shared_book"));
     let missing = import(&app, "018f0000-0000-7000-8000-000000000000", Some("text/csv"), "X-1\n").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let user = app
@@ -200,7 +204,7 @@ pub async fn removing_codes_takes_only_never_held_ones(app: App) {
             json!({"codes": ["SHARED"]}),
         )
         .await;
-    assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, "invalid_request"));
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "shared_book"));
     let user = app
         .post(&path, &app.user("alice"), json!({"codes": ["P-LAPSED"]}))
         .await;

@@ -16,7 +16,13 @@ write!(
     /// Records a refused request's answer: its transaction wrote nothing else.
     RecordRefusal { records: Vec<Record> } -> () = |tx, s, _events| record(tx, &s.records).await
 );
-write!(PurgeKeys { before: Timestamp } -> u64 = |tx, s, _events| tx.exec(Q::PurgeKeys { before: s.before.millis().into() }).await);
+write!(
+    /// Deletes up to `limit` keys recorded before `before`: a day of a sale's keys goes a slice per
+    /// transaction, so claims never wait long behind the purge (SQLite has one writer).
+    PurgeKeys { before: Timestamp, limit: i64 } -> u64 = |tx, s, _events| {
+        tx.exec(Q::PurgeKeys { before: s.before.millis().into(), limit: s.limit.into() }).await
+    }
+);
 
 async fn find<T: Tx>(tx: &T, scope: &str, key: &str) -> Result<Option<(String, Reply)>, StoreError> {
     let Some(row) = tx

@@ -190,7 +190,9 @@ pub(crate) fn shared(q: Name) -> Option<String> {
         Name::FindKey => {
             "SELECT fingerprint, status, body FROM idempotency_keys WHERE scope = :scope AND key = :key".into()
         }
-        Name::PurgeKeys => "DELETE FROM idempotency_keys WHERE created_at < :before".into(),
+        Name::PurgeKeys => "DELETE FROM idempotency_keys WHERE (scope, key) IN \
+             (SELECT scope, key FROM idempotency_keys WHERE created_at < :before LIMIT :limit)"
+            .into(),
         Name::Ping => "SELECT 1 AS one".into(),
         Name::BookLock
         | Name::SharedInstances

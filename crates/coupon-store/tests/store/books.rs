@@ -53,7 +53,7 @@ pub async fn uploads_report_duplicates_and_respect_the_cap(cx: Ctx) {
         .add_codes(book.id, vec!["B1".into(), "B2".into(), "B3".into()], at(0), None)
         .await
         .unwrap_err();
-    assert_eq!(rejected(err).code(), "invalid_request");
+    assert_eq!(rejected(err).code(), "total_codes_exceeded");
     assert_eq!(cx.stats(book.id, at(1)).await.total_generated, 2);
     assert_eq!(
         cx.claim_code("B1", "alice", at(1)).await.unwrap_err(),
@@ -89,7 +89,7 @@ pub async fn generation_respects_the_cap_and_the_pattern(cx: Ctx) {
         .generate_codes(book.id, Some(pattern.clone()), 11, at(0), None)
         .await
         .unwrap_err();
-    assert_eq!(rejected(err).code(), "invalid_request");
+    assert_eq!(rejected(err).code(), "total_codes_exceeded");
     assert_eq!(
         cx.store
             .generate_codes(book.id, Some(pattern), 10, at(0), None)

@@ -389,7 +389,7 @@ pub async fn unclaimed_codes_leave_the_pool(cx: Ctx) {
         .store
         .remove_codes(shared.id, vec!["ALLOFUS".into()], at(0), None)
         .await;
-    assert!(matches!(refused, Err(StoreError::Rejected(CouponError::Invalid(_)))));
+    assert!(matches!(refused, Err(StoreError::Rejected(CouponError::SharedBook))));
 }
 
 pub async fn metadata_is_kept_where_it_was_given(cx: Ctx) {

@@ -8,17 +8,18 @@ use std::fs::File;
 use std::io::{Read, Seek};
 
 use axum::extract::Request;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::RequestExt;
 use coupon_core::book::MAX_SUPPLY;
 use coupon_core::{CodeText, CouponError, Timestamp};
-use coupon_store::Coupons;
+use coupon_store::{AddedCodes, Coupons};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::{ImportedCodes, MAX_IMPORT_BYTES};
 use crate::error::ApiError;
+use crate::idempotency::{Fingerprint, RequestKey};
 
 /// Codes per `add_codes` call, one transaction each.
 const CHUNK: usize = 10_000;
@@ -61,8 +62,9 @@ fn is_over_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// Writes the body to an unnamed temporary file (gone when closed) and returns it rewound.
-pub async fn spool(req: Request) -> Result<File, ApiError> {
+/// Writes the body to an unnamed temporary file (gone when closed) and returns it rewound, feeding
+/// it to the request's digest on the way when it has an idempotency key.
+pub async fn spool(req: Request, mut digest: Option<&mut Fingerprint>) -> Result<File, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -84,6 +86,9 @@ pub async fn spool(req: Request) -> Result<File, ApiError> {
             }
         })?;
         bytes += chunk.len() as u64;
+        if let Some(digest) = digest.as_deref_mut() {
+            digest.update(&chunk);
+        }
         file.write_all(&chunk).await.map_err(io)?;
     }
     file.flush().await.map_err(io)?;
@@ -97,6 +102,18 @@ pub async fn spool(req: Request) -> Result<File, ApiError> {
     )?
     .map_err(io)
     .inspect(|_| tracing::debug!(bytes, "import spooled"))
+}
+
+impl ImportedCodes {
+    /// What the import answers once `added` is added too.
+    fn with(&self, added: &AddedCodes) -> ImportedCodes {
+        let mut all = self.clone();
+        all.uploaded_codes_count += added.inserted;
+        all.duplicates_count += added.duplicates.len() as u64;
+        let room = SHOWN_DUPLICATES - all.duplicates.len();
+        all.duplicates.extend(added.duplicates.iter().take(room).cloned());
+        all
+    }
 }
 
 /// Pass 1: checks every line and counts the codes; the file comes back rewound.
@@ -138,8 +155,15 @@ pub async fn count(file: File) -> Result<(File, u64), ApiError> {
 }
 
 /// Pass 2: adds the file's codes to the book a chunk at a time. A reader on a blocking thread
-/// parses the next chunk while the current one is written.
-pub async fn add_all(coupons: &Coupons, book_id: Uuid, file: File, now: Timestamp) -> Result<ImportedCodes, ApiError> {
+/// parses the next chunk while the current one is written. A key is recorded with the last chunk,
+/// whose transaction ends the import, answering the whole import.
+pub async fn add_all(
+    coupons: &Coupons,
+    book_id: Uuid,
+    file: File,
+    now: Timestamp,
+    key: Option<RequestKey>,
+) -> Result<ImportedCodes, ApiError> {
     let (chunks, mut next) = tokio::sync::mpsc::channel::<Result<Vec<String>, ApiError>>(1);
     let reader = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(CHUNK);
@@ -182,17 +206,20 @@ pub async fn add_all(coupons: &Coupons, book_id: Uuid, file: File, now: Timestam
                 held = Some(chunk);
                 coupons.add_codes_part(book_id, part, now).await?
             }
-            (Some(last), None) => coupons.add_codes(book_id, last, now, None).await?,
+            (Some(last), None) => {
+                let before = imported.clone();
+                let key = key
+                    .clone()
+                    .map(|k| k.answering(StatusCode::CREATED, move |added: &AddedCodes| before.with(added)));
+                coupons.add_codes(book_id, last, now, key).await?
+            }
             (None, Some(chunk)) => {
                 held = Some(chunk);
                 continue;
             }
             (None, None) => break,
         };
-        imported.uploaded_codes_count += added.inserted;
-        imported.duplicates_count += added.duplicates.len() as u64;
-        let room = SHOWN_DUPLICATES - imported.duplicates.len();
-        imported.duplicates.extend(added.duplicates.into_iter().take(room));
+        imported = imported.with(&added);
     }
     joined(reader.await)?;
     Ok(imported)
