@@ -170,16 +170,9 @@ impl Book {
     /// The pattern to draw `count` new codes from: the one given, else the book's own, refused if
     /// its space is too small for the draw.
     pub fn generation_pattern(&self, given: Option<CodePattern>, count: u64) -> Result<CodePattern, CouponError> {
-        let Some(pattern) = given else {
-            let own = CodePattern::parse(self.code_pattern.as_deref().unwrap_or(DEFAULT_CODE_PATTERN))?;
-            return match own.check_capacity(count) {
-                Ok(()) => Ok(own),
-                Err(_) => Err(CouponError::PatternTooSmall {
-                    space: own.space(),
-                    count,
-                    needed: own.needed(count),
-                }),
-            };
+        let pattern = match given {
+            Some(p) => p,
+            None => CodePattern::parse(self.code_pattern.as_deref().unwrap_or(DEFAULT_CODE_PATTERN))?,
         };
         pattern.check_capacity(count)?;
         Ok(pattern)

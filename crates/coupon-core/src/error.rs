@@ -42,10 +42,6 @@ pub enum CouponError {
     /// The book's room: how many codes it holds, of how many, and how many more were asked for.
     #[error("the book holds {held} of its {total} codes; {adding} more would exceed total_codes")]
     TotalCodesExceeded { held: i64, total: i64, adding: i64 },
-    /// The book's own code pattern has too little room for the codes asked for (a pattern given
-    /// in the request that is too small is that request's `invalid_request`).
-    #[error("the book's code pattern has {space} codes; {count} codes need at least {needed} (1000 per code)")]
-    PatternTooSmall { space: u128, count: u64, needed: u128 },
     #[error("expires_at would fall before the book's starts_at")]
     WindowConflict,
 }
@@ -71,7 +67,6 @@ impl CouponError {
             CouponError::OrderAmountRequired => "order_amount_required",
             CouponError::SharedBook => "shared_book",
             CouponError::TotalCodesExceeded { .. } => "total_codes_exceeded",
-            CouponError::PatternTooSmall { .. } => "pattern_too_small",
             CouponError::WindowConflict => "window_conflict",
         }
     }

@@ -78,13 +78,8 @@ impl CodePattern {
     }
 
     /// Refuses a draw of `count` codes when the space is under [`SPACE_FACTOR`] times that.
-    /// The codes a pattern needs to have room for `count` unguessable ones.
-    pub fn needed(&self, count: u64) -> u128 {
-        (count as u128).saturating_mul(SPACE_FACTOR)
-    }
-
     pub fn check_capacity(&self, count: u64) -> Result<(), CouponError> {
-        let needed = self.needed(count);
+        let needed = (count as u128).saturating_mul(SPACE_FACTOR);
         if self.space() < needed {
             return Err(CouponError::invalid(
                 "code_pattern",

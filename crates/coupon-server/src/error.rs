@@ -160,7 +160,6 @@ pub fn status_of(e: &CouponError) -> StatusCode {
         | CouponError::OrderAmountRequired
         | CouponError::SharedBook
         | CouponError::TotalCodesExceeded { .. }
-        | CouponError::PatternTooSmall { .. }
         | CouponError::WindowConflict => StatusCode::CONFLICT,
     }
 }
@@ -301,11 +300,6 @@ mod tests {
                 total: 1,
                 adding: 1,
             },
-            CouponError::PatternTooSmall {
-                space: 1,
-                count: 1,
-                needed: 1000,
-            },
             CouponError::WindowConflict,
         ];
         for e in &all {
@@ -327,7 +321,6 @@ mod tests {
                 | CouponError::OrderAmountRequired
                 | CouponError::SharedBook
                 | CouponError::TotalCodesExceeded { .. }
-                | CouponError::PatternTooSmall { .. }
                 | CouponError::WindowConflict => {}
             }
         }
@@ -354,7 +347,6 @@ mod tests {
             (409, "order_amount_required"),
             (409, "shared_book"),
             (409, "total_codes_exceeded"),
-            (409, "pattern_too_small"),
             (409, "window_conflict"),
         ];
         let domain: Vec<_> = every_coupon_error()

@@ -137,7 +137,7 @@ pub struct Generated {
 #[utoipa::path(post, path = "/coupons/{book_id}/codes/generate", tag = "books", request_body = GenerateCodes,
     security(("bearer" = [])), params(("book_id" = Uuid, Path), KeyHeader),
     responses((status = 201, body = Generated), Problems, KeyProblems,
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "shared_book, total_codes_exceeded, pattern_too_small (the book's own pattern), book_inactive, idempotency_in_flight")))]
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "shared_book, total_codes_exceeded, book_inactive, idempotency_in_flight")))]
 pub async fn generate(
     _: Admin,
     State(s): State<AppState>,

@@ -200,3 +200,70 @@ pub async fn a_database_outage_is_a_503_until_it_passes(app: App) {
     let ready = app.call(reqwest::Method::GET, "/readyz", None, None).await;
     assert_eq!(ready.status, StatusCode::OK);
 }
+
+/// An import, several transactions, answers a retry from its record without adding anything.
+pub async fn a_retried_import_is_answered(app: App) {
+    let book = app.book(json!({"total_codes": 10})).await;
+    let import = |key: &'static str, file: &'static str| {
+        let req = app
+            .http
+            .post(format!("{}/coupons/{book}/codes/import", app.base))
+            .bearer_auth(app.admin())
+            .header("content-type", "text/csv")
+            .header("Idempotency-Key", key)
+            .body(file);
+        async move { Reply::read(req.send().await.expect("the server answers")).await }
+    };
+    let first = import("import-1", "IMP-1\nIMP-2\nIMP-1\n").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["uploaded_codes_count"], 2);
+    let again = import("import-1", "IMP-1\nIMP-2\nIMP-1\n").await;
+    assert!(replayed(&again));
+    assert_eq!((again.status, &again.body), (first.status, &first.body));
+    let other = import("import-1", "IMP-3\n").await;
+    assert_eq!(
+        (other.status, other.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
+    );
+    assert_eq!(app.stats(&book).await["total_generated"], 2);
+}
+
+/// Well-formed requests that the book as stored refuses are 409s with their own codes.
+pub async fn stored_state_refusals_are_409s(app: App) {
+    let admin = app.admin();
+    let book = app.book(json!({"starts_at": "2026-07-01T00:00:00Z"})).await;
+    let patch = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/coupons/{book}"),
+            Some(&admin),
+            Some(json!({"expires_at": "2026-06-15T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(
+        (patch.status, patch.code()),
+        (StatusCode::CONFLICT, "window_conflict"),
+        "{}",
+        patch.body
+    );
+    let full = app.book(json!({"code_pattern": "FULL-*****", "total_codes": 3})).await;
+    let generate = app
+        .post(&format!("/coupons/{full}/codes/generate"), &admin, json!({"count": 1}))
+        .await;
+    assert_eq!(
+        (generate.status, generate.code()),
+        (StatusCode::CONFLICT, "total_codes_exceeded"),
+        "{}",
+        generate.body
+    );
+    let open = app.book(json!({})).await;
+    // A pattern the request names is the request's own: too small, it is a 400.
+    let named = app
+        .post(
+            &format!("/coupons/{open}/codes/generate"),
+            &admin,
+            json!({"count": 5, "pattern": "X-#"}),
+        )
+        .await;
+    named.assert_invalid("code_pattern");
+}

@@ -381,6 +381,8 @@ suite!(
     idempotency::a_refusal_is_answered_again,
     idempotency::bad_keys_are_400s_and_write_nothing,
     idempotency::concurrent_retries_act_once,
+    idempotency::a_retried_import_is_answered,
+    idempotency::stored_state_refusals_are_409s,
 );
 
 /// Generates one test per case and backend, for cases that start their own servers.
