@@ -214,6 +214,7 @@ suite!(
     claims::lapsed_claims_return_to_the_pool,
     claims::a_live_lock_keeps_a_claim_from_lapsing,
     claims::a_batch_answers_each_request,
+    claims::codes_claimed_by_name_leave_the_returned_queue,
     redemptions::locks_guard_redemptions,
     redemptions::unlock_needs_a_live_lock,
     redemptions::repeated_redemptions_count_once,
