@@ -275,6 +275,7 @@ engine_cases!(
     a_failed_batch_is_retried_request_by_request,
     sold_out_books_are_answered_from_memory,
     lapsed_claims_reopen_a_sold_out_book,
+    a_rollback_reopens_a_sold_out_book,
     shutdown_answers_every_queued_request,
 );
 
