@@ -144,7 +144,11 @@ impl Coupons {
 
     /// Repeating a rollback answers the rolled-back redemption and counts once.
     pub async fn rollback(&self, req: RollbackRequest, now: Timestamp) -> Result<Redemption, StoreError> {
-        self.checkout(req, now).await
+        let redemption = self.checkout(req, now).await?;
+        // The code is unredeemed again, so its claim can lapse back into the pool at a time the
+        // engine's memory of a sold-out book never saw (it counts only unredeemed claims).
+        self.restocked(redemption.coupon_book_id);
+        Ok(redemption)
     }
 
     /// A lock, unlock, redemption or rollback, through the engine's queue or alone.

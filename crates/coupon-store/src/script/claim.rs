@@ -11,7 +11,7 @@ use coupon_core::{Book, CodeInstance, CodeMode, CouponError, Timestamp};
 use uuid::Uuid;
 
 use super::book;
-use super::lapse::{queue, return_lapsed};
+use super::lapse::{queue, return_lapsed, unqueue};
 use super::stock::{self, Announce, Pool};
 use crate::backend::{Fields, Tx};
 use crate::outbox::{Change, Journal};
@@ -159,10 +159,14 @@ async fn claim_in_book<T: Tx>(
     // batch fails and the move is rolled back with it. So the move joins the other writes at once
     // instead of costing the book's lock one more round trip.
     let moved = returned as i64 - (claimed.len() + dealt_to.len()) as i64;
-    let (taken, (), (), (), ()) = futures::try_join!(
+    // A code taken by name may be queued as returned (its claim lapsed): it leaves the queue, or
+    // a later claim would pop it in place of a free code and find the book sold out.
+    let by_name: Vec<i64> = claimed.keys().copied().collect();
+    let (taken, (), (), (), (), ()) = futures::try_join!(
         take(tx, &book, &dealt_to, now),
         write_counters(tx, &book, &granted, now),
         queue(tx, book.id, &dealt.unused),
+        unqueue(tx, book.id, &by_name),
         move_cursor(tx, book.id, cursor, dealt.cursor),
         move_pool(tx, book.id, moved),
     )?;

@@ -77,3 +77,15 @@ pub(crate) async fn queue<T: Tx>(tx: &T, book_id: Uuid, ids: &[i64]) -> Result<(
     }
     Ok(())
 }
+
+/// Takes codes off the queue.
+pub(crate) async fn unqueue<T: Tx>(tx: &T, book_id: Uuid, ids: &[i64]) -> Result<(), StoreError> {
+    if !ids.is_empty() {
+        tx.exec(Q::UnqueueCodes {
+            book_id: book_id.into(),
+            code_ids: ids.into(),
+        })
+        .await?;
+    }
+    Ok(())
+}

@@ -267,3 +267,27 @@ pub async fn a_batch_answers_each_request(cx: Ctx) {
     assert_eq!(codes, vec!["ok", "user_limit_reached", "ok", "out_of_stock"]);
     assert_eq!(cx.stats(book.id, at(1)).await.total_assigned, 2);
 }
+
+pub async fn codes_claimed_by_name_leave_the_returned_queue(cx: Ctx) {
+    let book = cx
+        .book(json!({"claim_ttl_seconds": 60, "max_codes_per_user": null}))
+        .await;
+    cx.store
+        .add_codes(book.id, vec!["Q1".into(), "Q2".into()], at(0))
+        .await
+        .unwrap();
+    cx.claim(&book, "alice", at(0)).await.unwrap();
+    cx.claim(&book, "alice", at(0)).await.unwrap();
+    // Both claims lapsed: claiming Q1 by name returns them to the pool, queued to be dealt first,
+    // and takes Q1 off the queue with it.
+    cx.claim_code("Q1", "bob", at(60)).await.unwrap();
+    let next = cx.claim(&book, "carol", at(61)).await.unwrap();
+    assert_eq!(
+        next.code.code, "Q2",
+        "the free code is dealt, not the one taken by name"
+    );
+    assert_eq!(
+        cx.claim(&book, "dave", at(62)).await.unwrap_err(),
+        CouponError::OutOfStock
+    );
+}

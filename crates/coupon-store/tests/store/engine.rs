@@ -177,6 +177,33 @@ pub async fn lapsed_claims_reopen_a_sold_out_book(backend: Backend) {
     assert!(b.cx.claim(&book, "on-time", at(60)).await.is_ok());
 }
 
+/// A rollback gives a sold-out book's code its use back, and its claim can lapse again: the
+/// engine's memory of the book must not outlive that.
+pub async fn a_rollback_reopens_a_sold_out_book(backend: Backend) {
+    let b = counted(backend, false).await;
+    let book = b.cx.book(json!({"claim_ttl_seconds": 60})).await;
+    b.cx.store.add_codes(book.id, vec!["BACK".into()], at(0)).await.unwrap();
+    b.cx.claim(&book, "alice", at(0)).await.unwrap();
+    let used =
+        b.cx.redeem(crate::redeem_req("BACK", "alice", Some("o1"), None, None), at(1))
+            .await
+            .unwrap();
+    assert_eq!(
+        b.cx.claim(&book, "bob", at(2)).await.unwrap_err(),
+        CouponError::OutOfStock
+    );
+    // The stock check finds nothing that could lapse: every held code is redeemed.
+    settle_checks(&b).await;
+    b.cx.rollback(used.redemption_id, at(3)).await.unwrap();
+    // The claim starts afresh from the rollback and lapses a minute later.
+    assert_eq!(
+        b.cx.claim(&book, "bob", at(62)).await.unwrap_err(),
+        CouponError::OutOfStock
+    );
+    let reclaimed = b.cx.claim(&book, "bob", at(63)).await.unwrap();
+    assert_eq!(reclaimed.code.code, "BACK");
+}
+
 /// Two instances on one PostgreSQL database: supply added through one reaches the other's
 /// sold-out book within a stock check.
 pub async fn another_instance_restocks_a_sold_out_book() {

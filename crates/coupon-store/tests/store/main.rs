@@ -221,6 +221,7 @@ suite!(
     claims::lapsed_claims_return_to_the_pool,
     claims::a_live_lock_keeps_a_claim_from_lapsing,
     claims::a_batch_answers_each_request,
+    claims::codes_claimed_by_name_leave_the_returned_queue,
     redemptions::locks_guard_redemptions,
     redemptions::unlock_needs_a_live_lock,
     redemptions::repeated_redemptions_count_once,
@@ -281,6 +282,7 @@ engine_cases!(
     a_failed_batch_is_retried_request_by_request,
     sold_out_books_are_answered_from_memory,
     lapsed_claims_reopen_a_sold_out_book,
+    a_rollback_reopens_a_sold_out_book,
     shutdown_answers_every_queued_request,
 );
 
