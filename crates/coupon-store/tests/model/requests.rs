@@ -20,6 +20,7 @@ pub fn claim_req(book: Uuid, user: &str) -> ClaimRequest {
         target: ClaimTarget::Book(book),
         user_id: user_id(user),
         metadata: Metadata::default(),
+        key: None,
     }
 }
 
@@ -28,6 +29,7 @@ pub fn claim_code_req(text: &str, user: &str) -> ClaimRequest {
         target: ClaimTarget::Code(code(text)),
         user_id: user_id(user),
         metadata: Metadata::default(),
+        key: None,
     }
 }
 
@@ -35,6 +37,7 @@ pub fn lock_req(text: &str, user: &str) -> LockRequest {
     LockRequest {
         code: code(text),
         user_id: user_id(user),
+        key: None,
     }
 }
 
@@ -43,6 +46,7 @@ pub fn unlock_req(text: &str, user: &str, lock_id: Option<Uuid>) -> UnlockReques
         code: code(text),
         user_id: user_id(user),
         lock_id,
+        key: None,
     }
 }
 
@@ -60,6 +64,7 @@ pub fn redeem_req(
         order_amount: amount.map(|a| Amount::parse("order_amount", a).expect("a valid amount")),
         lock_id,
         metadata: Metadata::default(),
+        key: None,
     }
 }
 
@@ -68,6 +73,7 @@ pub fn rollback_req(redemption_id: Uuid, now: Timestamp) -> RollbackRequest {
     RollbackRequest {
         redemption_id,
         rollback,
+        key: None,
     }
 }
 

@@ -382,7 +382,7 @@ impl Model {
         }
         let applied = match amount {
             Some(amount) => Some(self.discount(amount)?),
-            None if self.world.min_order.is_some() => return Err("invalid_request"),
+            None if self.world.min_order.is_some() => return Err("order_amount_required"),
             None => None,
         };
         Ok(Redeemed::New(i, applied))
@@ -459,7 +459,7 @@ impl Model {
             return Err("book_inactive");
         }
         if self.world.shared {
-            return Err("invalid_request");
+            return Err("shared_book");
         }
         let mut fresh: Vec<&String> = Vec::new();
         let mut duplicates = Vec::new();
@@ -475,7 +475,7 @@ impl Model {
             .cap
             .is_some_and(|cap| (self.codes.len() + fresh.len()) as i64 > cap)
         {
-            return Err("invalid_request");
+            return Err("total_codes_exceeded");
         }
         Ok((fresh.len(), duplicates))
     }
@@ -506,7 +506,7 @@ impl Model {
             return Err("book_inactive");
         }
         if self.world.shared {
-            return Err("invalid_request");
+            return Err("shared_book");
         }
         let (mut leave, mut stay) = (Vec::new(), Vec::new());
         let mut named: Vec<&String> = Vec::new();
@@ -552,7 +552,7 @@ impl Model {
         }
         if let (Some(Some(end)), Some(start)) = (expires, self.starts) {
             if end < start {
-                return Err("invalid_request");
+                return Err("window_conflict");
             }
         }
         Ok(())

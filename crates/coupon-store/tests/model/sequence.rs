@@ -340,7 +340,7 @@ impl Sequence {
         let call = self
             .shared
             .service
-            .add_codes(self.books[b].id, texts.clone(), at(self.now));
+            .add_codes(self.books[b].id, texts.clone(), at(self.now), None);
         let got = answer(self.shared.block_on(call));
         self.expect(op, predicted.as_ref().map(drop).map_err(|e| *e), &got);
         if let (Ok((inserted, mut duplicates)), Ok(mut added)) = (predicted, got) {
@@ -360,7 +360,10 @@ impl Sequence {
         let texts: Vec<String> = codes.iter().map(|c| self.text(*c)).collect();
         self.asked = format!("book {b}: {texts:?}");
         let predicted = self.books[b].model.remove_codes(&texts);
-        let call = self.shared.service.remove_codes(self.books[b].id, texts, at(self.now));
+        let call = self
+            .shared
+            .service
+            .remove_codes(self.books[b].id, texts, at(self.now), None);
         let got = answer(self.shared.block_on(call));
         self.expect(op, predicted.as_ref().map(drop).map_err(|e| *e), &got);
         if let (Ok((leave, stay)), Ok(removed)) = (predicted, got) {
@@ -380,7 +383,7 @@ impl Sequence {
             BookStatus::Paused => coupon_core::BookStatus::Paused,
             BookStatus::Archived => coupon_core::BookStatus::Archived,
         };
-        let call = (self.shared.service).update_book(self.books[b].id, status_patch(stored), at(self.now));
+        let call = (self.shared.service).update_book(self.books[b].id, status_patch(stored), at(self.now), None);
         let got = answer(self.shared.block_on(call));
         self.expect(op, predicted, &got);
         if let Ok(book) = got {
@@ -393,7 +396,7 @@ impl Sequence {
         self.asked = format!("book {b}");
         let end = after.map(|d| self.now + d);
         let predicted = self.books[b].model.patch(Some(end));
-        let call = (self.shared.service).update_book(self.books[b].id, expiry_patch(end.map(at)), at(self.now));
+        let call = (self.shared.service).update_book(self.books[b].id, expiry_patch(end.map(at)), at(self.now), None);
         let got = answer(self.shared.block_on(call));
         self.expect(op, predicted, &got);
         if let Ok(book) = got {
@@ -416,12 +419,13 @@ impl StateMachineTest for Sequence {
                 let shared_code = format!("S{tag}-{b}");
                 let draft = world.draft(world.shared.then(|| shared_code.clone()));
                 let (starts, expires) = (draft.book.starts_at, draft.book.expires_at);
-                let book = answer(shared.block_on(shared.service.create_book(draft))).expect("the book is created");
+                let book =
+                    answer(shared.block_on(shared.service.create_book(draft, None))).expect("the book is created");
                 let texts: Vec<String> = if world.shared {
                     vec![shared_code; world.supply]
                 } else {
                     let texts: Vec<String> = (0..world.supply).map(|s| format!("C{tag}-{b}-{s}")).collect();
-                    let add = shared.service.add_codes(book.id, texts.clone(), at(T0));
+                    let add = shared.service.add_codes(book.id, texts.clone(), at(T0), None);
                     let added = shared.block_on(add).expect("the codes are added");
                     assert_eq!(added.inserted as usize, world.supply);
                     texts

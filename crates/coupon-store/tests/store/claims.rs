@@ -273,7 +273,7 @@ pub async fn codes_claimed_by_name_leave_the_returned_queue(cx: Ctx) {
         .book(json!({"claim_ttl_seconds": 60, "max_codes_per_user": null}))
         .await;
     cx.store
-        .add_codes(book.id, vec!["Q1".into(), "Q2".into()], at(0))
+        .add_codes(book.id, vec!["Q1".into(), "Q2".into()], at(0), None)
         .await
         .unwrap();
     cx.claim(&book, "alice", at(0)).await.unwrap();

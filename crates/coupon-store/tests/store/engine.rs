@@ -182,7 +182,10 @@ pub async fn lapsed_claims_reopen_a_sold_out_book(backend: Backend) {
 pub async fn a_rollback_reopens_a_sold_out_book(backend: Backend) {
     let b = counted(backend, false).await;
     let book = b.cx.book(json!({"claim_ttl_seconds": 60})).await;
-    b.cx.store.add_codes(book.id, vec!["BACK".into()], at(0)).await.unwrap();
+    b.cx.store
+        .add_codes(book.id, vec!["BACK".into()], at(0), None)
+        .await
+        .unwrap();
     b.cx.claim(&book, "alice", at(0)).await.unwrap();
     let used =
         b.cx.redeem(crate::redeem_req("BACK", "alice", Some("o1"), None, None), at(1))
