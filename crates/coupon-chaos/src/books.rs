@@ -70,7 +70,7 @@ fn specs() -> Vec<Spec> {
             // No limit per user; supply grows from OPEN_START towards its cap during the run.
             body: with(
                 base("Open"),
-                json!({"total_codes": 20_000, "max_codes_per_user": null, "max_redemptions_per_code": 1}),
+                json!({"total_codes": 50_000, "max_codes_per_user": null, "max_redemptions_per_code": 1}),
             ),
         },
         Spec {

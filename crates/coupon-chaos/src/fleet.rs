@@ -48,6 +48,7 @@ impl Fleet {
         for i in 0..count {
             let data_dir = dir.join(format!("server-{i}"));
             std::fs::create_dir_all(&data_dir)?;
+            std::fs::write(logs.join(format!("server-{i}.log")), "")?;
             servers.push(Mutex::new(Server {
                 addr: free_port()?,
                 data_dir,
@@ -79,6 +80,7 @@ impl Fleet {
     fn launch(&self, i: usize) -> anyhow::Result<()> {
         let mut server = self.lock(&self.servers[i]);
         let exe = std::env::current_exe().context("finding the coupond binary")?;
+        // A restart appends to the log of the server it replaces (emptied when the run began).
         let log = OpenOptions::new()
             .create(true)
             .append(true)

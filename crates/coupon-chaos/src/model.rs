@@ -24,8 +24,8 @@ const MIX: [(Kind, u32); 9] = [
     (Kind::List, 8),
 ];
 
-/// Codes added to the open book by one `generate`.
-const GENERATE: i64 = 100;
+/// Codes added to the open book by one `generate`: small, so its supply grows through a long run.
+const GENERATE: i64 = 10;
 
 struct Holding {
     book: usize,

@@ -1,6 +1,7 @@
 //! The nemesis: one fault at a time, about one every `--fault-every`, each chosen at random among
 //! those that apply to the backend, undone before the next (a killed server is started again, a
 //! slow network made fast, a full disk emptied), and the failover once, halfway, when asked for.
+//! Kinds are drawn from a shuffled bag, each once per round, so a short run sees every one.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
-use rand::seq::IndexedRandom;
+use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::Serialize;
 
@@ -86,6 +87,7 @@ impl Nemesis {
     pub async fn run(mut self, until: Instant, mut failover_at: Option<Instant>) -> Faults {
         let mut faults = Faults::default();
         let mut next_kill = 0;
+        let mut bag: Vec<Fault> = Vec::new();
         loop {
             let gap = self.every.mul_f64(self.rng.random_range(0.5..1.5));
             let mut wake = (Instant::now() + gap).min(until);
@@ -101,10 +103,16 @@ impl Nemesis {
                     failover_at = None;
                     Fault::Failover
                 }
-                _ => match self.kinds.choose(&mut self.rng) {
-                    Some(kind) => *kind,
-                    None => continue,
-                },
+                _ => {
+                    if bag.is_empty() {
+                        bag = self.kinds.clone();
+                        bag.shuffle(&mut self.rng);
+                    }
+                    match bag.pop() {
+                        Some(kind) => kind,
+                        None => continue,
+                    }
+                }
             };
             let target = if fault == Fault::Kill {
                 next_kill = (next_kill + 1) % self.fleet.len();

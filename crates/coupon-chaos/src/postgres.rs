@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tempfile::TempDir;
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Where Debian keeps each version's server binaries.
+const VERSIONS: &str = "/usr/lib/postgresql";
 /// The database coupond runs on.
 pub const DATABASE: &str = "chaos";
 
@@ -24,6 +25,7 @@ struct Node {
 }
 
 pub struct Cluster {
+    bin: PathBuf,
     root: TempDir,
     as_postgres: bool,
     nodes: Vec<Node>,
@@ -34,9 +36,7 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a primary, and a synchronous standby when `standby`; creates the database.
     pub fn start(standby: bool) -> anyhow::Result<Cluster> {
-        if !Path::new(BIN).join("initdb").exists() {
-            bail!("PostgreSQL 15's server binaries are missing ({BIN}): apt-get install postgresql-15");
-        }
+        let bin = binaries()?;
         let as_postgres = is_root();
         let root = tempfile::Builder::new()
             .prefix("coupond-chaos-pg-")
@@ -46,6 +46,7 @@ impl Cluster {
             run(Command::new("chown").args(["postgres:postgres"]).arg(root.path()))?;
         }
         let mut cluster = Cluster {
+            bin,
             root,
             as_postgres,
             nodes: Vec::new(),
@@ -221,7 +222,7 @@ impl Cluster {
 
     /// Runs one of PostgreSQL's programs, as `postgres` when we are root; its stdout.
     fn pg(&self, program: &str, args: &[&str]) -> anyhow::Result<String> {
-        let path = Path::new(BIN).join(program);
+        let path = self.bin.join(program);
         let mut command = if self.as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&path);
@@ -241,6 +242,20 @@ impl Drop for Cluster {
                 let _ = self.pg_ctl(node, "stop");
             }
         }
+    }
+}
+
+/// The newest installed version's `bin` directory (`/usr/lib/postgresql/15/bin` on Debian 12).
+fn binaries() -> anyhow::Result<PathBuf> {
+    let newest = fs::read_dir(VERSIONS)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|v| Path::new(VERSIONS).join(v.to_string()).join("bin/initdb").exists())
+        .max();
+    match newest {
+        Some(v) => Ok(Path::new(VERSIONS).join(v.to_string()).join("bin")),
+        None => bail!("PostgreSQL's server binaries are missing ({VERSIONS}/*/bin): apt-get install postgresql"),
     }
 }
 

@@ -59,8 +59,11 @@ pub async fn run(args: Chaos) -> anyhow::Result<()> {
     let summary = outcome?;
     print!("{}", summary.text());
     std::fs::write(out.join("summary.json"), serde_json::to_vec_pretty(&summary)?)?;
-    if !summary.passed {
+    if !summary.violations.is_empty() {
         bail!("{} violation(s); see {}", summary.violations.len(), out.display());
+    }
+    if !summary.passed {
+        bail!("{} answer(s) were 500s; see {}", summary.server_errors, out.display());
     }
     Ok(())
 }
@@ -174,7 +177,7 @@ async fn play(
         server_error_samples: report::samples(&log.server_errors, 10),
         failover,
         server_starts: fleet.starts(),
-        passed: verdict.violations.is_empty(),
+        passed: verdict.violations.is_empty() && (log.server_errors.is_empty() || args.tolerate_500),
         violations_by_check: verdict.by_check(),
         violations: verdict.violations,
     })

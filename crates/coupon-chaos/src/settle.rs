@@ -61,7 +61,9 @@ pub async fn resolve(
         let request = f.op.request();
         let attempted = sender.perform(&mut client, &f.op, &request, n, rng).await;
         errors.extend(attempted.server_errors.iter().cloned());
-        shared.history.write(ended(&f.op, &attempted, true));
+        shared
+            .history
+            .write(ended(&f.op, &attempted.outcome, attempted.attempts.clone(), true));
         match &attempted.outcome {
             Outcome::Ok(a) if a.replayed => res.ok_replayed += 1,
             Outcome::Ok(_) => res.ok_acted += 1,

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::attempt::{Attempted, Policy, Sender, ServerError, Tokens};
-use crate::history::{time, Finished, History, Line, Outcome};
+use crate::history::{time, Attempt, Finished, History, Line, Outcome};
 use crate::http::{now_ms, Client};
 use crate::model::Model;
 use crate::operation::{Answer, Op};
@@ -81,24 +81,25 @@ pub async fn client(index: usize, shared: Arc<Shared>) -> ClientLog {
             op: op.clone(),
         });
         let twinned = op.kind.writes() && rng.random_bool(shared.twins);
-        let (mut finished, attempted) = if twinned {
+        let (mut finished, attempts) = if twinned {
             let mut twin_rng = StdRng::seed_from_u64(rng.random());
             let (a, b) = tokio::join!(
                 sender.perform(&mut client, &op, &request, first, &mut rng),
                 sender.perform(&mut twin, &op, &request, first + 1, &mut twin_rng),
             );
-            let finished = finish(&op, &a, Some(&b));
-            log.server_errors.extend(b.server_errors.iter().cloned());
             if let Some(answer) = definite(&b.outcome) {
                 shared.history.write(again(&op, answer, "twin"));
             }
-            (finished, a)
+            log.server_errors
+                .extend(a.server_errors.iter().chain(&b.server_errors).cloned());
+            let finished = finish(&op, &a, Some(&b));
+            (finished, [a.attempts, b.attempts].concat())
         } else {
             let a = sender.perform(&mut client, &op, &request, first, &mut rng).await;
-            (finish(&op, &a, None), a)
+            log.server_errors.extend(a.server_errors.iter().cloned());
+            (finish(&op, &a, None), a.attempts)
         };
-        log.server_errors.extend(attempted.server_errors.iter().cloned());
-        shared.history.write(ended(&op, &attempted, false));
+        shared.history.write(ended(&op, &finished.outcome, attempts, false));
         shared.model().learn(&op, &finished.outcome);
         if finished.ok().is_some() && op.key.is_some() && rng.random_bool(shared.replays) {
             // Later, from another instance, as a client whose answer was lost would.
@@ -139,10 +140,10 @@ pub fn definite(outcome: &Outcome) -> Option<&Answer> {
     }
 }
 
-/// The history line that ends an operation.
-pub fn ended(op: &Op, attempted: &Attempted, resolved: bool) -> Line {
-    let (time, op, attempts) = (time(now_ms()), op.clone(), attempted.attempts.clone());
-    match &attempted.outcome {
+/// The history line that ends an operation (a twin's attempts with its own).
+pub fn ended(op: &Op, outcome: &Outcome, attempts: Vec<Attempt>, resolved: bool) -> Line {
+    let (time, op) = (time(now_ms()), op.clone());
+    match outcome {
         Outcome::Ok(answer) => Line::Ok {
             time,
             op,
