@@ -150,9 +150,11 @@ impl Model {
         op
     }
 
+    /// A claim of any code, most often of the open book: the others are soon at their limits.
     fn claim(&self, mut op: Op, rng: &mut impl Rng) -> Op {
         op.kind = Kind::Claim;
-        op.book = self.books.choose(rng).map(|b| b.id.clone());
+        let open = self.books.iter().find(|b| b.grows).filter(|_| rng.random_bool(0.7));
+        op.book = open.or_else(|| self.books.choose(rng)).map(|b| b.id.clone());
         op.code = None;
         op
     }

@@ -117,13 +117,14 @@ pub async fn client(index: usize, shared: Arc<Shared>) -> ClientLog {
 }
 
 /// An operation's end from its attempts, and its twin's if it had one: acknowledged if either
-/// copy was, and every definite answer kept.
+/// copy was; refused only if both were (a copy that ended unknown may have acted, even beside a
+/// refusal that was never recorded); every definite answer kept.
 pub fn finish(op: &Op, a: &Attempted, twin: Option<&Attempted>) -> Finished {
     let copies: Vec<&Attempted> = std::iter::once(a).chain(twin).collect();
     let answers: Vec<Answer> = copies.iter().filter_map(|c| definite(&c.outcome).cloned()).collect();
     let first_ok = copies.iter().find(|c| matches!(c.outcome, Outcome::Ok(_)));
-    let first_fail = copies.iter().find(|c| matches!(c.outcome, Outcome::Fail(_)));
-    let chosen = first_ok.or(first_fail).unwrap_or(&copies[0]);
+    let unknown = copies.iter().find(|c| c.outcome == Outcome::Unknown);
+    let chosen = first_ok.or(unknown).unwrap_or(&copies[0]);
     Finished {
         op: op.clone(),
         outcome: chosen.outcome.clone(),

@@ -1,12 +1,13 @@
-//! Idempotency keys: one answer per key. Every definite answer a key got (first-hand, a twin's, a
-//! replay) agrees with the first acknowledgement, at most one of them acted first-hand, and the
-//! key's record in the database says what the client was told.
+//! Idempotency keys: one answer per key. Once a key is acknowledged, every answer it gets (a twin's,
+//! a replay) is that acknowledgement; before it, only a refusal that was never recorded may come;
+//! at most one answer acted first-hand; and the key's record in the database says what the client
+//! was told.
 
 use serde_json::Value;
 
 use super::{describe, Ops, Verdict};
-use crate::history::Outcome;
-use crate::operation::{digest_of, Answer};
+use crate::history::{Finished, Outcome};
+use crate::operation::{digest_of, Answer, Kind};
 use crate::snapshot::Snapshot;
 
 pub(super) fn check(ops: &Ops, snap: &Snapshot, verdict: &mut Verdict) {
@@ -16,7 +17,7 @@ pub(super) fn check(ops: &Ops, snap: &Snapshot, verdict: &mut Verdict) {
     }
 }
 
-fn answered_once(f: &crate::history::Finished, verdict: &mut Verdict) {
+fn answered_once(f: &Finished, verdict: &mut Verdict) {
     for a in &f.answers {
         if a.error.as_deref() == Some("idempotency_key_reused") {
             verdict.flag(
@@ -25,10 +26,13 @@ fn answered_once(f: &crate::history::Finished, verdict: &mut Verdict) {
             );
         }
     }
-    let Some(first) = f.answers.iter().find(|a| a.ok()) else {
+    let mut answers: Vec<&Answer> = f.answers.iter().collect();
+    answers.sort_by_key(|a| a.at);
+    let Some(at) = answers.iter().position(|a| a.ok()) else {
         return;
     };
-    for other in f.answers.iter().filter(|a| !a.agrees(first)) {
+    let first = answers[at];
+    let both = |other: &Answer, verdict: &mut Verdict| {
         verdict.flag(
             "answered both ways",
             format!(
@@ -39,7 +43,19 @@ fn answered_once(f: &crate::history::Finished, verdict: &mut Verdict) {
                 summary(other),
                 other.instance
             ),
-        );
+        )
+    };
+    // Before the acknowledgement, only a refusal that was never recorded: a claim on a book the
+    // engine knew sold out, answered from memory, after which a retry runs afresh.
+    for earlier in &answers[..at] {
+        let from_memory = f.op.kind == Kind::Claim && earlier.error.as_deref() == Some("out_of_stock");
+        if !from_memory {
+            both(earlier, verdict);
+        }
+    }
+    // After it, only the acknowledgement again.
+    for later in answers[at + 1..].iter().filter(|a| !a.agrees(first)) {
+        both(later, verdict);
     }
     let fresh = f.answers.iter().filter(|a| a.ok() && !a.replayed).count();
     if fresh > 1 {
@@ -55,7 +71,7 @@ fn answered_once(f: &crate::history::Finished, verdict: &mut Verdict) {
 
 /// The key's record against the client's answer: an acknowledgement has a record with its very
 /// body; a refusal either has none (answered before the database was asked) or one saying it.
-fn recorded(f: &crate::history::Finished, snap: &Snapshot, verdict: &mut Verdict) {
+fn recorded(f: &Finished, snap: &Snapshot, verdict: &mut Verdict) {
     let key = (f.op.scope().to_owned(), f.op.key.clone().unwrap_or_default());
     let record = snap.keys.get(&key);
     match (&f.outcome, record) {

@@ -273,8 +273,21 @@ fn an_oversold_book_is_flagged() {
 #[test]
 fn two_answers_for_one_key_are_flagged() {
     let mut case = clean();
-    let refused = Answer::read(409, br#"{"code":"out_of_stock"}"#, false, 1, 5);
+    let refused = Answer::read(409, br#"{"code":"out_of_stock"}"#, false, 1, 5_000);
     case.ops[0].answers.push(refused);
+    assert_eq!(violations(&case), vec!["answered both ways"]);
+}
+
+#[test]
+fn only_a_refusal_from_memory_may_come_before_an_acknowledgement() {
+    let mut case = clean();
+    // A claim answered from the engine's memory (sold out) is not recorded: a retry runs afresh.
+    let from_memory = Answer::read(409, br#"{"code":"out_of_stock"}"#, false, 0, 500);
+    case.ops[0].answers.insert(0, from_memory);
+    assert_eq!(violations(&case), Vec::<&str>::new());
+    let mut case = clean();
+    let recorded = Answer::read(409, br#"{"code":"user_limit_reached"}"#, false, 0, 500);
+    case.ops[0].answers.insert(0, recorded);
     assert_eq!(violations(&case), vec!["answered both ways"]);
 }
 
