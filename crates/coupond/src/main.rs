@@ -1,4 +1,4 @@
-//! The coupond binary: `serve`, `migrate`, `token`, `config` and `bench`, around the library crates,
+//! The coupond binary: `serve`, `migrate`, `token`, `config`, `bench` and `chaos`, around the library crates,
 //! and the admin commands (`books`, `codes`, `redemptions`) that drive a running server over HTTP.
 //! `serve` also runs the event relay (relay/), where the store's outbox meets `coupon_relay`'s
 //! transport.
@@ -55,6 +55,9 @@ enum Command {
     /// Load-test coupond servers started from this binary, then check the invariants in the database.
     #[command(subcommand)]
     Bench(coupon_bench::Bench),
+    /// Run coupond servers from this binary on a throwaway database while injecting faults, then
+    /// check the database against every acknowledged answer (exits non-zero on a violation).
+    Chaos(coupon_chaos::Chaos),
     #[command(flatten)]
     Admin(admin::Admin),
 }
@@ -111,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Serve => runtime()?.block_on(serve(cli.config)),
         Command::Bench(bench) => runtime()?.block_on(coupon_bench::run(bench)),
+        Command::Chaos(chaos) => runtime()?.block_on(coupon_chaos::run(chaos)),
         Command::Admin(_) => unreachable!("run by admin::run"),
     }
 }
