@@ -12,6 +12,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::fleet::Fleet;
 use crate::history::History;
@@ -83,8 +84,14 @@ pub struct Nemesis {
 }
 
 impl Nemesis {
-    /// Injects faults until `until`; the failover at `failover_at`, if given.
-    pub async fn run(mut self, until: Instant, mut failover_at: Option<Instant>) -> Faults {
+    /// Injects faults until `until`, or until `stop` says so (an interrupted run); the failover at
+    /// `failover_at`, if given.
+    pub async fn run(
+        mut self,
+        until: Instant,
+        mut failover_at: Option<Instant>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Faults {
         let mut faults = Faults::default();
         let mut next_kill = 0;
         let mut bag: Vec<Fault> = Vec::new();
@@ -94,7 +101,10 @@ impl Nemesis {
             if let Some(at) = failover_at {
                 wake = wake.min(at);
             }
-            tokio::time::sleep_until(wake.into()).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake.into()) => {}
+                _ = stop.wait_for(|stop| *stop) => break,
+            }
             if Instant::now() >= until {
                 break;
             }

@@ -121,10 +121,12 @@ async fn play(
         kinds: if args.fault_every.is_zero() { Vec::new() } else { kinds },
     };
     let failover_at = args.failover.then(|| started + args.duration / 2);
-    let nemesis = tokio::spawn(nemesis.run(until, failover_at));
+    let (interrupt, interrupted) = tokio::sync::watch::channel(false);
+    let nemesis = tokio::spawn(nemesis.run(until, failover_at, interrupted));
 
     watch(&shared, started, until).await;
     shared.stop.store(true, Ordering::Relaxed);
+    let _ = interrupt.send(true);
     let faults = nemesis.await.context("the nemesis panicked")?;
     let mut log = ClientLog::default();
     for client in clients {
