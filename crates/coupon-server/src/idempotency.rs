@@ -8,8 +8,8 @@
 //! The store writes the first answer with the request's effect (`coupon_store::idempotency`); this
 //! module reads the key off the request and gives the store the function that renders the answer,
 //! the same one the handler answers with. Answers given before the store is asked (a malformed
-//! request, a refused token, a throttle, a sold-out book answered from memory) are not recorded:
-//! nothing happened, and a retry runs afresh.
+//! request, a refused token, a throttle) are not recorded: nothing happened, and a retry runs
+//! afresh. A keyed claim skips the claim engine's sold-out memory, so it is always the database's.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::request::Parts;

@@ -262,9 +262,13 @@ impl Engine {
             // rather than wait for a book's batch they cannot name before reading the code.
             return self.claims.claim(vec![req], now).await.map(|mut a| a.remove(0));
         };
+        // A keyed claim is never answered from memory: another attempt under its key may still be
+        // running (on another instance, or here after its answer timed out) and commit a claim,
+        // which the database's record of the key, not a sold-out book, must answer.
+        let keyed = req.key.is_some();
         loop {
             let line = self.line(book_id);
-            if let Some(sold_out) = line.sold_out_at(now) {
+            if let Some(sold_out) = line.sold_out_at(now).filter(|_| !keyed) {
                 if sold_out.checked.elapsed() >= RECHECK {
                     self.check_stock(&line, book_id, now);
                 }

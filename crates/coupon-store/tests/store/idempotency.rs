@@ -93,3 +93,31 @@ pub async fn a_keyed_claim_acts_once(cx: Ctx) {
     assert_eq!(cx.store.purge_keys(at(5)).await.unwrap(), 2);
     assert_eq!(cx.store.purge_keys(at(100)).await.unwrap(), 1);
 }
+
+/// A keyed claim on a sold-out book is the database's answer, recorded, never the claim engine's
+/// memory: an earlier attempt under the key may still be committing a claim.
+pub async fn a_keyed_claim_on_a_sold_out_book_is_recorded(cx: Ctx) {
+    let book = cx.book(json!({"code_pattern": "GONE-*****", "total_codes": 1})).await;
+    cx.claim(&book, "first", at(1)).await.expect("the one code");
+    // Without a key, the sold-out answer may come from memory; it teaches the engine the book is gone.
+    assert_eq!(
+        cx.claim(&book, "second", at(1)).await.unwrap_err(),
+        CouponError::OutOfStock
+    );
+    let keyed = cx
+        .store
+        .claim(claim_keyed(book.id, "third", key("third", "late", "f", at(2))), at(2))
+        .await;
+    assert!(
+        matches!(keyed, Err(StoreError::Rejected(CouponError::OutOfStock))),
+        "{keyed:?}"
+    );
+    let again = cx
+        .store
+        .claim(claim_keyed(book.id, "third", key("third", "late", "f", at(3))), at(3))
+        .await;
+    match again {
+        Err(StoreError::Replayed(reply)) => assert_eq!(reply.body, json!({"code": "out_of_stock"}).to_string()),
+        other => panic!("expected the recorded refusal, got {other:?}"),
+    }
+}

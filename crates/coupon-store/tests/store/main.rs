@@ -207,6 +207,7 @@ variant!(
 
 suite!(
     idempotency::a_keyed_claim_acts_once,
+    idempotency::a_keyed_claim_on_a_sold_out_book_is_recorded,
     books::pattern_books_have_their_codes_at_creation,
     books::uploads_report_duplicates_and_respect_the_cap,
     books::generation_respects_the_cap_and_the_pattern,
