@@ -104,6 +104,8 @@ pub async fn a_keyed_claim_on_a_sold_out_book_is_recorded(cx: Ctx) {
         cx.claim(&book, "second", at(1)).await.unwrap_err(),
         CouponError::OutOfStock
     );
+    // The engine's stock check runs after that answer; let it land, so that memory would answer.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let keyed = cx
         .store
         .claim(claim_keyed(book.id, "third", key("third", "late", "f", at(2))), at(2))
