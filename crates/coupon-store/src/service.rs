@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::background::Background;
 use crate::engine::{Answer, Engine, Queued};
 use crate::idempotency::{InFlight, Key, Keyed};
+use crate::outbox::Recorded;
 use crate::outbox::{EventPage, EventQuery};
 use crate::script::{book, code, event, idempotency, pool, redeem, webhook};
 use crate::telemetry::{self, counted, Connections};
@@ -186,6 +187,12 @@ impl Coupons {
         }
     }
 
+    /// A single write, at most once for its idempotency key (`once`), recorded with its changes.
+    async fn write_once<S: Recorded>(&self, script: S, key: Option<Keyed<S::Out>>) -> Result<S::Out, StoreError> {
+        let id = key.as_ref().map(|k| k.key().clone());
+        self.once(id.as_ref(), self.store().write_keyed(script, key)).await
+    }
+
     /// Fails with the key's recorded answer, if it has one: for an operation of several
     /// transactions (an import), whose key is recorded with its last.
     pub async fn replay(&self, key: &Key) -> Result<(), StoreError> {
@@ -217,10 +224,8 @@ impl Coupons {
     }
 
     pub async fn create_book(&self, draft: BookDraft, key: Option<Keyed<Book>>) -> Result<Book, StoreError> {
-        let id = key.as_ref().map(|k| k.key().clone());
         let key = key.map(|k| k.through(|(book, _): &(Book, u64)| book));
-        let write = self.store().write_keyed(book::CreateBook { draft }, key);
-        let (book, created) = self.once(id.as_ref(), write).await?;
+        let (book, created) = self.write_once(book::CreateBook { draft }, key).await?;
         self.store().loaded(created).await;
         Ok(book)
     }
@@ -241,9 +246,7 @@ impl Coupons {
         now: Timestamp,
         key: Option<Keyed<Book>>,
     ) -> Result<Book, StoreError> {
-        let once = key.as_ref().map(|k| k.key().clone());
-        let write = self.store().write_keyed(book::UpdateBook { id, patch, now }, key);
-        let book = self.once(once.as_ref(), write).await?;
+        let book = self.write_once(book::UpdateBook { id, patch, now }, key).await?;
         self.restocked(id);
         Ok(book)
     }
@@ -267,11 +270,7 @@ impl Coupons {
         now: Timestamp,
         key: Option<Keyed<AddedCodes>>,
     ) -> Result<AddedCodes, StoreError> {
-        let id = key.as_ref().map(|k| k.key().clone());
-        let write = self.store().write_keyed(pool::AddCodes { book_id, codes, now }, key);
-        let added = self.once(id.as_ref(), write).await?;
-        self.store().loading(added.inserted);
-        self.restocked(book_id);
+        let added = self.add_part(book_id, codes, now, key).await?;
         self.store().loaded(0).await;
         Ok(added)
     }
@@ -285,7 +284,18 @@ impl Coupons {
         codes: Vec<String>,
         now: Timestamp,
     ) -> Result<AddedCodes, StoreError> {
-        let added = self.store().write(pool::AddCodes { book_id, codes, now }).await?;
+        self.add_part(book_id, codes, now, None).await
+    }
+
+    /// Adds a part of a load (the whole of an upload), keyed if it is the last.
+    async fn add_part(
+        &self,
+        book_id: Uuid,
+        codes: Vec<String>,
+        now: Timestamp,
+        key: Option<Keyed<AddedCodes>>,
+    ) -> Result<AddedCodes, StoreError> {
+        let added = self.write_once(pool::AddCodes { book_id, codes, now }, key).await?;
         self.store().loading(added.inserted);
         self.restocked(book_id);
         Ok(added)
@@ -307,8 +317,7 @@ impl Coupons {
             count,
             now,
         };
-        let id = key.as_ref().map(|k| k.key().clone());
-        let generated = self.once(id.as_ref(), self.store().write_keyed(generate, key)).await?;
+        let generated = self.write_once(generate, key).await?;
         self.store().loaded(generated).await;
         self.restocked(book_id);
         Ok(generated)
@@ -323,9 +332,7 @@ impl Coupons {
         now: Timestamp,
         key: Option<Keyed<RemovedCodes>>,
     ) -> Result<RemovedCodes, StoreError> {
-        let id = key.as_ref().map(|k| k.key().clone());
-        let write = self.store().write_keyed(pool::RemoveCodes { book_id, codes, now }, key);
-        self.once(id.as_ref(), write).await
+        self.write_once(pool::RemoveCodes { book_id, codes, now }, key).await
     }
 
     /// The book and a page of its codes, in the order they were added, with their states at `now`.
@@ -357,12 +364,7 @@ impl Coupons {
     }
 
     pub async fn create_webhook(&self, new: NewWebhook, key: Option<Keyed<Webhook>>) -> Result<Webhook, StoreError> {
-        let id = key.as_ref().map(|k| k.key().clone());
-        self.once(
-            id.as_ref(),
-            self.store().write_keyed(webhook::CreateWebhook { new }, key),
-        )
-        .await
+        self.write_once(webhook::CreateWebhook { new }, key).await
     }
 
     pub async fn webhook(&self, id: Uuid) -> Result<Webhook, StoreError> {
