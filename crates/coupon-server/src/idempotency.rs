@@ -12,7 +12,6 @@
 //! afresh. A keyed claim skips the claim engine's sold-out memory, so it is always the database's.
 
 use axum::extract::{FromRequest, Request};
-use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use coupon_core::CouponError;
@@ -44,35 +43,61 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Idempotent<T> {
 
     /// A malformed body is answered before a malformed key, as it would be without one.
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (parts, body) = req.into_parts();
-        let bytes = read_body(Request::from_parts(parts.clone(), body), state).await?;
+        let sent = SentKey::of(&req, state);
+        let bytes = read_body(req, state).await?;
         let body = json_body(&bytes)?;
-        let mut digest = Fingerprint::of(&parts);
-        digest.update(&bytes);
-        Ok(Idempotent(body, request_key(&parts, digest, state)?))
+        let key = sent
+            .map(|mut sent| {
+                sent.update(&bytes);
+                sent.finish()
+            })
+            .transpose()?;
+        Ok(Idempotent(body, key))
     }
 }
 
-/// The request's key, if it sent one, scoped to its caller.
-pub(crate) fn request_key(
-    parts: &Parts,
+/// A key a request sent, waiting for the digest of its body: read off the request's head before
+/// the body is taken, so nothing of the request is copied, and a request without a key pays for
+/// nothing.
+pub(crate) struct SentKey {
+    /// Whose key and the key, or why it is refused (answered once the body was read).
+    key: Result<(String, String), ApiError>,
     digest: Fingerprint,
-    state: &AppState,
-) -> Result<Option<RequestKey>, ApiError> {
-    let Some(value) = parts.headers.get(IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let key = parse_key(value)?;
-    let caller = match parts.extensions.get::<Caller>() {
-        Some(caller) => caller.clone(),
-        None => authenticate(&parts.headers, state)?,
-    };
-    Ok(Some(RequestKey(Key {
-        scope: caller.sub.as_str().to_owned(),
-        key,
-        fingerprint: digest.finish(),
-        at: state.clock.now(),
-    })))
+    at: coupon_core::Timestamp,
+}
+
+impl SentKey {
+    pub(crate) fn of(req: &Request, state: &AppState) -> Option<SentKey> {
+        let value = req.headers().get(IDEMPOTENCY_KEY)?;
+        let key = parse_key(value).and_then(|key| {
+            let caller = match req.extensions().get::<Caller>() {
+                Some(caller) => caller.clone(),
+                None => authenticate(req.headers(), state)?,
+            };
+            Ok((caller.sub.as_str().to_owned(), key))
+        });
+        let target = req.uri().path_and_query().map_or("", |p| p.as_str());
+        Some(SentKey {
+            key,
+            digest: Fingerprint::new(req.method().as_str(), target),
+            at: state.clock.now(),
+        })
+    }
+
+    /// Feeds body bytes to the digest, as they come.
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.digest.update(bytes);
+    }
+
+    pub(crate) fn finish(self) -> Result<RequestKey, ApiError> {
+        let (scope, key) = self.key?;
+        Ok(RequestKey(Key {
+            scope,
+            key,
+            fingerprint: self.digest.finish(),
+            at: self.at,
+        }))
+    }
 }
 
 /// The key as sent: a token (Stripe's form) or a structured-field string (the draft's, quoted).
@@ -91,14 +116,9 @@ fn parse_key(value: &HeaderValue) -> Result<String, ApiError> {
 
 /// A digest of what the request asked: method, path and query, and the body's bytes (fed as they
 /// come, for a body streamed to disk).
-pub(crate) struct Fingerprint(Sha256);
+struct Fingerprint(Sha256);
 
 impl Fingerprint {
-    pub(crate) fn of(parts: &Parts) -> Self {
-        let target = parts.uri.path_and_query().map_or("", |p| p.as_str());
-        Fingerprint::new(parts.method.as_str(), target)
-    }
-
     fn new(method: &str, target: &str) -> Self {
         let mut digest = Sha256::new();
         for part in [method.as_bytes(), b"\n", target.as_bytes(), b"\n"] {
@@ -107,7 +127,7 @@ impl Fingerprint {
         Fingerprint(digest)
     }
 
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
+    fn update(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
     }
 

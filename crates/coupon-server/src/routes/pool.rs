@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::auth::Admin;
 use crate::error::{ApiError, Problem, Problems};
 use crate::extract::{Path, Query};
-use crate::idempotency::{request_key, Fingerprint, Idempotent, KeyHeader, KeyProblems, IDEMPOTENCY_KEY};
+use crate::idempotency::{Idempotent, KeyHeader, KeyProblems, SentKey};
 use crate::wire::{self, text, Metadata, Timestamp};
 use crate::AppState;
 
@@ -175,13 +175,9 @@ pub async fn import(
     req: Request,
 ) -> Result<(StatusCode, Json<ImportedCodes>), ApiError> {
     import::check_media_type(req.headers())?;
-    let (parts, body) = req.into_parts();
-    let mut digest = parts
-        .headers
-        .contains_key(IDEMPOTENCY_KEY)
-        .then(|| Fingerprint::of(&parts));
-    let file = import::spool(Request::from_parts(parts.clone(), body), digest.as_mut()).await?;
-    let key = digest.map(|d| request_key(&parts, d, &s)).transpose()?.flatten();
+    let mut sent = SentKey::of(&req, &s);
+    let file = import::spool(req, sent.as_mut()).await?;
+    let key = sent.map(SentKey::finish).transpose()?;
     // A retry of an import that finished is answered before any of its codes is read again.
     if let Some(key) = &key {
         s.coupons.replay(key.key()).await?;

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{ImportedCodes, MAX_IMPORT_BYTES};
 use crate::error::ApiError;
-use crate::idempotency::{Fingerprint, RequestKey};
+use crate::idempotency::{RequestKey, SentKey};
 
 /// Codes per `add_codes` call, one transaction each.
 const CHUNK: usize = 10_000;
@@ -64,7 +64,7 @@ fn is_over_limit(e: &axum::Error) -> bool {
 
 /// Writes the body to an unnamed temporary file (gone when closed) and returns it rewound, feeding
 /// it to the request's digest on the way when it has an idempotency key.
-pub async fn spool(req: Request, mut digest: Option<&mut Fingerprint>) -> Result<File, ApiError> {
+pub async fn spool(req: Request, mut key: Option<&mut SentKey>) -> Result<File, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -86,8 +86,8 @@ pub async fn spool(req: Request, mut digest: Option<&mut Fingerprint>) -> Result
             }
         })?;
         bytes += chunk.len() as u64;
-        if let Some(digest) = digest.as_deref_mut() {
-            digest.update(&chunk);
+        if let Some(key) = key.as_deref_mut() {
+            key.update(&chunk);
         }
         file.write_all(&chunk).await.map_err(io)?;
     }
